@@ -1,0 +1,142 @@
+"""The environment contract shared by every jaxrl environment.
+
+The call shape is gymnax 1.0's, so code written for one works on the other::
+
+    obs, state = env.reset(key, params)
+    obs, state, reward, terminated, truncated, info = env.step(key, state, action, params)
+
+``state`` and ``params`` are immutable pytrees (``flax.struct.dataclass``). Nothing
+that changes between episodes lives on the environment object: it holds only static
+configuration (board size, number of arms), fixed at construction because it changes
+array shapes or program structure. Every ``params`` field is a pytree leaf, so
+``jax.vmap`` over params steps copies with different physics or reward schemes in
+one compiled program.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+import jax
+import jax.numpy as jnp
+
+from envs import spaces
+
+TState = TypeVar("TState")
+TParams = TypeVar("TParams")
+
+# (obs, state, reward, terminated, truncated, info)
+StepResult = tuple[Any, Any, jax.Array, jax.Array, jax.Array, dict[str, Any]]
+
+
+def tree_where(cond: jax.Array, on_true: Any, on_false: Any) -> Any:
+    """Leafwise ``jnp.where(cond, a, b)`` over two pytrees of the same structure."""
+    return jax.tree.map(lambda a, b: jnp.where(cond, a, b), on_true, on_false)
+
+
+class Environment(Generic[TState, TParams]):
+    """A pure-function environment with automatic reset.
+
+    Subclasses implement one transition without any reset logic:
+
+    * ``reset_env(key, params) -> (obs, state)``: the start of a fresh episode.
+    * ``step_env(key, state, action, params)
+      -> (obs, state, reward, terminated, truncated, info)``: one transition.
+    * ``default_params`` (property), ``action_space(params)``,
+      ``observation_space(params)``.
+
+    Auto-reset, exactly (this is the only place it is defined):
+
+    ``step`` calls ``step_env``. Let ``done = terminated | truncated``. If ``done``
+    is false, ``step`` returns ``step_env``'s outputs unchanged. If ``done`` is true,
+    the returned ``obs`` and ``state`` are those of ``reset_env`` (a new episode has
+    already begun), while ``reward``, ``terminated`` and ``truncated`` still describe
+    the transition that ended the old episode. In both cases
+    ``info["final_observation"]`` holds the observation the transition produced
+    before any reset, so a learner bootstraps a truncated episode from
+    ``info["final_observation"]`` and never from the returned ``obs``. This is
+    Gymnasium's "same-step" auto-reset mode.
+
+    ``terminated`` means the MDP reached a terminal state (do not bootstrap).
+    ``truncated`` means the episode was cut by a time limit or other outside
+    condition (the state is not terminal: bootstrap from the final observation).
+    Both can be true on the same step (a terminal state reached on the last allowed
+    step), as in Gymnasium; ``terminated`` then wins for learning purposes.
+
+    Keys: ``step`` uses its key exactly once. When ``stochastic_step`` is false
+    (the transition itself is deterministic, as in CartPole) the whole key goes to
+    the reset draw; otherwise it is split between the transition and the reset.
+
+    Out-of-range discrete actions: under ``jit`` nothing can raise, so ``step``
+    clips a discrete action into ``[0, n - 1]`` before ``step_env`` sees it (an
+    action of 7 in a 4-action env acts as 3, -1 acts as 0). Wrap the env in
+    ``envs.wrappers.CheckedActions`` (or pass ``checked=True`` to ``envs.make``)
+    to raise instead.
+    """
+
+    #: Does ``step_env`` use its key? False lets ``step`` skip a key split.
+    stochastic_step: bool = True
+
+    # --- to implement -------------------------------------------------------------
+    @property
+    def default_params(self) -> TParams:
+        raise NotImplementedError
+
+    def reset_env(self, key: jax.Array, params: TParams) -> tuple[Any, TState]:
+        raise NotImplementedError
+
+    def step_env(self, key: jax.Array, state: TState, action: Any, params: TParams) -> StepResult:
+        raise NotImplementedError
+
+    def action_space(self, params: TParams | None = None) -> spaces.Space:
+        raise NotImplementedError
+
+    def observation_space(self, params: TParams | None = None) -> spaces.Space:
+        raise NotImplementedError
+
+    # --- the public contract ------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def reset(self, key: jax.Array, params: TParams | None = None) -> tuple[Any, TState]:
+        """Start an episode: ``(obs, state)``."""
+        if params is None:
+            params = self.default_params
+        return self.reset_env(key, params)
+
+    def step(
+        self, key: jax.Array, state: TState, action: Any, params: TParams | None = None
+    ) -> StepResult:
+        """One transition with auto-reset (see the class docstring)."""
+        if params is None:
+            params = self.default_params
+        action = self.clip_action(action, params)
+        if self.stochastic_step:
+            key_step, key_reset = jax.random.split(key)
+        else:
+            key_step = key_reset = key  # step_env ignores its key: one consumer only
+        obs_st, state_st, reward, terminated, truncated, info = self.step_env(
+            key_step, state, action, params
+        )
+        done = jnp.logical_or(terminated, truncated)
+        obs_re, state_re = self.reset_env(key_reset, params)
+        obs = tree_where(done, obs_re, obs_st)
+        state = tree_where(done, state_re, state_st)
+        info = dict(info)
+        info["final_observation"] = obs_st
+        return obs, state, reward, terminated, truncated, info
+
+    def clip_action(self, action: Any, params: TParams) -> Any:
+        """The documented out-of-range behaviour: discrete actions are clipped."""
+        space = self.action_space(params)
+        if isinstance(space, spaces.Discrete):
+            return jnp.clip(jnp.asarray(action, space.dtype), 0, space.n - 1)
+        return action
+
+    @property
+    def unwrapped(self) -> "Environment":
+        return self
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
