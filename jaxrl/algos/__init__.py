@@ -1,0 +1,37 @@
+"""Algorithm registry: every trainable algorithm by name, one module each.
+
+Each module provides ``Config`` and ``make(config, env, env_params) -> jaxrl.agent.Agent``
+(see ``jaxrl.agent``). ``get(name)`` returns the module; ``names()`` lists them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from types import ModuleType
+
+# name -> module path. Modules are imported on first use.
+_ALGORITHMS: dict[str, str] = {
+    "q_learning": "jaxrl.algos.tabular",
+    "sarsa": "jaxrl.algos.tabular",
+    "dqn": "jaxrl.algos.dqn",
+    "reinforce": "jaxrl.algos.reinforce",
+    "a2c": "jaxrl.algos.a2c",
+    "ppo": "jaxrl.algos.ppo",
+}
+
+
+def names() -> list[str]:
+    """Names ``get`` accepts."""
+    return list(_ALGORITHMS)
+
+
+def get(name: str) -> ModuleType:
+    """The module implementing algorithm ``name``; unknown names get the closest matches."""
+    if name not in _ALGORITHMS:
+        close = difflib.get_close_matches(name, names(), n=3, cutoff=0.4)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise ValueError(f"unknown algorithm {name!r}.{hint} Known: {', '.join(names())}.")
+    module = importlib.import_module(_ALGORITHMS[name])
+    # A module serving several names (q_learning / sarsa) exposes a per-name hook.
+    return getattr(module, "for_name", lambda n: module)(name)
