@@ -26,7 +26,7 @@ def activation(name: str) -> Callable[[jax.Array], jax.Array]:
 
 
 class MLP(nn.Module):
-    """Flattens its input, then Dense layers of ``hidden`` sizes with ``act`` between,
+    """Flattens the last ``obs_ndim`` axes of its input (leading axes are batch), then Dense layers of ``hidden`` sizes with ``act`` between,
     then a final Dense of ``out`` units (no activation). ``orthogonal=True`` uses
     orthogonal init with gain sqrt(2) (hidden) and ``out_scale`` (output), zero biases,
     the PPO-style choice; otherwise flax's default (lecun normal)."""
@@ -36,10 +36,11 @@ class MLP(nn.Module):
     act: str = "relu"
     orthogonal: bool = False
     out_scale: float = 1.0
+    obs_ndim: int = 1
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        x = jnp.reshape(x, (*x.shape[: x.ndim - self._obs_ndim(x)], -1)).astype(jnp.float32)
+        x = jnp.reshape(x, (*x.shape[: x.ndim - self.obs_ndim], -1)).astype(jnp.float32)
         act = activation(self.act)
         for width in self.hidden:
             x = act(self._dense(width, np.sqrt(2.0))(x))
@@ -52,8 +53,3 @@ class MLP(nn.Module):
                 bias_init=nn.initializers.zeros,
             )
         return nn.Dense(width)
-
-    @staticmethod
-    def _obs_ndim(x: jax.Array) -> int:
-        # Callers pass a single observation (any rank). Batched callers vmap.
-        return x.ndim
