@@ -5,6 +5,7 @@ Public surface::
     env, params = envs.make("CartPole-v1")
     envs.registered()
     envs.Environment, envs.VecEnv, envs.spaces, envs.wrappers
+    envs.to_gymnasium(env, params), envs.to_gymnasium_vector(env, num_envs)  # needs gymnasium
 """
 
 from envs import spaces, wrappers
@@ -12,4 +13,29 @@ from envs.core import Environment
 from envs.registry import make, register, registered
 from envs.wrappers import VecEnv
 
-__all__ = ["Environment", "VecEnv", "make", "register", "registered", "spaces", "wrappers"]
+
+def to_gymnasium(env, params=None, render_mode=None):
+    """``envs.gymnasium_adapter.to_gymnasium`` (imported on use: Gymnasium is optional)."""
+    from envs.gymnasium_adapter import to_gymnasium as convert
+
+    return convert(env, params, render_mode)
+
+
+def to_gymnasium_vector(env, num_envs, params=None):
+    """``envs.gymnasium_adapter.to_gymnasium_vector`` (imported on use)."""
+    from envs.gymnasium_adapter import to_gymnasium_vector as convert
+
+    return convert(env, num_envs, params)
+
+
+__all__ = [
+    "Environment",
+    "VecEnv",
+    "make",
+    "register",
+    "registered",
+    "spaces",
+    "to_gymnasium",
+    "to_gymnasium_vector",
+    "wrappers",
+]
