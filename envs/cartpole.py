@@ -62,8 +62,12 @@ class CartPole(Environment[CartPoleState, CartPoleParams]):
 
     stochastic_step = False
 
-    def __init__(self, max_steps_in_episode: int = 500, version: str = "v1"):
-        self._max_steps = int(max_steps_in_episode)
+    #: Gymnasium's time limit for each registered version.
+    TIME_LIMITS = {"v0": 200, "v1": 500}
+
+    def __init__(self, version: str = "v1"):
+        if version not in self.TIME_LIMITS:
+            raise ValueError(f"CartPole version must be one of {sorted(self.TIME_LIMITS)}, got {version!r}")
         self.version = version
 
     @property
@@ -72,7 +76,7 @@ class CartPole(Environment[CartPoleState, CartPoleParams]):
 
     @property
     def default_params(self) -> CartPoleParams:
-        return CartPoleParams(max_steps_in_episode=self._max_steps)
+        return CartPoleParams(max_steps_in_episode=self.TIME_LIMITS[self.version])
 
     def reset_env(self, key, params):
         x, x_dot, theta, theta_dot = jax.random.uniform(key, (4,), minval=-0.05, maxval=0.05)

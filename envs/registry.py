@@ -43,8 +43,8 @@ def register(name: str, entry_point: str, **fixed: Any) -> None:
 register("Bandit-v0", "envs.bandits:Bandit")
 register("ContextualBandit-v0", "envs.bandits:ContextualBandit")
 register("Gridworld-v0", "envs.gridworld:Gridworld")
-register("CartPole-v0", "envs.cartpole:CartPole", max_steps_in_episode=200, version="v0")
-register("CartPole-v1", "envs.cartpole:CartPole", max_steps_in_episode=500, version="v1")
+register("CartPole-v0", "envs.cartpole:CartPole", version="v0")
+register("CartPole-v1", "envs.cartpole:CartPole", version="v1")
 register("MountainCar-v0", "envs.mountain_car:MountainCar")
 register("Taxi-v3", "envs.taxi:Taxi")
 
