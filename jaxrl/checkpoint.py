@@ -1,0 +1,249 @@
+"""Checkpoints: a whole training state on disk, in a format that cannot run code.
+
+A checkpoint is one msgpack file (``flax.serialization``'s msgpack, with numpy
+arrays as msgpack extension types; no pickle anywhere, so loading a file only
+ever builds arrays, strings and numbers). It holds
+
+* ``header``: a JSON string: format and version, algorithm and environment names,
+  the resolved config, the run's progress (``updates_done``), free-form ``extra``
+  data, and one entry per leaf of the state: its path, shape and dtype;
+* ``leaves``: the state's leaves, in ``jax.tree_util`` flattening order, keyed by
+  their position.
+
+Typed PRNG keys (``jax.random.key``) are stored as their raw ``key_data`` with the
+key implementation's name, and wrapped back on load.
+
+Loading needs a *template* (for example ``jax.eval_shape`` of the state), which
+fixes the tree structure; the checkpoint is refused, with a message that names
+every difference, if its algorithm, environment, leaf paths, shapes or dtypes do
+not match the template's.
+
+Saving is atomic: the bytes go to a temporary file in the same directory, are
+flushed and ``fsync``-ed, and only then renamed over the old checkpoint
+(``os.replace``), so a save interrupted at any point leaves the previous
+checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import serialization
+
+FORMAT = "jaxrl-checkpoint"
+VERSION = 1
+FILENAME = "checkpoint.msgpack"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used here (wrong run, corrupt, unknown format)."""
+
+
+def _is_key(leaf: Any) -> bool:
+    dtype = getattr(leaf, "dtype", None)
+    return dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key)
+
+
+def _leaf_info(path: Any, leaf: Any) -> dict[str, Any]:
+    info = {
+        "path": jax.tree_util.keystr(path),
+        "shape": [int(s) for s in np.shape(leaf)],
+        "dtype": str(leaf.dtype) if hasattr(leaf, "dtype") else np.asarray(leaf).dtype.name,
+    }
+    if _is_key(leaf):
+        info["key_impl"] = str(jax.random.key_impl(leaf))
+    return info
+
+
+def describe(tree: Any) -> list[dict[str, Any]]:
+    """Path, shape and dtype of every leaf of ``tree`` (arrays or ``ShapeDtypeStruct``)."""
+    return [_leaf_info(p, x) for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]]
+
+
+def save(
+    path: str | os.PathLike,
+    state: Any,
+    *,
+    algorithm: str,
+    env: str,
+    config: dict[str, Any],
+    updates_done: int,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``state`` and its description to ``path`` atomically.
+
+    Args:
+        path: the checkpoint file; its directory must exist.
+        state: any pytree of arrays (typed PRNG keys allowed).
+        algorithm: algorithm name, checked on load.
+        env: environment name, checked on load.
+        config: the resolved config as JSON-ready values, checked on load.
+        updates_done: training updates the state has completed.
+        extra: more JSON-ready data to keep in the header (file offsets, seeds...).
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    leaves_with_path = jax.tree_util.tree_flatten_with_path(state)[0]
+    infos, arrays = [], {}
+    for i, (p, leaf) in enumerate(leaves_with_path):
+        infos.append(_leaf_info(p, leaf))
+        if _is_key(leaf):
+            leaf = jax.random.key_data(leaf)
+        arrays[str(i)] = np.asarray(jax.device_get(leaf))
+    header = {
+        "format": FORMAT,
+        "version": VERSION,
+        "algorithm": algorithm,
+        "env": env,
+        "config": config,
+        "updates_done": int(updates_done),
+        "leaves": infos,
+        "extra": extra or {},
+    }
+    payload = serialization.msgpack_serialize({"header": json.dumps(header), "leaves": arrays})
+    _atomic_write(path, payload)
+    return path
+
+
+def _atomic_write(path: Path, payload: bytes) -> None:
+    """Temp file in the same directory, fsync, rename over ``path``, fsync the directory."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        # Whatever went wrong (disk full, Ctrl-C), the old checkpoint is untouched.
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    try:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:  # some filesystems do not allow opening a directory
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        raw = serialization.msgpack_restore(path.read_bytes())
+        header = json.loads(raw["header"])
+        leaves = raw["leaves"]
+    except Exception as e:  # noqa: BLE001 - any decoding failure means the same to a user
+        raise CheckpointError(f"{path} is not a readable jaxrl checkpoint ({e})") from None
+    if header.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a jaxrl checkpoint (format {header.get('format')!r})")
+    if header.get("version") != VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint version {header.get('version')}; this jaxrl reads {VERSION}"
+        )
+    return {"header": header, "leaves": leaves}
+
+
+def read_header(path: str | os.PathLike) -> dict[str, Any]:
+    """The header of the checkpoint at ``path`` (validates the format)."""
+    return _read(Path(path))["header"]
+
+
+def _differences(
+    header: dict[str, Any], template: list[dict[str, Any]], algorithm: str, env: str,
+    config: dict[str, Any] | None,
+) -> list[str]:
+    diffs = []
+    if header["algorithm"] != algorithm:
+        diffs.append(f"algorithm: checkpoint {header['algorithm']!r}, this run {algorithm!r}")
+    if header["env"] != env:
+        diffs.append(f"environment: checkpoint {header['env']!r}, this run {env!r}")
+    if config is not None:
+        for key in sorted(set(header["config"]) | set(config)):
+            old, new = header["config"].get(key, "<absent>"), config.get(key, "<absent>")
+            if old != new:
+                diffs.append(f"config {key}: checkpoint {old!r}, this run {new!r}")
+    saved = {leaf["path"]: leaf for leaf in header["leaves"]}
+    wanted = {leaf["path"]: leaf for leaf in template}
+    for p in wanted:
+        if p not in saved:
+            diffs.append(f"state{p}: missing from the checkpoint")
+    for p in saved:
+        if p not in wanted:
+            diffs.append(f"state{p}: in the checkpoint but not in this run's state")
+    for p in wanted:
+        if p in saved:
+            a, b = saved[p], wanted[p]
+            if a["shape"] != b["shape"]:
+                diffs.append(f"state{p}: checkpoint shape {tuple(a['shape'])}, this run {tuple(b['shape'])}")
+            if a["dtype"] != b["dtype"]:
+                diffs.append(f"state{p}: checkpoint dtype {a['dtype']}, this run {b['dtype']}")
+    if not diffs and [leaf["path"] for leaf in header["leaves"]] != [leaf["path"] for leaf in template]:
+        diffs.append("state: same leaves in a different order")
+    return diffs
+
+
+def load(
+    path: str | os.PathLike,
+    template: Any,
+    *,
+    algorithm: str,
+    env: str,
+    config: dict[str, Any] | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """Read a checkpoint into the structure of ``template``.
+
+    Args:
+        path: checkpoint file.
+        template: a pytree with the expected structure, shapes and dtypes (arrays or
+            ``jax.ShapeDtypeStruct``, e.g. from ``jax.eval_shape``).
+        algorithm: expected algorithm name.
+        env: expected environment name.
+        config: expected resolved config; ``None`` skips the config comparison.
+
+    Returns:
+        ``(state, header)``; ``state`` has ``template``'s structure with numpy
+        leaves (typed PRNG keys re-wrapped as JAX key arrays).
+
+    Raises:
+        CheckpointError: unreadable file, or a checkpoint of a different run; the
+            message lists every difference.
+    """
+    path = Path(path)
+    raw = _read(path)
+    header = raw["header"]
+    flat, treedef = jax.tree_util.tree_flatten_with_path(template)
+    expected = [_leaf_info(p, x) for p, x in flat]
+    diffs = _differences(header, expected, algorithm, env, config)
+    if diffs:
+        shown = diffs[:8] + ([f"... and {len(diffs) - 8} more"] if len(diffs) > 8 else [])
+        raise CheckpointError(
+            f"checkpoint {path} does not match this run: " + "; ".join(shown)
+        )
+    leaves = []
+    for i, info in enumerate(expected):
+        arr = raw["leaves"][str(i)]
+        if "key_impl" in info:
+            arr = jax.random.wrap_key_data(jnp.asarray(arr), impl=info["key_impl"])
+        else:
+            arr = np.asarray(arr)
+            if list(arr.shape) != info["shape"] or arr.dtype.name != np.dtype(info["dtype"]).name:
+                raise CheckpointError(f"checkpoint {path} is corrupt at state{info['path']}")
+        leaves.append(arr)
+    return jax.tree_util.tree_unflatten(treedef, leaves), header
