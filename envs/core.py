@@ -128,8 +128,12 @@ class Environment(Generic[TState, TParams]):
         return obs, state, reward, terminated, truncated, info
 
     def clip_action(self, action: Any, params: TParams) -> Any:
-        """The documented out-of-range behaviour: discrete actions are clipped."""
-        space = self.action_space(params)
+        """The documented out-of-range behaviour: discrete actions are clipped.
+
+        The space is taken from ``default_params``: ``params`` may be traced, and the
+        number of discrete actions is static configuration anyway.
+        """
+        space = self.action_space(self.default_params)
         if isinstance(space, spaces.Discrete):
             return jnp.clip(jnp.asarray(action, space.dtype), 0, space.n - 1)
         return action

@@ -228,7 +228,7 @@ class CheckedActions(Wrapper):
     """
 
     def clip_action(self, action, params):
-        space = self.env.action_space(params)
+        space = self.env.action_space(self.env.default_params)
         if isinstance(space, spaces.Discrete):
             action = jnp.asarray(action)
             ok = jnp.all((action >= 0) & (action < space.n))

@@ -15,6 +15,8 @@ import envs
 BATCH = 1024
 OWN = envs.registered(include_gymnax=False)
 GYMNAX = [n for n in envs.registered() if n not in OWN]
+# One of each light gymnax family in the default run; the rest (MinAtar: slow to compile) with -m slow.
+GYMNAX_FAST = ["gymnax/Acrobot-v1", "gymnax/Pendulum-v1", "gymnax/Catch-bsuite"]
 
 
 def _finite(tree):
@@ -53,22 +55,36 @@ def _check(name):
         assert terminated.shape == () and truncated.shape == ()
         _finite((obs, reward, info))
 
-    # A vmapped batch, stepped a few times so some copies end and auto-reset.
-    venv = jax.jit(jax.vmap(env.step, in_axes=(0, 0, 0, None)))
-    keys = jax.random.split(key, BATCH)
-    obs, state = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))(keys, params)
-    sample = jax.jit(jax.vmap(act_space.sample))
-    contains = jax.jit(jax.vmap(obs_space.contains))
-    for t in range(3):
-        key, k_act, k_step = jax.random.split(key, 3)
-        actions = sample(jax.random.split(k_act, BATCH))
-        obs, state, reward, terminated, truncated, info = venv(
-            jax.random.split(k_step, BATCH), state, actions, params
-        )
-        assert jax.tree.leaves(obs)[0].shape[0] == BATCH
-        assert reward.shape[0] == BATCH and terminated.shape == (BATCH,)
-        assert bool(jnp.all(contains(obs)))
-        _finite((obs, reward))
+    # A vmapped batch in one compiled program, stepped a few times so some copies
+    # end and auto-reset; returns what the asserts need.
+    @jax.jit
+    def batch(key):
+        k_reset, key = jax.random.split(key)
+        obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, BATCH), params)
+        ok = jnp.all(jax.vmap(obs_space.contains)(obs))
+
+        def body(carry, key):
+            state, ok = carry
+            k_act, k_step = jax.random.split(key)
+            actions = jax.vmap(act_space.sample)(jax.random.split(k_act, BATCH))
+            obs, state, reward, terminated, truncated, info = jax.vmap(
+                env.step, in_axes=(0, 0, 0, None)
+            )(jax.random.split(k_step, BATCH), state, actions, params)
+            ok = ok & jnp.all(jax.vmap(obs_space.contains)(obs))
+            finite = jnp.array(True)
+            for leaf in jax.tree.leaves((obs, reward)):
+                if jnp.issubdtype(leaf.dtype, jnp.floating):
+                    finite = finite & jnp.all(jnp.isfinite(leaf))
+            shapes_ok = (reward.shape[0] == BATCH) and (terminated.shape == (BATCH,))
+            return (state, ok), (finite, jnp.asarray(shapes_ok))
+
+        (state, ok), (finite, shapes_ok) = jax.lax.scan(body, (state, ok), jax.random.split(key, 3))
+        return ok, jnp.all(finite), jnp.all(shapes_ok)
+
+    ok, finite, shapes_ok = batch(key)
+    assert bool(ok), f"{name}: a batched observation lies outside {obs_space}"
+    assert bool(finite), f"{name}: non-finite batched output"
+    assert bool(shapes_ok)
 
 
 @pytest.mark.parametrize("name", OWN)
@@ -76,7 +92,9 @@ def test_own_env(name):
     _check(name)
 
 
-@pytest.mark.parametrize("name", GYMNAX)
+@pytest.mark.parametrize(
+    "name", [n if n in GYMNAX_FAST else pytest.param(n, marks=pytest.mark.slow) for n in GYMNAX]
+)
 def test_gymnax_env_through_bridge(name):
     _check(name)
 
