@@ -48,6 +48,10 @@ class Agent:
         act: ``(state, obs, key, greedy) -> action`` for one unbatched observation;
             greedy picks the most likely / highest-valued action.
         config: the config the agent was made from.
+        values: optional ``(state, obs) -> float32[num_actions]``, the learned value of
+            each action for one unbatched observation (Q-values, predicted rewards);
+            ``jaxrl play`` draws them against a bandit's true means. ``None`` when the
+            algorithm has no per-action values (``play`` then samples the policy).
     """
 
     init: Callable[[jax.Array], Any]
@@ -55,6 +59,7 @@ class Agent:
     num_updates: int
     act: Callable[[Any, Any, jax.Array, bool], jax.Array]
     config: Any
+    values: Callable[[Any, Any], jax.Array] | None = None
 
     def train(self, key: jax.Array) -> tuple[Any, Metrics]:
         """The whole run: ``init`` then ``num_updates`` calls of ``update``."""
