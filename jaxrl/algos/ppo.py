@@ -1,0 +1,644 @@
+"""Proximal policy optimisation (Schulman et al., 2017) with the clipped ratio.
+
+One update = ``collect`` (``num_steps`` steps of ``num_envs`` copies) ->
+``compute_targets`` (truncation-correct GAE from ``jaxrl.returns.gae``) ->
+``learn`` (``epochs`` passes over the batch in ``minibatches`` shuffled minibatches,
+one Adam step each on the clipped surrogate + clipped value loss - entropy bonus).
+
+Details that matter (the "37 implementation details" the field settled on):
+
+* Time limits: the critic's value of ``info["final_observation"]`` bootstraps a
+  truncated step; a terminated step bootstraps zero; GAE never crosses an episode end.
+* Separate actor and critic MLPs (orthogonal init, gain sqrt(2) for hidden layers,
+  0.01 for the policy head, 1 for the value head), tanh by default, one Adam
+  (``eps=1e-5``) over both after global-norm clipping (``optax.clip_by_global_norm``).
+* Learning rate annealed linearly to zero over the run. The schedule multiplies the
+  (possibly traced) ``lr`` leaf, so a sweep can vmap over learning rates.
+* Advantages standardised per minibatch; value loss clipped around the old values.
+* Discrete actions: categorical over logits. Continuous (``Box``) actions: a diagonal
+  Gaussian with a state-independent learned log standard deviation; the sampled action
+  is stored unclipped (its log-probability is exact) and clipped to the action bounds
+  only when handed to the environment.
+* Optional observation normalisation with running mean/variance (Chan's parallel
+  update), statistics frozen during a rollout and updated after it; the normalised
+  observations are what the networks see and what is stored, so the first epoch's
+  ratio is exactly one.
+
+The loss terms are pure functions on flat ``[B]`` arrays with chex checks, each with
+its equation: ``clipped_surrogate_loss``, ``clipped_value_loss``, the categorical and
+Gaussian ``*_log_prob`` / ``*_entropy``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import chex
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+
+from envs import spaces
+from envs.core import Environment
+from envs.wrappers import EpisodeStatistics, VecEnv
+from jaxrl.agent import Agent, Metrics, episode_metrics
+from jaxrl.networks import ACTIVATIONS, MLP
+from jaxrl.returns import gae
+
+Array = jax.Array
+
+__all__ = [
+    "Config",
+    "LossTerms",
+    "Params",
+    "RunningStats",
+    "TrainState",
+    "categorical_entropy",
+    "categorical_log_prob",
+    "clipped_surrogate_loss",
+    "clipped_value_loss",
+    "gaussian_entropy",
+    "gaussian_log_prob",
+    "make",
+    "networks",
+]
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+def _static(default: Any) -> Any:
+    return struct.field(pytree_node=False, default=default)
+
+
+def _is_traced(x: Any) -> bool:
+    return isinstance(x, jax.core.Tracer)
+
+
+# --------------------------------------------------------------------------------- config
+@struct.dataclass
+class Config:
+    """PPO settings. Defaults are CleanRL's / PureJaxRL's CartPole settings.
+
+    Static fields (shapes and loop lengths; changing one recompiles) come first; the
+    rest are pytree leaves, so ``jaxrl.sweep`` can vmap over them.
+    """
+
+    # --- static -------------------------------------------------------------------
+    num_envs: int = _static(4)  # environment copies stepped together
+    num_steps: int = _static(128)  # steps per copy per update (rollout length)
+    epochs: int = _static(4)  # passes over each rollout
+    minibatches: int = _static(4)  # minibatches per pass (must divide the batch)
+    total_timesteps: int = _static(500_000)  # environment steps in a run (all copies)
+    actor_hidden: tuple[int, ...] = _static((64, 64))  # policy MLP hidden widths
+    critic_hidden: tuple[int, ...] = _static((64, 64))  # value MLP hidden widths
+    activation: str = _static("tanh")  # hidden activation (jaxrl.networks.ACTIVATIONS)
+    anneal_lr: bool = _static(True)  # decay lr linearly to 0 over the run
+    normalize_advantages: bool = _static(True)  # standardise advantages per minibatch
+    clip_value: bool = _static(True)  # clip the value loss around the old values
+    normalize_obs: bool = _static(False)  # running mean/std observation normalisation
+    # --- pytree leaves (sweepable) -------------------------------------------------
+    lr: float = 2.5e-4  # Adam learning rate (peak, when annealed)
+    clip_eps: float = 0.2  # policy ratio clip range epsilon
+    vf_clip_eps: float = 0.2  # value clip range (used when clip_value)
+    ent_coef: float = 0.01  # entropy bonus weight
+    vf_coef: float = 0.5  # value loss weight
+    gamma: float = 0.99  # discount
+    gae_lambda: float = 0.95  # GAE lambda
+    max_grad_norm: float = 0.5  # global gradient norm clip
+    adam_eps: float = 1e-5  # Adam epsilon
+    init_log_std: float = 0.0  # initial log std of the Gaussian policy (continuous only)
+
+    @property
+    def batch_size(self) -> int:
+        """Transitions per update, ``num_envs * num_steps``."""
+        return self.num_envs * self.num_steps
+
+    @property
+    def minibatch_size(self) -> int:
+        return self.batch_size // self.minibatches
+
+    @property
+    def num_updates(self) -> int:
+        """Updates in a run, ``total_timesteps // batch_size``."""
+        return self.total_timesteps // self.batch_size
+
+    def validate(self) -> "Config":
+        """Raise ``ValueError`` on a bad setting; returns ``self``.
+
+        Static fields are always checked. Leaves are checked when concrete (a sweep
+        validates every setting before it traces the batched config).
+        """
+        for name in ("num_envs", "num_steps", "epochs", "minibatches", "total_timesteps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"ppo.Config.{name} must be a positive integer, got {value!r}")
+        if self.batch_size % self.minibatches:
+            raise ValueError(
+                f"ppo.Config: minibatches={self.minibatches} must divide the batch "
+                f"num_envs * num_steps = {self.batch_size}"
+            )
+        if self.num_updates < 1:
+            raise ValueError(
+                f"ppo.Config: total_timesteps={self.total_timesteps} is less than one batch "
+                f"(num_envs * num_steps = {self.batch_size})"
+            )
+        for name in ("actor_hidden", "critic_hidden"):
+            widths = getattr(self, name)
+            if not isinstance(widths, tuple) or not all(
+                isinstance(w, (int, np.integer)) and not isinstance(w, bool) and w > 0
+                for w in widths
+            ):
+                raise ValueError(
+                    f"ppo.Config.{name} must be a tuple of positive integers, got {widths!r}"
+                )
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(
+                f"ppo.Config.activation {self.activation!r} unknown; "
+                f"choose from {', '.join(ACTIVATIONS)}"
+            )
+        checks = {
+            "lr": (lambda v: v > 0, "> 0"),
+            "clip_eps": (lambda v: v > 0, "> 0"),
+            "vf_clip_eps": (lambda v: v > 0, "> 0"),
+            "ent_coef": (lambda v: v >= 0, ">= 0"),
+            "vf_coef": (lambda v: v >= 0, ">= 0"),
+            "gamma": (lambda v: (v >= 0) & (v <= 1), "in [0, 1]"),
+            "gae_lambda": (lambda v: (v >= 0) & (v <= 1), "in [0, 1]"),
+            "max_grad_norm": (lambda v: v > 0, "> 0"),
+            "adam_eps": (lambda v: v > 0, "> 0"),
+            "init_log_std": (lambda v: np.ones_like(v, bool), "finite"),
+        }
+        for name, (ok, rule) in checks.items():
+            value = getattr(self, name)
+            if _is_traced(value):
+                continue
+            arr = np.asarray(value, dtype=np.float64)
+            if not np.all(np.isfinite(arr)) or not np.all(ok(arr)):
+                raise ValueError(f"ppo.Config.{name} must be finite and {rule}, got {value!r}")
+        return self
+
+
+# --------------------------------------------------------------------------------- losses
+def clipped_surrogate_loss(
+    log_prob: Array, old_log_prob: Array, advantages: Array, clip_eps: float | Array
+) -> Array:
+    """PPO's clipped surrogate objective, negated into a loss (Schulman et al., 2017, eq. 7).
+
+    ``rho_t = exp(log_prob_t - old_log_prob_t)``;
+    ``L = -mean_t min(rho_t A_t, clip(rho_t, 1 - eps, 1 + eps) A_t)``.
+
+    Args:
+        log_prob: ``float32[B]``, log pi_theta(a_t | s_t) under the current parameters.
+        old_log_prob: ``float32[B]``, the same under the parameters that collected the data.
+        advantages: ``float32[B]``, ``A_t`` (already standardised if wanted).
+        clip_eps: scalar ``eps > 0``.
+
+    Returns:
+        ``float32[]`` loss (minimise it).
+    """
+    chex.assert_rank([log_prob, old_log_prob, advantages], 1)
+    chex.assert_equal_shape([log_prob, old_log_prob, advantages])
+    ratio = jnp.exp(log_prob - old_log_prob)
+    unclipped = ratio * advantages
+    clipped = jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * advantages
+    return -jnp.mean(jnp.minimum(unclipped, clipped))
+
+
+def clipped_value_loss(
+    values: Array, old_values: Array, targets: Array, clip_eps: float | Array
+) -> Array:
+    """Value loss clipped around the values at collection time (the baselines' PPO2 form).
+
+    ``v_clip = old_v + clip(v - old_v, -eps, eps)``;
+    ``L = 0.5 * mean max((v - G)^2, (v_clip - G)^2)``.
+
+    Args:
+        values: ``float32[B]``, the critic now.
+        old_values: ``float32[B]``, the critic when the data was collected.
+        targets: ``float32[B]``, the lambda-returns ``G_t = A_t + old_v_t``.
+        clip_eps: scalar ``eps > 0``.
+
+    Returns:
+        ``float32[]`` loss.
+    """
+    chex.assert_rank([values, old_values, targets], 1)
+    chex.assert_equal_shape([values, old_values, targets])
+    clipped = old_values + jnp.clip(values - old_values, -clip_eps, clip_eps)
+    return 0.5 * jnp.mean(jnp.maximum((values - targets) ** 2, (clipped - targets) ** 2))
+
+
+def squared_value_loss(values: Array, targets: Array) -> Array:
+    """``0.5 * mean (v - G)^2``: the value loss without clipping."""
+    chex.assert_rank([values, targets], 1)
+    chex.assert_equal_shape([values, targets])
+    return 0.5 * jnp.mean((values - targets) ** 2)
+
+
+def categorical_log_prob(logits: Array, action: Array) -> Array:
+    """``log softmax(logits)[a]`` for a batch: ``logits float32[B, n]``, ``action int[B]`` -> ``[B]``."""
+    chex.assert_rank([logits, action], [2, 1])
+    chex.assert_equal_shape_prefix([logits, action], 1)
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    return jnp.take_along_axis(logp, action[:, None].astype(jnp.int32), axis=-1)[:, 0]
+
+
+def categorical_entropy(logits: Array) -> Array:
+    """``H = -sum_a p_a log p_a`` per row: ``logits float32[B, n]`` -> ``float32[B]``."""
+    chex.assert_rank(logits, 2)
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    return -jnp.sum(jnp.exp(logp) * logp, axis=-1)
+
+
+def gaussian_log_prob(mean: Array, log_std: Array, action: Array) -> Array:
+    """Diagonal Gaussian log-density, summed over action dimensions.
+
+    ``log p(a) = sum_i [-(a_i - mu_i)^2 / (2 sigma_i^2) - log sigma_i - log(2 pi) / 2]``.
+
+    Args:
+        mean: ``float32[B, d]``.
+        log_std: ``float32[d]`` (state-independent).
+        action: ``float32[B, d]``.
+
+    Returns:
+        ``float32[B]``.
+    """
+    chex.assert_rank([mean, log_std, action], [2, 1, 2])
+    chex.assert_equal_shape([mean, action])
+    chex.assert_equal_shape_suffix([mean, log_std], 1)
+    z = (action - mean) * jnp.exp(-log_std)
+    return jnp.sum(-0.5 * z**2 - log_std - 0.5 * _LOG_2PI, axis=-1)
+
+
+def gaussian_entropy(log_std: Array) -> Array:
+    """Entropy of a diagonal Gaussian: ``sum_i (log sigma_i + (1 + log 2 pi) / 2)``; ``[d] -> []``."""
+    chex.assert_rank(log_std, 1)
+    return jnp.sum(log_std + 0.5 * (1.0 + _LOG_2PI))
+
+
+@struct.dataclass
+class LossTerms:
+    """The parts of one minibatch loss (all ``float32[]``)."""
+
+    total: Array
+    policy_loss: Array
+    value_loss: Array
+    entropy: Array
+    approx_kl: Array  # mean (rho - 1) - log rho, a low-variance KL(old || new) estimate
+    clip_fraction: Array  # share of samples with |rho - 1| > clip_eps
+
+
+# --------------------------------------------------------------------------------- state
+@struct.dataclass
+class Params:
+    """Network parameters: ``actor`` and ``critic`` flax trees, ``log_std float32[d]``
+    (``float32[0]`` for discrete actions)."""
+
+    actor: Any
+    critic: Any
+    log_std: Array
+
+
+@struct.dataclass
+class RunningStats:
+    """Running mean and (population) variance of observations, ``float32[*obs_shape]``."""
+
+    mean: Array
+    var: Array
+    count: Array  # float32[], observations seen (starts at a tiny epsilon)
+
+    @classmethod
+    def create(cls, shape: tuple[int, ...]) -> "RunningStats":
+        return cls(jnp.zeros(shape), jnp.ones(shape), jnp.asarray(1e-4, jnp.float32))
+
+    def update(self, batch: Array) -> "RunningStats":
+        """Merge a batch ``float32[K, *obs_shape]`` (Chan et al.'s parallel algorithm)."""
+        b_mean = jnp.mean(batch, axis=0)
+        b_var = jnp.var(batch, axis=0)
+        b_count = jnp.asarray(batch.shape[0], jnp.float32)
+        total = self.count + b_count
+        delta = b_mean - self.mean
+        mean = self.mean + delta * b_count / total
+        m2 = self.var * self.count + b_var * b_count + delta**2 * self.count * b_count / total
+        return RunningStats(mean, m2 / total, total)
+
+    def normalize(self, obs: Array) -> Array:
+        return jnp.clip((obs - self.mean) / jnp.sqrt(self.var + 1e-8), -10.0, 10.0)
+
+
+@struct.dataclass
+class TrainState:
+    """Everything a run carries from one update to the next."""
+
+    params: Params
+    opt_state: optax.OptState
+    env_state: Any  # VecEnv state, leading axis num_envs
+    obs: Array  # float32[num_envs, *obs_shape], raw observations to act on next
+    obs_stats: RunningStats
+    key: Array
+    update_step: Array  # int32[], updates done
+
+
+@struct.dataclass
+class Rollout:
+    """One rollout, time-major ``[num_steps, num_envs, ...]``; observations as the nets see them."""
+
+    obs: Array
+    action: Array
+    log_prob: Array
+    reward: Array
+    terminated: Array
+    truncated: Array
+    next_obs: Array  # info["final_observation"], normalised like obs
+    info: dict[str, Array]
+    raw_obs: Array | None = None  # the unnormalised obs, kept only with normalize_obs
+
+
+@struct.dataclass
+class Batch:
+    """Flat training samples ``[B, ...]`` for the loss."""
+
+    obs: Array
+    action: Array
+    log_prob: Array
+    value: Array
+    advantage: Array
+    target: Array
+
+
+# --------------------------------------------------------------------------------- agent
+@dataclasses.dataclass(frozen=True)
+class Networks:
+    """The actor and critic modules PPO builds for an environment.
+
+    ``actor.apply(state.params.actor, obs)`` gives logits (discrete) or Gaussian means
+    (continuous, std ``exp(state.params.log_std)``); ``critic.apply(state.params.critic,
+    obs)[..., 0]`` gives values. ``obs`` as the networks see it (normalised when
+    ``normalize_obs``: use ``state.obs_stats.normalize``).
+    """
+
+    actor: MLP
+    critic: MLP
+    discrete: bool
+    act_dim: int  # number of actions (discrete) or action dimensions (continuous)
+    obs_shape: tuple[int, ...]
+    low: Array | None  # action bounds (continuous only)
+    high: Array | None
+
+
+def networks(config: Config, env: Environment, env_params: Any = None) -> Networks:
+    """PPO's actor and critic for ``env`` (raises ``ValueError`` on unsupported spaces)."""
+    if env_params is None:
+        env_params = env.default_params
+    action_space = env.action_space(env_params)
+    obs_space = env.observation_space(env_params)
+    low = high = None
+    if isinstance(action_space, spaces.Discrete):
+        if action_space.shape:
+            raise ValueError(
+                f"ppo supports a single Discrete action, got {action_space!r} for {env.name}"
+            )
+        discrete, act_dim = True, action_space.n
+    elif isinstance(action_space, spaces.Box) and len(action_space.shape) == 1:
+        discrete, act_dim = False, action_space.shape[0]
+        low = jnp.asarray(action_space.low, jnp.float32)
+        high = jnp.asarray(action_space.high, jnp.float32)
+    else:
+        raise ValueError(
+            f"ppo supports Discrete or 1-D Box action spaces, got {action_space!r} for {env.name}"
+        )
+    if not isinstance(obs_space, spaces.Box):
+        raise ValueError(f"ppo needs a Box observation space, got {obs_space!r} for {env.name}")
+    obs_shape = tuple(obs_space.shape)
+    obs_ndim = max(len(obs_shape), 1)
+    actor = MLP(config.actor_hidden, act_dim, config.activation, orthogonal=True,
+                out_scale=0.01, obs_ndim=obs_ndim)
+    critic = MLP(config.critic_hidden, 1, config.activation, orthogonal=True, out_scale=1.0,
+                 obs_ndim=obs_ndim)
+    return Networks(actor, critic, discrete, act_dim, obs_shape, low, high)
+
+
+def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
+    """Build PPO for ``env``: ``Agent.train(key) -> (TrainState, metrics)``.
+
+    Args:
+        config: a ``Config``; leaves may be traced (sweeps), static fields must be concrete.
+        env: a single (unbatched) environment with a ``Discrete`` or 1-D ``Box`` action space.
+        env_params: its params (``env.default_params`` when None).
+
+    Returns:
+        ``jaxrl.agent.Agent``. Metrics per update: ``env_steps``, ``episode_return``,
+        ``episodes``, ``policy_loss``, ``value_loss``, ``entropy``, ``approx_kl``,
+        ``clip_fraction``, ``lr`` (the learning rate used by the update's last step).
+    """
+    if not isinstance(config, Config):
+        raise TypeError(f"ppo.make needs a ppo.Config, got {type(config).__name__}")
+    config.validate()
+    if env_params is None:
+        env_params = env.default_params
+    cfg = config
+
+    nets = networks(cfg, env, env_params)
+    actor, critic, discrete, act_dim = nets.actor, nets.critic, nets.discrete, nets.act_dim
+    low, high = nets.low, nets.high
+    obs_shape = nets.obs_shape
+
+    vec_env = VecEnv(EpisodeStatistics(env), cfg.num_envs, reset_pool=0)
+    num_updates = cfg.num_updates
+    steps_per_update = cfg.epochs * cfg.minibatches
+
+    def lr_scale(count: Array) -> Array:
+        if not cfg.anneal_lr:
+            return jnp.ones((), jnp.float32)
+        done_updates = (count // steps_per_update).astype(jnp.float32)
+        return 1.0 - done_updates / num_updates
+
+    optimizer = optax.chain(
+        optax.clip_by_global_norm(cfg.max_grad_norm),
+        optax.scale_by_adam(eps=cfg.adam_eps),
+        optax.scale_by_schedule(lambda count: -cfg.lr * lr_scale(count)),
+    )
+
+    def prep(obs: Array, stats: RunningStats) -> Array:
+        obs = jnp.asarray(obs, jnp.float32)
+        return stats.normalize(obs) if cfg.normalize_obs else obs
+
+    def policy(params: Params, obs: Array) -> Array:
+        """Logits ``[..., n]`` or Gaussian means ``[..., d]``."""
+        return actor.apply(params.actor, obs)
+
+    def value(params: Params, obs: Array) -> Array:
+        return critic.apply(params.critic, obs)[..., 0]
+
+    def sample(params: Params, obs: Array, key: Array) -> tuple[Array, Array]:
+        """Action and its log-probability for a batch ``obs [N, ...]``."""
+        out = policy(params, obs)
+        if discrete:
+            action = jax.random.categorical(key, out, axis=-1)
+            return action, categorical_log_prob(out, action)
+        action = out + jnp.exp(params.log_std) * jax.random.normal(key, out.shape)
+        return action, gaussian_log_prob(out, params.log_std, action)
+
+    def to_env(action: Array) -> Array:
+        return action if discrete else jnp.clip(action, low, high)
+
+    # ------------------------------------------------------------------ init
+    def init(key: Array) -> TrainState:
+        k_actor, k_critic, k_env, k_next = jax.random.split(key, 4)
+        dummy = jnp.zeros((1, *obs_shape), jnp.float32)
+        log_std = (
+            jnp.zeros((0,), jnp.float32)
+            if discrete
+            else jnp.full((act_dim,), cfg.init_log_std, jnp.float32)
+        )
+        params = Params(actor.init(k_actor, dummy), critic.init(k_critic, dummy), log_std)
+        obs, env_state = vec_env.reset(k_env, env_params)
+        return TrainState(
+            params=params,
+            opt_state=optimizer.init(params),
+            env_state=env_state,
+            obs=jnp.asarray(obs, jnp.float32),
+            obs_stats=RunningStats.create(obs_shape),
+            key=k_next,
+            update_step=jnp.zeros((), jnp.int32),
+        )
+
+    # ------------------------------------------------------------------ collect
+    def collect(state: TrainState, key: Array) -> tuple[TrainState, Rollout]:
+        stats = state.obs_stats
+
+        def step(carry, k):
+            env_state, obs = carry
+            k_act, k_env = jax.random.split(k)
+            net_obs = prep(obs, stats)
+            action, log_prob = sample(state.params, net_obs, k_act)
+            next_obs, env_state, reward, term, trunc, info = vec_env.step(
+                k_env, env_state, to_env(action), env_params
+            )
+            final = prep(info.pop("final_observation"), stats)
+            ep_info = {k_: info[k_] for k_ in ("episode_return", "episode_length", "episode_done")}
+            transition = Rollout(
+                net_obs, action, log_prob, jnp.asarray(reward, jnp.float32),
+                term, trunc, final, ep_info, obs if cfg.normalize_obs else None,
+            )
+            return (env_state, jnp.asarray(next_obs, jnp.float32)), transition
+
+        keys = jax.random.split(key, cfg.num_steps)
+        (env_state, obs), rollout = jax.lax.scan(step, (state.env_state, state.obs), keys)
+        return state.replace(env_state=env_state, obs=obs), rollout
+
+    # ------------------------------------------------------------------ targets
+    def compute_targets(params: Params, rollout: Rollout) -> Batch:
+        values = value(params, rollout.obs)  # [T, N]
+        next_values = value(params, rollout.next_obs)  # [T, N]
+        advantages = jax.vmap(gae, in_axes=(1, 1, 1, 1, 1, None, None), out_axes=1)(
+            rollout.reward, values, next_values, rollout.terminated, rollout.truncated,
+            cfg.gamma, cfg.gae_lambda,
+        )
+        flat = lambda x: x.reshape((cfg.batch_size, *x.shape[2:]))  # noqa: E731
+        return Batch(
+            obs=flat(rollout.obs),
+            action=flat(rollout.action),
+            log_prob=flat(rollout.log_prob),
+            value=flat(values),
+            advantage=flat(advantages),
+            target=flat(advantages + values),
+        )
+
+    # ------------------------------------------------------------------ learn
+    def loss_fn(params: Params, mb: Batch) -> tuple[Array, LossTerms]:
+        out = policy(params, mb.obs)
+        if discrete:
+            log_prob = categorical_log_prob(out, mb.action)
+            entropy = jnp.mean(categorical_entropy(out))
+        else:
+            log_prob = gaussian_log_prob(out, params.log_std, mb.action)
+            entropy = gaussian_entropy(params.log_std)
+        adv = mb.advantage
+        if cfg.normalize_advantages:
+            adv = (adv - jnp.mean(adv)) / (jnp.std(adv) + 1e-8)
+        policy_loss = clipped_surrogate_loss(log_prob, mb.log_prob, adv, cfg.clip_eps)
+        v = value(params, mb.obs)
+        if cfg.clip_value:
+            value_loss = clipped_value_loss(v, mb.value, mb.target, cfg.vf_clip_eps)
+        else:
+            value_loss = squared_value_loss(v, mb.target)
+        total = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
+        log_ratio = log_prob - mb.log_prob
+        ratio = jnp.exp(log_ratio)
+        terms = LossTerms(
+            total=total,
+            policy_loss=policy_loss,
+            value_loss=value_loss,
+            entropy=entropy,
+            approx_kl=jax.lax.stop_gradient(jnp.mean((ratio - 1.0) - log_ratio)),
+            clip_fraction=jax.lax.stop_gradient(
+                jnp.mean((jnp.abs(ratio - 1.0) > cfg.clip_eps).astype(jnp.float32))
+            ),
+        )
+        return total, terms
+
+    grad_fn = jax.grad(loss_fn, has_aux=True)
+
+    def learn(state: TrainState, batch: Batch, key: Array) -> tuple[TrainState, LossTerms]:
+        def epoch(carry, k):
+            params, opt_state = carry
+            perm = jax.random.permutation(k, cfg.batch_size)
+            shuffled = jax.tree.map(
+                lambda x: x[perm].reshape((cfg.minibatches, cfg.minibatch_size, *x.shape[1:])),
+                batch,
+            )
+
+            def minibatch(carry, mb):
+                params, opt_state = carry
+                grads, terms = grad_fn(params, mb)
+                updates, opt_state = optimizer.update(grads, opt_state, params)
+                return (optax.apply_updates(params, updates), opt_state), terms
+
+            return jax.lax.scan(minibatch, (params, opt_state), shuffled)
+
+        (params, opt_state), terms = jax.lax.scan(
+            epoch, (state.params, state.opt_state), jax.random.split(key, cfg.epochs)
+        )
+        mean_terms = jax.tree.map(jnp.mean, terms)
+        return state.replace(params=params, opt_state=opt_state), mean_terms
+
+    # ------------------------------------------------------------------ update
+    def update(state: TrainState) -> tuple[TrainState, Metrics]:
+        key, k_collect, k_learn = jax.random.split(state.key, 3)
+        lr_now = cfg.lr * lr_scale(state.update_step * steps_per_update)
+        state, rollout = collect(state.replace(key=key), k_collect)
+        batch = compute_targets(state.params, rollout)
+        state, terms = learn(state, batch, k_learn)
+        if cfg.normalize_obs:
+            raw = jnp.reshape(rollout.raw_obs, (-1, *obs_shape))
+            state = state.replace(obs_stats=state.obs_stats.update(raw))
+        step = state.update_step + 1
+        metrics: Metrics = {
+            "env_steps": step * cfg.batch_size,
+            **episode_metrics(rollout.info),
+            "policy_loss": terms.policy_loss,
+            "value_loss": terms.value_loss,
+            "entropy": terms.entropy,
+            "approx_kl": terms.approx_kl,
+            "clip_fraction": terms.clip_fraction,
+            "lr": jnp.asarray(lr_now, jnp.float32),
+        }
+        return state.replace(update_step=step), metrics
+
+    # ------------------------------------------------------------------ act
+    def act(state: TrainState, obs: Array, key: Array, greedy: bool = False) -> Array:
+        """Action for one unbatched observation (greedy: argmax / Gaussian mean)."""
+        net_obs = prep(jnp.asarray(obs)[None], state.obs_stats)
+        out = policy(state.params, net_obs)
+        if greedy:
+            action = jnp.argmax(out, axis=-1) if discrete else out
+        else:
+            action, _ = sample(state.params, net_obs, key)
+        return to_env(action[0])
+
+    return Agent(init=init, update=update, num_updates=num_updates, act=act, config=config)

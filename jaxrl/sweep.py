@@ -1,0 +1,425 @@
+"""Hyperparameter sweeps as one compiled program.
+
+A sweep over a grid of config leaves (learning rates, clip ranges, entropy weights)
+for several seeds is a ``vmap`` over settings of a ``vmap`` over seeds of the whole
+training run, so ``8 settings x 8 seeds`` is one ``jit`` call::
+
+    from jaxrl.sweep import sweep
+    result = sweep("ppo", "CartPole-v1", grid={"lr": [1e-4, 3e-4], "clip_eps": [0.1, 0.2]},
+                   seeds=8)
+    print(result.table())
+    result.plot("sweep.png")
+
+Works for any registered algorithm whose config is a ``flax.struct`` dataclass and
+whose swept fields are pytree leaves. Static fields (network sizes, batch shapes,
+loop lengths) change the compiled program and cannot be vmapped: asking for one is
+refused, as is an unknown field name (with the closest matches), before anything is
+compiled. Every setting is validated concretely with ``Config.validate()`` first; the
+algorithm's ``make`` then sees traced leaves, so its ``validate`` must skip checks on
+traced values (``isinstance(x, jax.core.Tracer)``).
+
+All settings share the same seed keys (common random numbers), so differences between
+settings are not blurred by different initialisations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import itertools
+import math
+import numbers
+import time
+from types import ModuleType
+from typing import Any, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["SweepResult", "sweep", "sweepable_fields"]
+
+
+def sweepable_fields(config: Any) -> tuple[list[str], list[str]]:
+    """``(leaves, static)`` field names of a ``flax.struct`` config dataclass."""
+    if not dataclasses.is_dataclass(config):
+        raise TypeError(f"a config must be a dataclass instance, got {type(config).__name__}")
+    leaves, static = [], []
+    for f in dataclasses.fields(config):
+        (leaves if f.metadata.get("pytree_node", True) else static).append(f.name)
+    return leaves, static
+
+
+def _check_grid(config: Any, grid: Mapping[str, Sequence[Any]]) -> dict[str, list[Any]]:
+    """Names exist, are leaves, values are non-empty lists of finite numbers."""
+    if not isinstance(grid, Mapping) or not grid:
+        raise ValueError("grid must be a non-empty mapping {field: [values, ...]}")
+    leaves, static = sweepable_fields(config)
+    cls = type(config).__qualname__
+    out: dict[str, list[Any]] = {}
+    for name, values in grid.items():
+        if name in static:
+            raise ValueError(
+                f"{cls}.{name} is a static field (it fixes array shapes or loop lengths), so it "
+                f"cannot be vmapped in one program; run one sweep per value instead. "
+                f"Sweepable fields: {', '.join(leaves)}."
+            )
+        if name not in leaves:
+            close = difflib.get_close_matches(name, leaves + static, n=3, cutoff=0.5)
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            raise ValueError(
+                f"{cls} has no field {name!r}.{hint} Sweepable fields: {', '.join(leaves)}."
+            )
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+            raise ValueError(f"grid[{name!r}] must be a non-empty list of numbers, got {values!r}")
+        default = getattr(config, name)
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+                raise ValueError(f"grid[{name!r}] must hold finite numbers, got {v!r}")
+            if isinstance(default, numbers.Integral) and not isinstance(default, bool):
+                if int(v) != v:
+                    raise ValueError(f"grid[{name!r}] must hold integers, got {v!r}")
+        if len(set(values)) != len(values):
+            raise ValueError(f"grid[{name!r}] repeats a value: {list(values)!r}")
+        out[name] = list(values)
+    return out
+
+
+def _leaf_dtype(default: Any) -> Any:
+    if isinstance(default, numbers.Integral) and not isinstance(default, bool):
+        return jnp.int32
+    return jnp.float32
+
+
+# --------------------------------------------------------------------------------- result
+@dataclasses.dataclass(frozen=True)
+class SweepResult:
+    """What a sweep measured, as NumPy arrays (settings in ``itertools.product`` order).
+
+    Attributes:
+        algo: algorithm name.
+        env_name: environment name.
+        grid: ``{field: [values]}`` as swept.
+        settings: one ``{field: value}`` per setting, ``len == S``.
+        final_returns: ``float64[S, seeds]``, each run's final return: the mean return
+            of the episodes that ended in the last ``final_window`` updates (NaN if none).
+        metrics: every metric the algorithm reports, ``[S, seeds, num_updates]``.
+        final_window: updates averaged for ``final_returns``.
+        compile_seconds, run_seconds: wall time of compiling and of running the program.
+    """
+
+    algo: str
+    env_name: str
+    grid: dict[str, list[Any]]
+    settings: list[dict[str, Any]]
+    final_returns: np.ndarray
+    metrics: dict[str, np.ndarray]
+    final_window: int
+    compile_seconds: float
+    run_seconds: float
+
+    @property
+    def num_seeds(self) -> int:
+        return self.final_returns.shape[1]
+
+    @property
+    def mean(self) -> np.ndarray:
+        """``float64[S]``, mean final return over seeds (NaN-runs ignored)."""
+        with np.errstate(all="ignore"):
+            return np.array([_nanmean(r) for r in self.final_returns])
+
+    @property
+    def std(self) -> np.ndarray:
+        """``float64[S]``, standard deviation of the final return over seeds."""
+        with np.errstate(all="ignore"):
+            return np.array(
+                [np.nanstd(r) if np.any(np.isfinite(r)) else np.nan for r in self.final_returns]
+            )
+
+    @property
+    def best(self) -> int:
+        """Index of the setting with the highest mean final return."""
+        mean = self.mean
+        if not np.any(np.isfinite(mean)):
+            raise ValueError("no setting finished an episode in the final window")
+        return int(np.nanargmax(mean))
+
+    @property
+    def best_setting(self) -> dict[str, Any]:
+        return self.settings[self.best]
+
+    @property
+    def env_steps(self) -> np.ndarray:
+        """``int64[num_updates]``, environment steps at the end of each update."""
+        return np.asarray(self.metrics["env_steps"][0, 0]).astype(np.int64)
+
+    def table(self) -> str:
+        """A text table: one row per setting, the best one marked with ``*``."""
+        fields = list(self.grid)
+        steps = int(self.env_steps[-1])
+        head = (
+            f"{self.algo} on {self.env_name}: {len(self.settings)} settings x {self.num_seeds} "
+            f"seeds, {steps:,} steps each; final return = mean over episodes ending in the "
+            f"last {self.final_window} updates"
+        )
+        cols = ["", *fields, "mean", "std", "min", "max"]
+        rows = []
+        best = self.best
+        for i, setting in enumerate(self.settings):
+            r = self.final_returns[i]
+            finite = r[np.isfinite(r)]
+            lo = f"{finite.min():.1f}" if finite.size else "nan"
+            hi = f"{finite.max():.1f}" if finite.size else "nan"
+            rows.append([
+                "*" if i == best else "",
+                *(f"{setting[f]:g}" for f in fields),
+                f"{self.mean[i]:.1f}", f"{self.std[i]:.1f}", lo, hi,
+            ])
+        widths = [max(len(c), *(len(row[j]) for row in rows)) for j, c in enumerate(cols)]
+        fmt = lambda row: "  ".join(s.rjust(w) for s, w in zip(row, widths)).rstrip()  # noqa: E731
+        lines = [head, fmt(cols), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
+        lines.append(
+            "* best: " + ", ".join(f"{f}={self.settings[best][f]:g}" for f in fields)
+            + f" ({self.mean[best]:.1f} +- {self.std[best]:.1f})"
+        )
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+    def plot(self, path: str | None = None):
+        """Final returns (heatmap for a 2-D grid, bars otherwise) beside learning curves.
+
+        Returns the matplotlib ``Figure``; saves it to ``path`` when given.
+        """
+        import matplotlib
+
+        if path is not None:
+            matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        fields = list(self.grid)
+        mean, std, best = self.mean, self.std, self.best
+        fig, (ax_l, ax_r) = plt.subplots(1, 2, figsize=(13, 5))
+        if len(fields) == 2:
+            a, b = fields
+            grid = mean.reshape(len(self.grid[a]), len(self.grid[b]))
+            im = ax_l.imshow(grid, cmap="viridis", aspect="auto", origin="lower")
+            fig.colorbar(im, ax=ax_l, label="final return (mean over seeds)")
+            ax_l.set_xticks(range(len(self.grid[b])), [f"{v:g}" for v in self.grid[b]])
+            ax_l.set_yticks(range(len(self.grid[a])), [f"{v:g}" for v in self.grid[a]])
+            ax_l.set_xlabel(b)
+            ax_l.set_ylabel(a)
+            finite = grid[np.isfinite(grid)]
+            mid = (finite.min() + finite.max()) / 2 if finite.size else 0.0
+            for i in range(grid.shape[0]):
+                for j in range(grid.shape[1]):
+                    k = i * grid.shape[1] + j
+                    ax_l.text(
+                        j, i, f"{mean[k]:.0f}\n+-{std[k]:.0f}", ha="center", va="center",
+                        fontsize=8, color="black" if grid[i, j] > mid else "white",
+                    )
+            bi, bj = divmod(best, grid.shape[1])
+            ax_l.add_patch(plt.Rectangle((bj - 0.5, bi - 0.5), 1, 1, fill=False,
+                                         edgecolor="red", linewidth=2.5))
+            ax_l.set_title("final return (best outlined)")
+        else:
+            labels = [", ".join(f"{s[f]:g}" for f in fields) for s in self.settings]
+            colors = ["tab:red" if i == best else "tab:blue" for i in range(len(labels))]
+            x = np.arange(len(labels))
+            ax_l.bar(x, mean, yerr=std, color=colors, capsize=3)
+            for i in range(len(labels)):
+                r = self.final_returns[i]
+                ax_l.plot(np.full(r.shape, x[i]), r, "k.", alpha=0.4, markersize=4)
+            ax_l.set_xticks(x, labels, rotation=45 if len(labels) > 4 else 0, ha="right")
+            ax_l.set_xlabel(", ".join(fields))
+            ax_l.set_ylabel("final return")
+            ax_l.set_title("final return per setting (best in red; dots are seeds)")
+        steps = self.env_steps
+        curves = self.metrics["episode_return"]
+        cmap = plt.get_cmap("viridis", len(self.settings))
+        for i, setting in enumerate(self.settings):
+            with np.errstate(all="ignore"), _quiet_nan_warnings():
+                c = np.nanmean(curves[i], axis=0)
+            label = ", ".join(f"{f}={setting[f]:g}" for f in fields)
+            ax_r.plot(steps, _smooth(c), color="red" if i == best else cmap(i),
+                      linewidth=2.5 if i == best else 1.0, label=label)
+        ax_r.set_xlabel("environment steps")
+        ax_r.set_ylabel("episode return (mean over seeds, smoothed)")
+        ax_r.set_title("learning curves")
+        ax_r.legend(fontsize=7, loc="best")
+        fig.suptitle(f"{self.algo} on {self.env_name}: {len(self.settings)} settings x "
+                     f"{self.num_seeds} seeds in one program")
+        fig.tight_layout()
+        if path is not None:
+            fig.savefig(path, dpi=110)
+        return fig
+
+
+def _nanmean(x: np.ndarray) -> float:
+    finite = x[np.isfinite(x)]
+    return float(finite.mean()) if finite.size else float("nan")
+
+
+class _quiet_nan_warnings:
+    def __enter__(self):
+        import warnings
+
+        self._w = warnings.catch_warnings()
+        self._w.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc):
+        return self._w.__exit__(*exc)
+
+
+def _smooth(x: np.ndarray, window: int = 10) -> np.ndarray:
+    """Trailing moving average that skips NaNs."""
+    out = np.full_like(x, np.nan, dtype=np.float64)
+    for t in range(len(x)):
+        seg = x[max(0, t - window + 1): t + 1]
+        seg = seg[np.isfinite(seg)]
+        if seg.size:
+            out[t] = seg.mean()
+    return out
+
+
+def final_returns(episode_return: np.ndarray, episodes: np.ndarray, window: int) -> np.ndarray:
+    """Mean return of the episodes ending in the last ``window`` updates.
+
+    Args:
+        episode_return: ``float[..., num_updates]``, per-update mean return (NaN if none).
+        episodes: ``int[..., num_updates]``, episodes ending in each update.
+        window: updates to pool (from the end).
+
+    Returns:
+        ``float64[...]``: the episode-weighted mean, NaN where no episode ended.
+    """
+    ret = np.asarray(episode_return, np.float64)[..., -window:]
+    n = np.asarray(episodes, np.float64)[..., -window:]
+    total = np.sum(np.where(n > 0, ret * n, 0.0), axis=-1)
+    count = np.sum(n, axis=-1)
+    with np.errstate(all="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+# --------------------------------------------------------------------------------- sweep
+def sweep(
+    algo: str | ModuleType,
+    env: str | tuple[Any, Any],
+    base_config: Any = None,
+    grid: Mapping[str, Sequence[Any]] | None = None,
+    seeds: int = 8,
+    key: jax.Array | int = 0,
+    final_window: int | None = None,
+) -> SweepResult:
+    """Train every grid setting for ``seeds`` seeds in one compiled program.
+
+    Args:
+        algo: a registered algorithm name (``"ppo"``) or its module.
+        env: a registered environment name, or ``(env, env_params)``.
+        base_config: the algorithm's ``Config`` the grid modifies (default ``Config()``).
+        grid: ``{field: [values]}``; the settings are the cartesian product, in
+            ``itertools.product`` order (the last field varies fastest).
+        seeds: runs per setting; every setting uses the same ``seeds`` keys.
+        key: a PRNG key or an integer seed.
+        final_window: updates pooled for the final return (default ``num_updates // 20``,
+            at least 1).
+
+    Returns:
+        ``SweepResult``.
+
+    Raises:
+        ValueError: unknown algorithm or env, unknown or static grid field (closest
+            matches given), a value the config rejects; all before compiling.
+    """
+    from jaxrl import algos
+
+    if isinstance(algo, str):
+        algo_name, module = algo, algos.get(algo)
+    elif isinstance(algo, ModuleType):
+        module, algo_name = algo, algo.__name__.rsplit(".", 1)[-1]
+    else:
+        raise TypeError(f"algo must be a name or a module, got {type(algo).__name__}")
+    for attr in ("Config", "make"):
+        if not hasattr(module, attr):
+            raise TypeError(f"algorithm module {module.__name__} has no {attr}")
+
+    if isinstance(env, str):
+        import envs as envs_pkg
+
+        env_name = env
+        env, env_params = envs_pkg.make(env)
+    else:
+        try:
+            env, env_params = env
+        except (TypeError, ValueError):
+            raise TypeError("env must be a registered name or an (env, params) pair") from None
+        env_name = getattr(env, "name", type(env).__name__)
+    if env_params is None:
+        env_params = env.default_params
+
+    base = module.Config() if base_config is None else base_config
+    if not isinstance(base, module.Config):
+        raise TypeError(
+            f"base_config must be a {module.__name__}.Config, got {type(base).__name__}"
+        )
+    if isinstance(seeds, bool) or not isinstance(seeds, numbers.Integral) or seeds < 1:
+        raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
+    grid = _check_grid(base, grid if grid is not None else {})
+    fields = list(grid)
+    settings = [dict(zip(fields, combo)) for combo in itertools.product(*grid.values())]
+
+    # Every setting, concretely, before tracing anything.
+    for setting in settings:
+        try:
+            base.replace(**setting).validate()
+        except ValueError as err:
+            raise ValueError(f"setting {setting}: {err}") from None
+    agent0 = module.make(base.replace(**settings[0]), env, env_params)
+    num_updates = int(agent0.num_updates)
+    if final_window is None:
+        final_window = max(1, num_updates // 20)
+    if not 1 <= final_window <= num_updates:
+        raise ValueError(f"final_window must lie in [1, {num_updates}], got {final_window!r}")
+
+    if isinstance(key, numbers.Integral):
+        key = jax.random.PRNGKey(int(key))
+    seed_keys = jax.random.split(key, int(seeds))
+    batched = {
+        f: jnp.asarray([s[f] for s in settings], _leaf_dtype(getattr(base, f))) for f in fields
+    }
+
+    def one_run(values: dict[str, jax.Array], k: jax.Array) -> dict[str, jax.Array]:
+        agent = module.make(base.replace(**values), env, env_params)
+        _, metrics = agent.train(k)
+        return metrics
+
+    program = jax.jit(jax.vmap(jax.vmap(one_run, in_axes=(None, 0)), in_axes=(0, None)))
+    start = time.perf_counter()
+    try:
+        compiled = program.lower(batched, seed_keys).compile()
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError) as err:
+        raise ValueError(
+            f"{module.__name__}.make needs concrete values for some of {fields} (its "
+            f"validate or make branches on them in Python), so they cannot be swept in one "
+            f"program: {type(err).__name__}"
+        ) from err
+    compile_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    metrics = jax.block_until_ready(compiled(batched, seed_keys))
+    run_seconds = time.perf_counter() - start
+
+    metrics = {k: np.asarray(v) for k, v in metrics.items()}
+    finals = final_returns(metrics["episode_return"], metrics["episodes"], final_window)
+    return SweepResult(
+        algo=algo_name,
+        env_name=env_name,
+        grid=grid,
+        settings=settings,
+        final_returns=finals,
+        metrics=metrics,
+        final_window=int(final_window),
+        compile_seconds=compile_seconds,
+        run_seconds=run_seconds,
+    )
