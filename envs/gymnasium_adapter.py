@@ -130,8 +130,8 @@ class GymnasiumEnv(gymnasium.Env):
         def step(key, state, action, params):
             key, sub = jax.random.split(key)
             action = env.clip_action(action, params)
-            obs, state, reward, terminated, truncated, info = env.step_env(sub, state, action, params)
-            return key, obs, state, reward, terminated, truncated, info
+            obs, state, reward, term, trunc, info = env.step_env(sub, state, action, params)
+            return key, obs, state, reward, term, trunc, info
 
         self._reset = jax.jit(reset)
         self._step = jax.jit(step)
@@ -249,8 +249,9 @@ class GymnasiumVectorEnv(gymnasium.vector.VectorEnv):
                 f"expected actions of shape {self.action_space.shape}, got {actions.shape}"
             )
         _check_action(actions.astype(self.action_space.dtype), self.action_space)
+        actions = jnp.asarray(actions.astype(self._action_dtype))
         (self._key, obs, self._state, reward, term, trunc, info, final_obs, reset_info) = (
-            self._step(self._key, self._state, jnp.asarray(actions.astype(self._action_dtype)), self.params)
+            self._step(self._key, self._state, actions, self.params)
         )
         term, trunc = np.asarray(term, bool), np.asarray(trunc, bool)
         done = term | trunc

@@ -132,6 +132,8 @@ def test_bad_input_raises(adapters):
     vec.reset(seed=0)
     with pytest.raises(ValueError, match="shape"):
         vec.step(np.zeros(4, np.int64))
+    with pytest.raises(ValueError, match="outside the action space"):
+        vec.step(np.array([0, 6, 1]))
 
 
 def _reference_rollout(env, params, num_envs, seed, actions):
