@@ -58,7 +58,10 @@ def _leaf_info(path: Any, leaf: Any) -> dict[str, Any]:
         "dtype": str(leaf.dtype) if hasattr(leaf, "dtype") else np.asarray(leaf).dtype.name,
     }
     if _is_key(leaf):
-        info["key_impl"] = str(jax.random.key_impl(leaf))
+        try:
+            info["key_impl"] = str(jax.random.key_impl(leaf))
+        except TypeError:  # a ShapeDtypeStruct: the impl is on the dtype
+            info["key_impl"] = leaf.dtype._impl.name
     return info
 
 

@@ -1,0 +1,504 @@
+"""The ``jaxrl`` command: train, resume, evaluate, play, sweep and list.
+
+::
+
+    jaxrl train ppo --env CartPole-v1 --seeds 8 [--set lr=3e-4] [--config run.toml] [--out DIR]
+    jaxrl train --resume DIR
+    jaxrl eval DIR [--episodes 20]
+    jaxrl play DIR
+    jaxrl sweep ppo --env CartPole-v1 --grid lr=1e-4,3e-4,1e-3 --seeds 8
+    jaxrl list [envs | algos | ALGO]
+
+A mistake in the command (unknown name, bad value, unwritable directory) exits
+with status 2 and one line on stderr, before anything compiles. Ctrl-C during
+training stops after the running chunk, saves a checkpoint and exits with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import difflib
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+COMMANDS = ("train", "eval", "play", "sweep", "list")
+
+
+class UsageError(Exception):
+    """A command-line mistake; printed as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports errors as one line (no usage block) and suggests close words."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        if "invalid choice" in message:
+            bad = message.split("'")[1] if "'" in message else ""
+            close = difflib.get_close_matches(bad, COMMANDS, n=1, cutoff=0.5)
+            if close:
+                message += f"; did you mean {close[0]!r}?"
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _key_values(items: Sequence[str], what: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise UsageError(f"{what} takes FIELD=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        key = key.strip()
+        if not key:
+            raise UsageError(f"{what} takes FIELD=VALUE, got {item!r}")
+        out[key] = value.strip()
+    return out
+
+
+def _literal(text: str) -> Any:
+    """An env option value: a Python literal if it is one (10, 0.5, True), else the string."""
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _positive(name: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text.replace("_", ""))
+        except ValueError:
+            try:
+                f = float(text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"{name} takes an integer, got {text!r}") from None
+            if not f.is_integer():
+                raise argparse.ArgumentTypeError(f"{name} takes an integer, got {text!r}") from None
+            value = int(f)
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {text}")
+        return value
+
+    return parse
+
+
+def _nonnegative(name: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} takes an integer, got {text!r}") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{name} must be >= 0, got {text}")
+        return value
+
+    return parse
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--env", default="CartPole-v1", help="environment name (see 'jaxrl list envs')")
+    p.add_argument("--seeds", type=_positive("--seeds"), default=None,
+                   help="independent runs trained together in one program (default 1; sweep 8)")
+    p.add_argument("--seed", type=_nonnegative("--seed"), default=0, help="base random seed")
+    p.add_argument("--num-envs", type=_positive("--num-envs"), default=None,
+                   help="environment copies per seed (the config's num_envs)")
+    p.add_argument("--total-steps", type=_positive("--total-steps"), default=None,
+                   help="environment steps per seed (the config's total-steps field)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+                   help="set a config field (repeatable), e.g. --set lr=3e-4")
+    p.add_argument("--config", dest="toml", default=None, metavar="FILE.toml",
+                   help="config fields from a TOML file (--set wins over it)")
+    p.add_argument("--env-option", dest="env_options", action="append", default=[],
+                   metavar="NAME=VALUE", help="environment option, e.g. --env-option mode=random")
+    p.add_argument("--out", default=None, metavar="DIR", help="output directory")
+    p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="jaxrl",
+        description="Reinforcement learning in pure JAX: whole training runs compiled into one "
+                    "XLA program, many seeds at once.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("train", help="train an algorithm on an environment",
+                       description="Train ALGO on --env for --seeds seeds in one compiled program, "
+                                   "writing a run directory (config, metrics CSV, learning curve, "
+                                   "checkpoint, TensorBoard events).")
+    p.add_argument("algo", nargs="?", help="algorithm name (see 'jaxrl list algos')")
+    p.add_argument("--resume", metavar="DIR", default=None,
+                   help="continue the stopped run in DIR from its checkpoint")
+    _add_run_options(p)
+    p.add_argument("--checkpoint-every", type=_nonnegative("--checkpoint-every"), default=None,
+                   metavar="N", help="updates between checkpoints (0: only at the end; "
+                                     "default: about 5 per run)")
+    p.add_argument("--chunk", type=_positive("--chunk"), default=None, metavar="N",
+                   help="updates per compiled call (default: about 50 calls per run)")
+    p.add_argument("--stop-after", type=_positive("--stop-after"), default=None, metavar="N",
+                   help="stop after N updates (as if interrupted); continue with --resume")
+
+    p = sub.add_parser("eval", help="evaluate a trained run",
+                       description="Play N episodes with every seed's learned policy, greedy and "
+                                   "stochastic, and print a table.")
+    p.add_argument("run_dir", metavar="DIR")
+    p.add_argument("--episodes", type=_positive("--episodes"), default=10)
+    p.add_argument("--seed", type=_nonnegative("--seed"), default=0)
+    p.add_argument("--max-steps", type=_positive("--max-steps"), default=None,
+                   help="cap on episode length (default: the environment's time limit)")
+
+    p = sub.add_parser("play", help="show one episode of a trained run",
+                       description="One episode of a learned policy as a person wants to see it: "
+                                   "text boards (Gridworld, Taxi), an animated GIF and a PNG strip "
+                                   "(CartPole, MountainCar), a bar chart (bandits).")
+    p.add_argument("run_dir", metavar="DIR")
+    p.add_argument("--seed-index", type=_nonnegative("--seed-index"), default=0,
+                   help="which of the run's seeds to play")
+    p.add_argument("--seed", type=_nonnegative("--seed"), default=0, help="episode seed")
+    p.add_argument("--stochastic", action="store_true", help="sample actions instead of greedy")
+    p.add_argument("--out", default=None, metavar="PATH",
+                   help="file stem for pictures (default: DIR/play)")
+    p.add_argument("--max-steps", type=_positive("--max-steps"), default=None)
+    p.add_argument("--delay", type=float, default=0.0,
+                   help="seconds between boards for text environments")
+
+    p = sub.add_parser("sweep", help="train a grid of settings as one vmapped program",
+                       description="Train every combination of --grid values for --seeds seeds "
+                                   "in one program; print a table and plot final returns.")
+    p.add_argument("algo", help="algorithm name")
+    p.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2,...",
+                   help="values of a config field (repeatable; the grid is their product)")
+    _add_run_options(p)
+
+    p = sub.add_parser("list", help="environments and algorithms",
+                       description="List environments (with spaces) and algorithms (with their "
+                                   "config fields and defaults).")
+    p.add_argument("what", nargs="?", default="all", metavar="WHAT",
+                   help="'envs', 'algos', 'all' (default) or an algorithm name")
+    p.add_argument("--gymnax", action="store_true", help="also list gymnax's environments")
+    return parser
+
+
+# ------------------------------------------------------------------------------ commands
+def _default_out(algo: str, env: str, kind: str = "") -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    safe_env = env.replace("/", "_")
+    base = Path("runs") / f"{kind}{algo}-{safe_env}-{stamp}"
+    path, i = base, 1
+    while path.exists():
+        i += 1
+        path = base.with_name(f"{base.name}-{i}")
+    return path
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from jaxrl import run
+
+    if args.resume:
+        if args.algo or args.overrides or args.toml or args.num_envs or args.total_steps \
+                or args.seeds or args.env_options or args.out:
+            raise UsageError("--resume DIR continues a run with its saved settings; "
+                             "give no algorithm or run options with it (only --stop-after, --quiet)")
+        run_dir = Path(args.resume)
+        spec = run.read_spec(run_dir)
+        from jaxrl import checkpoint as ckpt
+
+        if not (run_dir / ckpt.FILENAME).exists():
+            raise run.RunError(f"{run_dir} has no checkpoint to resume from")
+        done = ckpt.read_header(run_dir / ckpt.FILENAME)["updates_done"]
+        if done >= spec.num_updates:
+            print(f"{run_dir}: the run is already complete ({done}/{spec.num_updates} updates)")
+            result = run.load(run_dir)
+            print(result.summary())
+            return 0
+        _note(args, f"resuming {spec.algorithm} on {spec.env} at update {done}/{spec.num_updates}")
+        built = run.build(spec)
+        result = _drive(run, built, run_dir, args, resume=True)
+    else:
+        if not args.algo:
+            raise UsageError("train needs an algorithm (see 'jaxrl list algos') or --resume DIR")
+        spec, built = run.make_spec(
+            args.algo, args.env, seeds=args.seeds or 1, seed=args.seed, toml=args.toml,
+            num_envs=args.num_envs, total_steps=args.total_steps,
+            env_options={k: _literal(v) for k, v in _key_values(args.env_options, "--env-option").items()},
+            chunk_updates=args.chunk, checkpoint_every=args.checkpoint_every,
+            overrides=_key_values(args.overrides, "--set"),
+        )
+        run_dir = run.prepare_run_dir(args.out or _default_out(args.algo, args.env), args.overwrite)
+        result = _drive(run, built, run_dir, args, resume=False)
+    print(result.summary())
+    if result.complete:
+        print(f"run directory: {run_dir}")
+    else:
+        print(f"stopped at update {result.updates_done}/{spec.num_updates}; "
+              f"continue with: jaxrl train --resume {run_dir}")
+    return 0
+
+
+def _drive(run: Any, built: Any, run_dir: Path, args: argparse.Namespace, resume: bool) -> Any:
+    try:
+        return run.drive(built, run_dir, resume=resume, progress=not args.quiet,
+                         stop_after=args.stop_after)
+    except run.Interrupted as stop:
+        result = stop.result
+        print(result.summary())
+        print(f"interrupted at update {result.updates_done}/{built.spec.num_updates}; "
+              f"checkpoint saved; continue with: jaxrl train --resume {run_dir}", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+def _note(args: argparse.Namespace, text: str) -> None:
+    if not getattr(args, "quiet", False):
+        print(text, file=sys.stderr, flush=True)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from jaxrl import run
+    from jaxrl.logging import table
+
+    result = run.load(args.run_dir)
+    rows = []
+    for greedy in (True, False):
+        ev = result.evaluate(episodes=args.episodes, greedy=greedy, seed=args.seed,
+                             max_steps=args.max_steps)
+        rows.append(ev.row())
+    print(f"{result.algorithm} on {result.env_name}: {result.seeds} seed(s) x {args.episodes} "
+          f"episodes, checkpoint at update {result.updates_done}/{result.spec.num_updates}")
+    print(table(run.EVAL_HEADERS, rows))
+    return 0
+
+
+def cmd_play(args: argparse.Namespace) -> int:
+    from jaxrl import play, run
+
+    result = run.load(args.run_dir)
+    if args.seed_index >= result.seeds:
+        raise run.RunError(f"--seed-index {args.seed_index} is out of range: the run has "
+                           f"{result.seeds} seed(s)")
+    out = Path(args.out) if args.out else Path(args.run_dir) / "play"
+    play.play(result, seed_index=args.seed_index, greedy=not args.stochastic, seed=args.seed,
+              out=out, max_steps=args.max_steps, delay=args.delay)
+    return 0
+
+
+def _grid(items: Sequence[str], defaults: dict[str, Any]) -> dict[str, list[Any]]:
+    from jaxrl import run
+
+    grid = {}
+    for item in items:
+        if "=" not in item:
+            raise UsageError(f"--grid takes FIELD=V1,V2,..., got {item!r}")
+        name, values = item.split("=", 1)
+        name = name.strip()
+        if name not in defaults:
+            close = difflib.get_close_matches(name, list(defaults), n=3, cutoff=0.5)
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            raise run.RunError(f"--grid: no config field {name!r}.{hint}")
+        texts = [v for v in values.split(",") if v.strip()]
+        if not texts:
+            raise UsageError(f"--grid {name}= needs at least one value")
+        grid[name] = [run.coerce(name, v, defaults[name]) for v in texts]
+    if not grid:
+        raise UsageError("sweep needs at least one --grid FIELD=V1,V2,...")
+    return grid
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from jaxrl import run
+    from jaxrl import sweep as sweep_mod
+
+    seeds = args.seeds or 8
+    module = run.algorithm_module(args.algo)
+    base = run.resolve_config(args.algo, _key_values(args.overrides, "--set"), toml=args.toml,
+                              num_envs=args.num_envs, total_steps=args.total_steps)
+    grid = _grid(args.grid, run.config_defaults(module))
+    env_options = {k: _literal(v) for k, v in _key_values(args.env_options, "--env-option").items()}
+    env, env_params = run.make_env(args.env, env_options)
+    for name, values in grid.items():  # every setting is valid before compiling
+        for v in values:
+            try:
+                base.replace(**{name: v}).validate()
+            except ValueError as e:
+                raise run.RunError(f"--grid {name}={v}: {e}") from None
+    out = run.prepare_run_dir(args.out or _default_out(args.algo, args.env, "sweep-"),
+                              args.overwrite)
+    n_settings = int(np.prod([len(v) for v in grid.values()]))
+    _note(args, f"sweep: {n_settings} settings x {seeds} seeds of {args.algo} on {args.env} "
+                f"in one program; compiling and training (no progress bar: one compiled call)...")
+    try:
+        result = sweep_mod.sweep(args.algo, (env, env_params), base_config=base, grid=grid,
+                                 seeds=seeds, key=args.seed)
+    except ValueError as e:
+        raise run.RunError(str(e)) from None
+    print(result.table())
+    steps = float(np.sum(result.metrics["env_steps"][..., -1]))
+    print(f"compile {result.compile_seconds:.1f} s, run {result.run_seconds:.1f} s, "
+          f"{steps / max(result.run_seconds, 1e-9):,.0f} steps/s (all settings and seeds)")
+    result.plot(str(out / "sweep.png"))
+    with open(out / "sweep.csv", "w") as f:
+        fields = list(grid)
+        f.write(",".join([*fields, "seed", "final_return"]) + "\n")
+        for i, setting in enumerate(result.settings):
+            for s in range(result.num_seeds):
+                f.write(",".join([*(repr(setting[k]) for k in fields), str(s),
+                                  repr(float(result.final_returns[i, s]))]) + "\n")
+    run.write_json(out / "sweep.json", {
+        "algorithm": args.algo, "env": args.env, "env_options": env_options, "seeds": seeds,
+        "seed": args.seed, "config": run.config_to_dict(base), "grid": grid,
+        "final_window": result.final_window, "best": result.best_setting,
+        "compile_seconds": result.compile_seconds, "run_seconds": result.run_seconds,
+    })
+    print(f"sweep directory: {out} (sweep.png, sweep.csv, sweep.json)")
+    return 0
+
+
+def _config_comments(module: Any) -> dict[str, str]:
+    """Trailing ``# comment`` of each field in the Config source (best effort)."""
+    import inspect
+    import re
+
+    comments: dict[str, str] = {}
+    try:
+        classes = [c for c in module.Config.__mro__ if c.__module__ not in ("builtins",)]
+        for cls in reversed(classes):
+            for line in inspect.getsource(cls).splitlines():
+                m = re.match(r"\s+(\w+)\s*:[^#]*=[^#]*#\s*(.*)$", line)
+                if m:
+                    comments[m.group(1)] = m.group(2).strip()
+    except (OSError, TypeError):
+        pass
+    return comments
+
+
+def _list_algos(names: Sequence[str]) -> list[str]:
+    import dataclasses
+
+    from jaxrl import run
+    from jaxrl.logging import table
+
+    lines = []
+    for name in names:
+        try:
+            module = run.algorithm_module(name)
+        except (run.RunError, ImportError) as e:
+            lines.append(f"{name}: not available ({str(e).splitlines()[0]})")
+            lines.append("")
+            continue
+        doc = (module.__doc__ or "").strip().splitlines()
+        lines.append(f"{name}: {doc[0] if doc else ''}")
+        comments = _config_comments(module)
+        defaults = run.config_defaults(module)
+        fields = {f.name: f for f in dataclasses.fields(module.Config)}
+        rows = []
+        for field, default in defaults.items():
+            static = not fields[field].metadata.get("pytree_node", True)
+            rows.append([field, repr(default), "static" if static else "sweepable",
+                         comments.get(field, "")])
+        lines.append(table(["field", "default", "kind", "meaning"], rows))
+        lines.append("")
+    return lines
+
+
+def _list_envs(gymnax: bool) -> list[str]:
+    import envs
+
+    from jaxrl.logging import table
+
+    rows = []
+    for name in envs.registered(include_gymnax=False):
+        try:
+            env, params = envs.make(name)
+            rows.append([name, repr(env.action_space(params)), repr(env.observation_space(params))])
+        except Exception as e:  # noqa: BLE001 - an env module not yet available
+            rows.append([name, "unavailable", f"({type(e).__name__}: {str(e).splitlines()[0]})"])
+    lines = [table(["environment", "actions", "observations"], rows)]
+    extra = [n for n in envs.registered(include_gymnax=True) if n.startswith("gymnax/")]
+    if gymnax:
+        lines.append("")
+        lines.append("gymnax environments (adapted): " + ", ".join(extra))
+    else:
+        lines.append(f"(+ {len(extra)} gymnax environments as gymnax/NAME: 'jaxrl list envs --gymnax')")
+    return lines
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from jaxrl import algos
+
+    what = args.what
+    lines: list[str] = []
+    if what in ("all", "envs"):
+        lines += ["Environments", ""] + _list_envs(args.gymnax) + [""]
+    if what in ("all", "algos"):
+        lines += ["Algorithms (config fields and defaults; set with --set FIELD=VALUE)", ""]
+        lines += _list_algos(algos.names())
+    elif what not in ("all", "envs"):
+        if what not in algos.names():
+            close = difflib.get_close_matches(what, ["envs", "algos", *algos.names()], n=3, cutoff=0.5)
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            raise UsageError(f"list takes 'envs', 'algos', 'all' or an algorithm name, got {what!r}.{hint}")
+        lines += _list_algos([what])
+    print("\n".join(lines).rstrip())
+    return 0
+
+
+# ------------------------------------------------------------------------------ main
+def enable_compile_cache() -> None:
+    """Keep compiled programs on disk when ``JAXRL_CACHE_DIR`` names a directory.
+
+    A repeated command (same algorithm, config and shapes) then skips compilation; a
+    cached program is the same executable, so results are bit-identical. Off by
+    default: jaxlib 0.9 logs a harmless but alarming CPU-feature warning when it
+    loads a cached CPU program.
+    """
+    import os
+
+    where = os.environ.get("JAXRL_CACHE_DIR", "")
+    if not where or where.lower() in ("0", "off", "none", "no"):
+        return
+    try:
+        os.makedirs(where, exist_ok=True)
+    except OSError:
+        return  # no cache is fine
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", where)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 2 user error, 130 interrupted)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        handler = {"train": cmd_train, "eval": cmd_eval, "play": cmd_play, "sweep": cmd_sweep,
+                   "list": cmd_list}[args.command]
+        if args.command != "list":
+            enable_compile_cache()
+        return handler(args)
+    except UsageError as e:
+        print(f"jaxrl: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("jaxrl: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - user errors only; anything else is a bug
+        from jaxrl.checkpoint import CheckpointError
+        from jaxrl.run import RunError
+
+        if isinstance(e, (RunError, CheckpointError)):
+            print(f"jaxrl: error: {e}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
