@@ -192,15 +192,16 @@ class SweepResult:
 
         Returns the matplotlib ``Figure``; saves it to ``path`` when given.
         """
-        import matplotlib
-
-        if path is not None:
-            matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+        # No pyplot: a bare Figure needs no display and leaves no global state behind.
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        from matplotlib.patches import Rectangle
 
         fields = list(self.grid)
         mean, std, best = self.mean, self.std, self.best
-        fig, (ax_l, ax_r) = plt.subplots(1, 2, figsize=(13, 5))
+        fig = Figure(figsize=(13, 5))
+        FigureCanvasAgg(fig)
+        ax_l, ax_r = fig.subplots(1, 2)
         if len(fields) == 2:
             a, b = fields
             grid = mean.reshape(len(self.grid[a]), len(self.grid[b]))
@@ -220,8 +221,8 @@ class SweepResult:
                         fontsize=8, color="black" if grid[i, j] > mid else "white",
                     )
             bi, bj = divmod(best, grid.shape[1])
-            ax_l.add_patch(plt.Rectangle((bj - 0.5, bi - 0.5), 1, 1, fill=False,
-                                         edgecolor="red", linewidth=2.5))
+            ax_l.add_patch(Rectangle((bj - 0.5, bi - 0.5), 1, 1, fill=False,
+                                     edgecolor="red", linewidth=2.5))
             ax_l.set_title("final return (best outlined)")
         else:
             labels = [", ".join(f"{s[f]:g}" for f in fields) for s in self.settings]
@@ -237,7 +238,9 @@ class SweepResult:
             ax_l.set_title("final return per setting (best in red; dots are seeds)")
         steps = self.env_steps
         curves = self.metrics["episode_return"]
-        cmap = plt.get_cmap("viridis", len(self.settings))
+        from matplotlib import colormaps
+
+        cmap = colormaps["viridis"].resampled(len(self.settings))
         for i, setting in enumerate(self.settings):
             with np.errstate(all="ignore"), _quiet_nan_warnings():
                 c = np.nanmean(curves[i], axis=0)
