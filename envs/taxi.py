@@ -227,7 +227,9 @@ class Taxi(Environment[TaxiState, TaxiParams]):
     def step_env(self, key, state, action, params):
         t = self.tables
         a = jnp.asarray(action, jnp.int32)
-        k_rain, k_fickle = jax.random.split(key)
+        # The key is only consumed when an option makes the step random (otherwise
+        # ``Environment.step`` hands the same key to the reset draw).
+        k_rain, k_fickle = jax.random.split(key) if self.stochastic_step else (None, None)
         probs = jnp.asarray(t.probs)[a]
         if self.is_rainy:
             # Gymnasium's categorical_sample: first branch whose cumulative p exceeds u.

@@ -28,6 +28,7 @@ from envs.mountain_car import MountainCarState
 from envs.taxi import Taxi, TaxiState, _Tables, decode
 
 TOL = 1e-5
+pytestmark = pytest.mark.filterwarnings("ignore:.*CartPole-v0 is out of date")
 
 
 @dataclasses.dataclass
