@@ -204,13 +204,23 @@ def text_episode(env: Any, episode: Episode, stream: IO[str] | None = None,
             plain = base.render(state, colors=False) if colors else board
         except TypeError:
             board = plain = str(state)
-        block_shown = f"{title}\n{board.rstrip()}\n"
-        blocks.append(f"{title}\n{plain.rstrip()}\n")
+        block_shown = f"{title}\n{_framed(board)}\n"
+        blocks.append(f"{title}\n{_framed(plain)}\n")
         if stream is not None:
             print(block_shown, file=stream, flush=True)
             if delay > 0:
                 time.sleep(delay)
     return "\n".join(blocks)
+
+
+def _framed(board: str) -> str:
+    """A board without its own frame (Gridworld) gets one, so blank rows stay visible."""
+    lines = board.rstrip("\n").split("\n")
+    width = max(len(line) for line in lines)
+    if any(ch in board for ch in "|:") or len({len(line) for line in lines}) > 1:
+        return "\n".join(lines)  # already framed (Taxi) or ragged: as the env drew it
+    return "\n".join(["┌" + "─" * width + "┐", *("│" + line + "│" for line in lines),
+                      "└" + "─" * width + "┘"])
 
 
 def _params(fn: Any) -> set[str]:

@@ -112,6 +112,7 @@ def _to_bool(text: str, field: str) -> bool:
 def _to_int(value: Any, field: str) -> int:
     if isinstance(value, bool):
         raise RunError(f"config field {field!r} takes an integer, got {value!r}")
+    original = value
     if isinstance(value, str):
         text = value.strip().replace("_", "")
         try:
@@ -125,7 +126,7 @@ def _to_int(value: Any, field: str) -> int:
         return int(value)
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return int(value)
-    raise RunError(f"config field {field!r} takes an integer, got {value!r}")
+    raise RunError(f"config field {field!r} takes an integer, got {original!r}")
 
 
 def _to_float(value: Any, field: str) -> float:
@@ -404,6 +405,27 @@ def chunk_function(agent: Any, length: int) -> Callable[[Any, Any], tuple[Any, d
         return jax.lax.scan(body, state, jnp.arange(length))
 
     return jax.jit(jax.vmap(one_seed, in_axes=(0, None)))
+
+
+def metric_dtypes(agent: Any, state_template: Any) -> dict[str, np.dtype]:
+    """The dtype of every (flattened) metric ``agent.update`` reports, without running it."""
+    import jax
+
+    one = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), state_template)
+    shapes = jax.eval_shape(agent.update, one)[1]
+    out = {}
+    for name, s in shapes.items():
+        if len(s.shape) == 0:
+            out[name] = np.dtype(s.dtype)
+        else:
+            for i in range(int(np.prod(s.shape))):
+                out[f"{name}_{i}"] = np.dtype(s.dtype)
+    return out
+
+
+def _cast(metrics: dict[str, np.ndarray], dtypes: Mapping[str, np.dtype]) -> dict[str, np.ndarray]:
+    """Metrics read back from CSV (float64) in the dtypes the algorithm reports them in."""
+    return {k: v.astype(dtypes[k]) if k in dtypes else v for k, v in metrics.items()}
 
 
 def init_function(agent: Any) -> Callable[[Any], Any]:
@@ -784,7 +806,7 @@ def drive(
     history: list[dict[str, np.ndarray]] = []
     done = 0
     if resume:
-        state, done, history = _restore(run_dir, spec, init, keys)
+        state, done, history = _restore(run_dir, spec, init, keys, agent)
     else:
         bar.message("initialising...")
         state = init(keys)
@@ -903,7 +925,8 @@ class _DeferredInterrupt:
             signal.signal(signal.SIGINT, self._old)
 
 
-def _restore(run_dir: Path, spec: RunSpec, init: Any, keys: Any) -> tuple[Any, int, list]:
+def _restore(run_dir: Path, spec: RunSpec, init: Any, keys: Any,
+             built_agent: Any) -> tuple[Any, int, list]:
     """State, updates done and metrics history of the run in ``run_dir``, from its checkpoint."""
     import jax
 
@@ -928,7 +951,9 @@ def _restore(run_dir: Path, spec: RunSpec, init: Any, keys: Any) -> tuple[Any, i
             raise RunError(f"{METRICS_FILE} holds {have} updates but the checkpoint {done}; "
                            f"the run directory is inconsistent")
         if have:
-            history.append({k: v for k, v in old.items() if k not in ("update", "seed")})
+            dtypes = metric_dtypes(built_agent, template)
+            history.append(_cast({k: v for k, v in old.items() if k not in ("update", "seed")},
+                                 dtypes))
     return jax.device_put(state), done, history
 
 
@@ -1048,7 +1073,8 @@ def load(run_dir: str | os.PathLike) -> Result:
     if (run_dir / METRICS_FILE).exists():
         raw = read_metrics_csv(run_dir / METRICS_FILE)
         done = int(header["updates_done"])
-        metrics = {k: v[:, :done] for k, v in raw.items() if k not in ("update", "seed")}
+        metrics = _cast({k: v[:, :done] for k, v in raw.items() if k not in ("update", "seed")},
+                        metric_dtypes(built.agent, template))
     times = {}
     if (run_dir / SUMMARY_FILE).exists():
         times = json.loads((run_dir / SUMMARY_FILE).read_text())

@@ -1,0 +1,324 @@
+"""The training driver, config resolution, logging formats and the Python API.
+
+Driver mechanics (chunking, resume, bit-identity) use ``_DriverProbe``, a tiny
+test-only algorithm defined here (not a real learner) so they run in seconds; the
+API test at the end trains the real PPO.
+"""
+
+from __future__ import annotations
+
+import math
+import struct as pystruct
+import types
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import struct
+
+import jaxrl
+from jaxrl import checkpoint as ckpt
+from jaxrl import run
+from jaxrl.agent import Agent
+from jaxrl.logging import (
+    EventWriter, MetricsCSV, crc32c, encode_event, masked_crc32c, read_metrics_csv,
+)
+
+
+# ------------------------------------------------------------------ a test-only algorithm
+@struct.dataclass
+class ProbeConfig:
+    """Config of ``_DriverProbe`` (test-only)."""
+
+    num_envs: int = struct.field(pytree_node=False, default=2)
+    total_timesteps: int = struct.field(pytree_node=False, default=26)  # 13 updates
+    width: int = struct.field(pytree_node=False, default=3)
+    lr: float = 0.1
+
+    def validate(self):
+        if not self.lr > 0:
+            raise ValueError(f"probe lr must be > 0, got {self.lr}")
+        return self
+
+
+@struct.dataclass
+class ProbeState:
+    w: jax.Array  # float32[width]
+    key: jax.Array
+    t: jax.Array  # int32[]
+
+
+def _probe_make(config: ProbeConfig, env, env_params) -> Agent:
+    def init(key):
+        k1, k2 = jax.random.split(key)
+        return ProbeState(jax.random.normal(k1, (config.width,)), k2, jnp.zeros((), jnp.int32))
+
+    def update(s):
+        key, k = jax.random.split(s.key)
+        # Nonlinear and random, so any change of order or key use shows in the bits.
+        w = jnp.tanh(s.w + config.lr * jax.random.normal(k, s.w.shape)) * 1.01
+        t = s.t + 1
+        ended = t % 2 == 0
+        metrics = {
+            "env_steps": t * config.num_envs,
+            "episode_return": jnp.where(ended, jnp.sum(w), jnp.nan),
+            "episodes": jnp.where(ended, 2, 0).astype(jnp.int32),
+            "w0": w[0],
+        }
+        return ProbeState(w, key, t), metrics
+
+    def act(s, obs, key, greedy):
+        return jnp.int32(0)
+
+    return Agent(init=init, update=update, act=act, config=config,
+                 num_updates=config.total_timesteps // config.num_envs)
+
+
+_DriverProbe = types.SimpleNamespace(__name__="tests._DriverProbe", __doc__="test-only probe",
+                                     Config=ProbeConfig, make=_probe_make)
+
+
+@pytest.fixture
+def probe(monkeypatch):
+    real = run.algorithm_module
+
+    def lookup(name):
+        return _DriverProbe if name == "_probe" else real(name)
+
+    monkeypatch.setattr(run, "algorithm_module", lookup)
+    return "_probe"
+
+
+def _bits(tree):
+    out = []
+    for x in jax.tree.leaves(tree):
+        if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+            x = jax.random.key_data(x)
+        out.append(np.asarray(x).tobytes())
+    return out
+
+
+# ------------------------------------------------------------------ driver
+def test_chunked_run_matches_agent_train(probe):
+    result = run.train(probe, "CartPole-v1", seeds=3, seed=5, chunk_updates=4)
+    assert result.updates_done == 13 and result.complete
+    keys = run.seed_keys(5, 3)
+    state, metrics = jax.jit(jax.vmap(result.agent.train))(keys)
+    for name in ("env_steps", "episode_return", "episodes", "w0"):
+        np.testing.assert_allclose(result.metrics[name], np.asarray(metrics[name]), rtol=1e-6)
+    np.testing.assert_allclose(result.state.w, state.w, rtol=1e-6)
+    assert result.metrics["w0"].shape == (3, 13)
+    # Seeds are fold_in(key(seed), i): the first two seeds do not depend on how many there are.
+    two = run.train(probe, "CartPole-v1", seeds=2, seed=5, chunk_updates=4)
+    np.testing.assert_array_equal(two.metrics["w0"], result.metrics["w0"][:2])
+
+
+def test_resume_is_bit_identical(probe, tmp_path):
+    full = run.train(probe, "CartPole-v1", seeds=2, out_dir=tmp_path / "full", chunk_updates=4,
+                     checkpoint_every=5)
+    part = run.train(probe, "CartPole-v1", seeds=2, out_dir=tmp_path / "part", chunk_updates=4,
+                     checkpoint_every=5, stop_after=3)
+    assert part.updates_done == 3 and not part.complete
+    assert ckpt.read_header(tmp_path / "part" / ckpt.FILENAME)["updates_done"] == 3
+    mid = run.resume(tmp_path / "part", stop_after=4)  # crosses a checkpoint at 5
+    assert mid.updates_done == 7
+    end = run.resume(tmp_path / "part")
+    assert end.updates_done == 13
+    assert _bits(end.state) == _bits(full.state)
+    for name in full.metrics:
+        assert full.metrics[name].astype(np.float64).tobytes() == \
+            end.metrics[name].astype(np.float64).tobytes(), name
+    for f in ("metrics.csv", "config.json"):
+        assert (tmp_path / "full" / f).read_bytes() == (tmp_path / "part" / f).read_bytes(), f
+    ev_full = list((tmp_path / "full" / "tensorboard").iterdir())
+    ev_part = list((tmp_path / "part" / "tensorboard").iterdir())
+    assert len(ev_full) == len(ev_part) == 1
+    assert len(_records(ev_full[0])) == len(_records(ev_part[0])) == 1 + 13
+
+
+def test_resume_cuts_rows_written_after_the_checkpoint(probe, tmp_path):
+    """Rows logged after the last checkpoint (a crash before the next one) are dropped."""
+    full = run.train(probe, "CartPole-v1", seeds=2, out_dir=tmp_path / "a", chunk_updates=4)
+    d = tmp_path / "b"
+    run.train(probe, "CartPole-v1", seeds=2, out_dir=d, chunk_updates=4, checkpoint_every=4,
+              stop_after=4)
+    with open(d / "metrics.csv", "a") as f:  # a crashed run's extra rows
+        f.write("5,0,10,nan,0,0.5\n5,1,10,nan,0,0.5\n")
+    end = run.resume(d)
+    assert (tmp_path / "a" / "metrics.csv").read_bytes() == (d / "metrics.csv").read_bytes()
+    assert _bits(end.state) == _bits(full.state)
+
+
+def test_resume_refuses_changed_config(probe, tmp_path):
+    d = tmp_path / "r"
+    run.train(probe, "CartPole-v1", seeds=2, out_dir=d, stop_after=2)
+    cfg = (d / "config.json").read_text().replace('"width": 3', '"width": 4')
+    (d / "config.json").write_text(cfg)
+    with pytest.raises(run.RunError) as err:
+        run.resume(d)
+    msg = str(err.value)
+    assert "config width: checkpoint 3, this run 4" in msg
+    assert "state.w: checkpoint shape (2, 3), this run (2, 4)" in msg
+
+
+def test_existing_and_unwritable_output_dirs_are_refused(probe, tmp_path):
+    run.train(probe, "CartPole-v1", out_dir=tmp_path / "x")
+    with pytest.raises(run.RunError, match="already holds a run.*--resume"):
+        run.train(probe, "CartPole-v1", out_dir=tmp_path / "x")
+    again = run.train(probe, "CartPole-v1", out_dir=tmp_path / "x", overwrite=True)
+    assert again.complete
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(run.RunError, match="cannot create output directory"):
+        run.prepare_run_dir(blocker / "sub")
+    with pytest.raises(run.RunError, match="exists and is not a directory"):
+        run.prepare_run_dir(blocker)
+
+
+def test_final_return_is_episode_weighted_over_the_last_tenth():
+    # 20 updates -> window of 2. Seed 0: 3 episodes averaging 10, 1 averaging 30 -> 15.
+    ret = np.full((3, 20), 99.0)
+    eps = np.ones((3, 20))
+    ret[0, -2:], eps[0, -2:] = [10.0, 30.0], [3, 1]
+    ret[1, -2:], eps[1, -2:] = [np.nan, 4.0], [0, 2]
+    ret[2, -2:], eps[2, -2:] = [np.nan, np.nan], [0, 0]
+    out = run.final_returns({"episode_return": ret, "episodes": eps})
+    np.testing.assert_allclose(out[:2], [15.0, 4.0])
+    assert math.isnan(out[2])
+
+
+# ------------------------------------------------------------------ config
+def test_config_values_are_read_by_the_default_type():
+    cfg = run.resolve_config("ppo", {"lr": "3e-4", "num_envs": "8", "anneal_lr": "false",
+                                     "actor_hidden": "32,32", "activation": "relu",
+                                     "total_timesteps": "1e5"})
+    assert cfg.lr == pytest.approx(3e-4) and isinstance(cfg.lr, float)
+    assert cfg.num_envs == 8 and cfg.anneal_lr is False
+    assert cfg.actor_hidden == (32, 32) and cfg.total_timesteps == 100_000
+    assert run.resolve_config("ppo", {"critic_hidden": "(16,)"}).critic_hidden == (16,)
+    with pytest.raises(run.RunError, match="takes an integer, got '2.5'"):
+        run.resolve_config("ppo", {"num_envs": "2.5"})
+    with pytest.raises(run.RunError, match="takes true or false"):
+        run.resolve_config("ppo", {"anneal_lr": "maybe"})
+
+
+def test_shortcuts_map_to_each_algorithms_fields():
+    assert run.resolve_config("ppo", total_steps=4096, num_envs=2).total_timesteps == 4096
+    assert run.resolve_config("dqn", total_steps=5000).total_env_steps == 5000
+    with pytest.raises(run.RunError, match="--total-steps does not apply to reinforce"):
+        run.resolve_config("reinforce", total_steps=5000)
+
+
+def test_bad_names_and_values_are_refused_with_closest_matches():
+    with pytest.raises(run.RunError, match="no config field 'lrr'.*Did you mean: lr"):
+        run.resolve_config("ppo", {"lrr": "1"})
+    with pytest.raises(run.RunError, match="unknown algorithm 'ppp'.*ppo"):
+        run.resolve_config("ppp")
+    with pytest.raises(run.RunError, match="lr must be finite and > 0"):
+        run.resolve_config("ppo", {"lr": "-3e-4"})
+    with pytest.raises(run.RunError, match="minibatches=3 must divide the batch"):
+        run.resolve_config("ppo", {"minibatches": "3"})
+    with pytest.raises(run.RunError, match="unknown environment 'CartPol-v1'.*CartPole-v1"):
+        run.make_spec("ppo", "CartPol-v1")
+    with pytest.raises(run.RunError, match="seeds must be an integer >= 1"):
+        run.make_spec("ppo", "CartPole-v1", seeds=0)
+
+
+def test_toml_then_overrides(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text('lr = 0.001\nactor_hidden = [16, 16]\nnum_envs = 2\n')
+    cfg = run.resolve_config("ppo", {"num_envs": "8"}, toml=f)
+    assert cfg.lr == 0.001 and cfg.actor_hidden == (16, 16) and cfg.num_envs == 8
+    f.write_text("lr = [")
+    with pytest.raises(run.RunError, match="not valid TOML"):
+        run.resolve_config("ppo", toml=f)
+
+
+# ------------------------------------------------------------------ logging formats
+def _records(path: Path) -> list[bytes]:
+    """Parse TFRecord framing, checking both CRCs of every record."""
+    data = path.read_bytes()
+    out, i = [], 0
+    while i < len(data):
+        header = data[i:i + 8]
+        (n,) = pystruct.unpack("<Q", header)
+        (crc_len,) = pystruct.unpack("<I", data[i + 8:i + 12])
+        assert crc_len == masked_crc32c(header)
+        body = data[i + 12:i + 12 + n]
+        (crc_body,) = pystruct.unpack("<I", data[i + 12 + n:i + 16 + n])
+        assert crc_body == masked_crc32c(body)
+        out.append(body)
+        i += 16 + n
+    assert i == len(data)
+    return out
+
+
+def test_crc32c_known_answers():
+    assert crc32c(b"123456789") == 0xE3069283  # the standard CRC-32C check value
+    assert crc32c(b"") == 0
+    assert crc32c(bytes(32)) == 0x8A9136AA  # RFC 3720, B.4: 32 bytes of zeros
+
+
+def test_event_encoding_by_hand():
+    # wall_time 1.5, step 3, one scalar "a" = 2.0, encoded field by field.
+    ev = encode_event(1.5, 3, scalars={"a": 2.0})
+    value = b"\x0a\x01a" + b"\x15" + pystruct.pack("<f", 2.0)
+    summary = b"\x0a" + bytes([len(value)]) + value
+    expected = b"\x09" + pystruct.pack("<d", 1.5) + b"\x10\x03" + b"\x2a" + bytes([len(summary)]) + summary
+    assert ev == expected
+
+
+def test_tensorboard_reads_our_event_files(tmp_path):
+    ea_mod = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    w = EventWriter(tmp_path)
+    w.scalars(100, {"episode_return": 12.5, "loss": float("nan")})
+    w.scalars(200, {"episode_return": 20.0, "loss": 0.25})
+    w.close()
+    acc = ea_mod.EventAccumulator(str(tmp_path))
+    acc.Reload()
+    ret = [(e.step, e.value) for e in acc.Scalars("episode_return")]
+    assert ret == [(100, 12.5), (200, 20.0)]
+    assert [(e.step, e.value) for e in acc.Scalars("loss")] == [(200, 0.25)]  # NaN skipped
+
+
+def test_csv_round_trip(tmp_path):
+    m = {"env_steps": np.array([[4, 8], [4, 8]], np.int32),
+         "episode_return": np.array([[np.nan, 1.25], [3.0, 0.1]], np.float32)}
+    w = MetricsCSV(tmp_path / "m.csv", ["env_steps", "episode_return"])
+    w.append(1, m)
+    w.close()
+    lines = (tmp_path / "m.csv").read_text().splitlines()
+    assert lines[0] == "update,seed,env_steps,episode_return"
+    assert lines[1:] == ["1,0,4,nan", "1,1,4,3", "2,0,8,1.25", "2,1,8,0.100000001"]
+    back = read_metrics_csv(tmp_path / "m.csv")
+    np.testing.assert_array_equal(back["env_steps"], m["env_steps"])
+    np.testing.assert_array_equal(back["episode_return"].astype(np.float32), m["episode_return"])
+    with pytest.raises(ValueError, match="has columns"):
+        MetricsCSV(tmp_path / "m.csv", ["env_steps", "other"])
+
+
+# ------------------------------------------------------------------ Python API on real PPO
+TINY_PPO = dict(num_envs=2, num_steps=16, epochs=1, minibatches=1, actor_hidden=(8,),
+                critic_hidden=(8,))
+
+
+def test_python_api_with_ppo(tmp_path):
+    result = jaxrl.train("ppo", env="CartPole-v1", seeds=2, total_steps=320, **TINY_PPO)
+    assert result.spec.num_updates == 10 and result.complete
+    assert result.metrics["episode_return"].shape == (2, 10)
+    np.testing.assert_array_equal(result.env_steps, np.arange(1, 11) * 32)
+    assert result.params.actor["params"]["Dense_0"]["kernel"].shape == (2, 4, 8)
+    fr = result.final_return
+    assert fr.shape == (2,) and np.all(np.isfinite(fr)) and np.all(fr >= 8)  # CartPole lasts >= 8 steps
+    fig = result.plot(tmp_path / "c.png")
+    assert (tmp_path / "c.png").stat().st_size > 0 and fig.axes
+    assert "final return" in result.summary()
+    ev = result.evaluate(episodes=3)
+    assert ev.returns.shape == (2, 3) and np.all(ev.returns == ev.lengths)  # +1 per step
+    saved = result.save(tmp_path / "run")
+    loaded = run.load(saved)
+    assert _bits(loaded.state) == _bits(result.state)
+    np.testing.assert_array_equal(loaded.metrics["episode_return"].astype(np.float32),
+                                  result.metrics["episode_return"])
