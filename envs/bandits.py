@@ -141,7 +141,10 @@ class Bandit(Environment[BanditState, BanditParams]):
         return self.observe(state), state
 
     def step_env(self, key, state, action, params):
-        key_reward, key_drift = jax.random.split(key)
+        if self.nonstationary:
+            key_reward, key_drift = jax.random.split(key)
+        else:
+            key_reward = key  # the only consumer: skip a split
         if self.reward == "binomial":
             reward = binomial_reward(key_reward, state.arms[action])
         else:
