@@ -18,6 +18,7 @@ _ALGORITHMS: dict[str, str] = {
     "reinforce": "jaxrl.algos.reinforce",
     "a2c": "jaxrl.algos.a2c",
     "ppo": "jaxrl.algos.ppo",
+    "contextual_bandit": "jaxrl.algos.bandit_agents",
 }
 
 
