@@ -282,18 +282,28 @@ def test_contextual_agent_is_registered_and_acts():
     env, params = envs.make("ContextualBandit-v0", num_states=4, num_arms=3)
     agent = module.make(module.Config(total_steps=8, num_envs=2), env, params)
     assert isinstance(agent, Agent) and agent.num_updates == 4
-    state = agent.init(jax.random.key(0))
-    obs = jnp.eye(4)[1]
-    greedy = agent.act(state, obs, jax.random.key(1), True)
-    assert greedy.shape == () and 0 <= int(greedy) < 3
-    state, metrics = agent.update(state)  # eager: cheaper than compiling once
+
+    def first_update(key):
+        state = agent.init(key)
+        state, metrics = agent.update(state)
+        greedy = agent.act(state, jnp.eye(4), key, True)  # a batch of all 4 states
+        q = agent.act(state, jnp.eye(4)[1], key, False)
+        return state, metrics, greedy, q
+
+    state, metrics, greedy, sampled = jax.jit(first_update)(jax.random.key(0))
+    assert greedy.shape == (4,) and sampled.shape == ()
+    assert np.all((np.asarray(greedy) >= 0) & (np.asarray(greedy) < 3))
     for name in ("env_steps", "episode_return", "episodes", "reward", "loss",
                  "expected_reward", "best_expected_reward", "optimal_action"):
         assert name in metrics, name
-    assert int(metrics["env_steps"]) == 2
-    pendulum, pendulum_params = envs.make("gymnax/Pendulum-v1")
+    assert int(metrics["env_steps"]) == 2 and int(state.env_steps) == 2
+
+    class BoxActions(Bandit):
+        def action_space(self, params=None):
+            return envs.spaces.Box(-1.0, 1.0, (1,))
+
     with pytest.raises(ValueError, match="Discrete"):
-        module.make(module.Config(), pendulum, pendulum_params)
+        module.make(module.Config(), BoxActions(), BoxActions().default_params)
 
 
 def test_contextual_bandit_learns():
