@@ -112,6 +112,7 @@ class Config:
     max_grad_norm: float = 0.5  # global gradient norm clip
     adam_eps: float = 1e-5  # Adam epsilon
     init_log_std: float = 0.0  # initial log std of the Gaussian policy (continuous only)
+    reward_scale: float = 1.0  # rewards are multiplied by this for learning (not for metrics)
 
     @property
     def batch_size(self) -> int:
@@ -172,6 +173,7 @@ class Config:
             "max_grad_norm": (lambda v: v > 0, "> 0"),
             "adam_eps": (lambda v: v > 0, "> 0"),
             "init_log_std": (lambda v: np.ones_like(v, bool), "finite"),
+            "reward_scale": (lambda v: v > 0, "> 0"),
         }
         for name, (ok, rule) in checks.items():
             value = getattr(self, name)
@@ -394,8 +396,16 @@ def networks(config: Config, env: Environment, env_params: Any = None) -> Networ
     """PPO's actor and critic for ``env`` (raises ``ValueError`` on unsupported spaces)."""
     if env_params is None:
         env_params = env.default_params
-    action_space = env.action_space(env_params)
-    obs_space = env.observation_space(env_params)
+    # Spaces are built from concrete numbers even when called inside a trace (a sweep
+    # calls make under vmap): gymnax computes some bounds with jnp ops. If the params
+    # themselves are traced (vmapped env params), the default params' spaces are used.
+    with jax.ensure_compile_time_eval():
+        try:
+            action_space = env.action_space(env_params)
+            obs_space = env.observation_space(env_params)
+        except jax.errors.TracerArrayConversionError:
+            action_space = env.action_space(None)
+            obs_space = env.observation_space(None)
     low = high = None
     if isinstance(action_space, spaces.Discrete):
         if action_space.shape:
@@ -522,7 +532,7 @@ def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
             final = prep(info.pop("final_observation"), stats)
             ep_info = {k_: info[k_] for k_ in ("episode_return", "episode_length", "episode_done")}
             transition = Rollout(
-                net_obs, action, log_prob, jnp.asarray(reward, jnp.float32),
+                net_obs, action, log_prob, cfg.reward_scale * jnp.asarray(reward, jnp.float32),
                 term, trunc, final, ep_info, obs if cfg.normalize_obs else None,
             )
             return (env_state, jnp.asarray(next_obs, jnp.float32)), transition
