@@ -217,7 +217,6 @@ def cmd_train(args: argparse.Namespace) -> int:
             result = run.load(run_dir)
             print(result.summary())
             return 0
-        _note(args, f"resuming {spec.algorithm} on {spec.env} at update {done}/{spec.num_updates}")
         built = run.build(spec)
         result = _drive(run, built, run_dir, args, resume=True)
     else:
@@ -320,6 +319,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     base = run.resolve_config(args.algo, _key_values(args.overrides, "--set"), toml=args.toml,
                               num_envs=args.num_envs, total_steps=args.total_steps)
     grid = _grid(args.grid, run.config_defaults(module))
+    _, static = sweep_mod.sweepable_fields(base)
+    for name in grid:
+        if name in static:
+            raise run.RunError(f"--grid {name}: a static field (it fixes array shapes or loop "
+                               f"lengths) cannot be vmapped in one program; run one sweep per value")
     env_options = {k: _literal(v) for k, v in _key_values(args.env_options, "--env-option").items()}
     env, env_params = run.make_env(args.env, env_options)
     for name, values in grid.items():  # every setting is valid before compiling

@@ -807,6 +807,7 @@ def drive(
     done = 0
     if resume:
         state, done, history = _restore(run_dir, spec, init, keys, agent)
+        bar.message(f"resuming at update {done}/{spec.num_updates}")
     else:
         bar.message("initialising...")
         state = init(keys)
