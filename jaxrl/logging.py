@@ -15,6 +15,7 @@ import csv
 import io
 import math
 import os
+import re
 import socket
 import struct
 import sys
@@ -317,6 +318,9 @@ class Progress:
             self._last_len = 0
 
 
+_NUMERIC = re.compile(r"^[-+]?(\d[\d.,]*|nan|inf)(e[-+]?\d+)?[kMG]?( ± [\d.]+)?( s)?$")
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A plain text table with columns aligned (numbers right, text left)."""
     cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
@@ -325,7 +329,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     def fmt(row: Sequence[str], raw: Sequence[object] | None) -> str:
         parts = []
         for i, c in enumerate(row):
-            numeric = raw is not None and isinstance(raw[i], (int, float, np.number))
+            numeric = raw is not None and (isinstance(raw[i], (int, float, np.number))
+                                           or _NUMERIC.match(c) is not None)
             parts.append(c.rjust(widths[i]) if numeric else c.ljust(widths[i]))
         return "  ".join(parts).rstrip()
 

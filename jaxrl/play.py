@@ -55,8 +55,12 @@ class PlayOutput:
 
 
 def rollout(agent: Any, agent_state: Any, env: Any, env_params: Any, *, greedy: bool = True,
-            seed: int = 0, max_steps: int | None = None) -> Episode:
-    """Play one episode of ``agent`` (one seed's state, unbatched) in ``env``."""
+            seed: int = 0, max_steps: int | None = None, start: Any = None) -> Episode:
+    """Play one episode of ``agent`` (one seed's state, unbatched) in ``env``.
+
+    ``start``: an env state to begin from instead of a fresh reset (its observation
+    comes from ``env.observe``).
+    """
     import jax
     import jax.numpy as jnp
 
@@ -64,10 +68,15 @@ def rollout(agent: Any, agent_state: Any, env: Any, env_params: Any, *, greedy: 
     from jaxrl.run import episode_cap
 
     cap = episode_cap(env_params, max_steps)
+    base = _unwrapped(env)
 
     def run(key):
         k_reset, k_loop = jax.random.split(key)
-        obs, state = env.reset(k_reset, env_params)
+        if start is None:
+            obs, state = env.reset(k_reset, env_params)
+        else:
+            state = jax.tree.map(jnp.asarray, start)
+            obs = base.observe(state)
 
         def step(carry, k):
             state, obs, done = carry
@@ -145,9 +154,12 @@ def play(result: Any, *, seed_index: int = 0, greedy: bool = True, seed: int = 0
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     agent_state = first_seed(result.state, seed_index)
-    episode = rollout(result.agent, agent_state, env, env_params, greedy=greedy, seed=seed,
-                      max_steps=max_steps)
     how = kind(env)
+    # A bandit problem is drawn at reset: play the one this seed trained on (its first
+    # env copy), so learned values and true means are about the same arms.
+    start = training_env_state(agent_state, env, env_params) if how == "bandit" else None
+    episode = rollout(result.agent, agent_state, env, env_params, greedy=greedy, seed=seed,
+                      max_steps=max_steps, start=start)
     policy = "greedy" if greedy else "stochastic"
     header = (f"{result.algorithm} on {result.env_name}, seed {seed_index}, {policy} policy: "
               f"return {episode.total_return:g} in {episode.length} steps"
@@ -174,6 +186,36 @@ def play(result: Any, *, seed_index: int = 0, greedy: bool = True, seed: int = 0
     for f in files:
         print(f"wrote {f}", file=stream)
     return PlayOutput(episode, files, text)
+
+
+def training_env_state(agent_state: Any, env: Any, env_params: Any) -> Any:
+    """The state of the first env copy inside a training state, or None if there is none.
+
+    Found by type: the first subtree that is an instance of ``env``'s state class
+    (leaves batched over env copies; copy 0 is returned, with its episode clock reset).
+    """
+    import jax
+
+    proto = jax.eval_shape(lambda k: env.reset(k, env_params)[1], jax.random.key(0))
+    cls = type(proto)
+    found = []
+
+    def visit(x):
+        if isinstance(x, cls) and not found:
+            found.append(x)
+        return x
+
+    jax.tree.map(visit, agent_state, is_leaf=lambda x: isinstance(x, cls))
+    if not found:
+        return None
+    sub = found[0]
+    shapes = [np.shape(leaf) for leaf in jax.tree.leaves(proto)]
+    leaves = jax.tree.leaves(sub)
+    if any(np.ndim(a) == len(p) + 1 for a, p in zip(leaves, shapes)):
+        sub = jax.tree.map(lambda a: np.asarray(a)[0], sub)
+    if hasattr(sub, "time"):
+        sub = sub.replace(time=np.zeros_like(np.asarray(sub.time)))
+    return sub
 
 
 # ------------------------------------------------------------------------------ text

@@ -65,8 +65,9 @@ RUN_FILES = (CONFIG_FILE, METRICS_FILE, CURVE_FILE, SUMMARY_FILE, ckpt.FILENAME,
 NUM_ENVS_FIELDS = ("num_envs",)
 TOTAL_STEPS_FIELDS = ("total_timesteps", "total_steps", "total_env_steps", "num_env_steps")
 
-# Share of the run (in updates, at the end) whose episodes make the "final return".
-FINAL_WINDOW = 0.1
+# Share of the run (in updates, at the end) whose episodes make the "final return";
+# the same as jaxrl.sweep's default (num_updates // 20), so train and sweep agree.
+FINAL_WINDOW = 0.05
 
 
 class RunError(ValueError):
@@ -494,7 +495,7 @@ class Result:
 
     @property
     def final_return(self) -> np.ndarray:
-        """Per seed, the mean return of the episodes that ended in the last 10% of updates.
+        """Per seed, the mean return of the episodes that ended in the last 5% of updates.
 
         Episodes are weighted equally (each update's mean return is weighted by its
         ``episodes`` count). NaN for a seed with no episode in that window.
@@ -607,7 +608,7 @@ def final_returns(metrics: Mapping[str, np.ndarray], window: float = FINAL_WINDO
     seeds, updates = ret.shape
     if updates == 0:
         return np.full(seeds, np.nan)
-    k = max(1, int(math.ceil(window * updates)))
+    k = max(1, int(math.floor(window * updates + 1e-9)))
     ret = ret[:, -k:]
     count = np.asarray(metrics.get("episodes", np.isfinite(ret).astype(float)), np.float64)[:, -k:]
     count = np.where(np.isfinite(ret), count, 0.0)

@@ -292,24 +292,32 @@ def test_play_text_board_for_gridworld(tmp_path, capsys):
 
 
 def test_play_bandit_chart_draws_values_or_policy(tmp_path):
-    """Rendering mechanics with a test-only agent (uniform policy; values = arm index)."""
-    import jax.numpy as jnp
+    """Rendering mechanics with a test-only agent (uniform policy; values = arm index).
 
+    Its state holds a batch of bandit problems, as a trained agent's does: ``play``
+    must draw the arms of the first one (what the agent learned on), not a fresh draw.
+    """
+    import jax.numpy as jnp
+    from PIL import Image
+
+    from envs.bandits import BanditState
     from jaxrl import play
     from jaxrl.agent import Agent
 
     env, params = run.make_env("Bandit-v0")
-    uniform = Agent(init=lambda k: {"k": k}, update=None, num_updates=1, config=None,
+    arms = jnp.linspace(0.05, 0.95, 30, dtype=jnp.float32).reshape(1, 3, 10)  # [seeds, copies, arms]
+    state = {"key": jax.random.split(jax.random.key(0), 1),
+             "envs": {"inner": BanditState(arms, jnp.full((1, 3), 7, jnp.int32))}}
+    uniform = Agent(init=None, update=None, num_updates=1, config=None,
                     act=lambda s, obs, key, greedy: jax.random.randint(key, (), 0, 10))
     spec = run.RunSpec("test_uniform", "Bandit-v0", {}, 1, 0, {}, 1, 1, 0)
-    state = {"k": jax.random.split(jax.random.key(0), 1)}
     for agent in (uniform, Agent(**{**uniform.__dict__,
                                     "values": lambda s, obs: jnp.arange(10.0)})):
         result = run.Result(spec=spec, config=None, agent=agent, state=state, metrics={},
                             env=env, env_params=params)
         out = play.play(result, out=tmp_path / "b", max_steps=50)
         assert out.episode.length == 50
-        from PIL import Image
-
+        np.testing.assert_array_equal(out.episode.states[0].arms, arms[0, 0])
+        assert int(out.episode.states[0].time) == 0
         with Image.open(tmp_path / "b.png") as im:
             im.verify()

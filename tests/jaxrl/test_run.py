@@ -177,10 +177,10 @@ def test_existing_and_unwritable_output_dirs_are_refused(probe, tmp_path):
         run.prepare_run_dir(blocker)
 
 
-def test_final_return_is_episode_weighted_over_the_last_tenth():
-    # 20 updates -> window of 2. Seed 0: 3 episodes averaging 10, 1 averaging 30 -> 15.
-    ret = np.full((3, 20), 99.0)
-    eps = np.ones((3, 20))
+def test_final_return_is_episode_weighted_over_the_last_twentieth():
+    # 40 updates -> window of 2. Seed 0: 3 episodes averaging 10, 1 averaging 30 -> 15.
+    ret = np.full((3, 40), 99.0)
+    eps = np.ones((3, 40))
     ret[0, -2:], eps[0, -2:] = [10.0, 30.0], [3, 1]
     ret[1, -2:], eps[1, -2:] = [np.nan, 4.0], [0, 2]
     ret[2, -2:], eps[2, -2:] = [np.nan, np.nan], [0, 0]
