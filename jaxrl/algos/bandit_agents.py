@@ -572,7 +572,7 @@ def plot_testbed(result: BanditTestbedResult, path: str | None = None, title: st
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(8.0, 8.0), dpi=100)
+    fig = Figure(figsize=(10.5, 8.0), dpi=100)
     FigureCanvasAgg(fig)
     ax_r, ax_o = fig.subplots(2, 1, sharex=True)
     pulls = np.arange(1, result.num_pulls + 1)
@@ -584,7 +584,7 @@ def plot_testbed(result: BanditTestbedResult, path: str | None = None, title: st
     ax_o.set_ylabel("% Optimal action")
     ax_o.set_ylim(0, 100)
     ax_o.set_xlabel("Pulls")
-    ax_r.legend(fontsize=8, loc="lower right")
+    ax_r.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     for ax in (ax_r, ax_o):
         ax.grid(alpha=0.3)
     fig.suptitle(title or f"{result.num_runs} runs x {result.num_pulls} pulls")
@@ -798,15 +798,19 @@ def train_contextual(
 
     Args:
         config: the agent's settings.
-        key: PRNG key; seed ``i`` uses ``split(key, num_seeds)[i]``.
+        key: PRNG key, split into one per seed.
         num_seeds: independent agents and problems.
         env: a ``ContextualBandit`` (default: 10 states, 10 arms).
-        env_params: default ``env.default_params``; its time limit should exceed
-            ``config.total_steps / config.num_envs`` so that each seed keeps one problem.
+        env_params: default ``env.default_params`` with the time limit raised past
+            the run if needed; given params must have ``max_steps_in_episode`` above
+            ``config.num_updates`` so that each seed keeps one problem.
         window: updates (from the end) in the final means.
 
     Returns:
         ``ContextualResult``.
+
+    Raises:
+        ValueError: a bad config or size, or an episode shorter than the run.
     """
     from envs.bandits import NUM_TRIALS, ContextualBandit
 
@@ -814,18 +818,29 @@ def train_contextual(
     env = ContextualBandit() if env is None else env
     if not isinstance(env, ContextualBandit):
         raise ValueError(f"train_contextual needs a ContextualBandit, got {env!r}")
-    env_params = env.default_params if env_params is None else env_params
+    if env_params is None:
+        # One problem per seed: the episode must outlast the run, or the last pull's
+        # auto-reset would swap in a fresh problem before the summary reads it.
+        env_params = env.default_params
+        cap = max(int(env_params.max_steps_in_episode), config.num_updates + 1)
+        env_params = env_params.replace(max_steps_in_episode=cap)
+    elif int(env_params.max_steps_in_episode) <= config.num_updates:
+        raise ValueError(
+            f"train_contextual: max_steps_in_episode={env_params.max_steps_in_episode} must "
+            f"exceed the run's {config.num_updates} pulls per copy (one problem per seed)"
+        )
     agent = make(config, env, env_params)
     window = min(_positive_int("window", window), agent.num_updates)
     states = jnp.eye(env.num_states, dtype=jnp.float32)
 
     def run(key: Array):
-        final, metrics = agent.train(key)
+        k_train, k_act = jax.random.split(key)
+        final, metrics = agent.train(k_train)
         p = final.env_state.env_state.arms[0]  # [S, A], copy 0's problem
         q_true = NUM_TRIALS * p
         pi = jax.nn.softmax(q_true / config.temperature, axis=-1)
         ceiling = jnp.mean(jnp.sum(pi * q_true, axis=-1))
-        greedy = agent.act(final, states, key, True)  # [S]
+        greedy = agent.act(final, states, k_act, True)  # [S]
         greedy_reward = jnp.mean(q_true[jnp.arange(env.num_states), greedy])
         return metrics, ceiling, greedy_reward
 

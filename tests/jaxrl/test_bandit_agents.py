@@ -284,11 +284,12 @@ def test_contextual_agent_is_registered_and_acts():
     assert isinstance(agent, Agent) and agent.num_updates == 4
 
     def first_update(key):
-        state = agent.init(key)
+        k_init, k_greedy, k_sample = jax.random.split(key, 3)
+        state = agent.init(k_init)
         state, metrics = agent.update(state)
-        greedy = agent.act(state, jnp.eye(4), key, True)  # a batch of all 4 states
-        q = agent.act(state, jnp.eye(4)[1], key, False)
-        return state, metrics, greedy, q
+        greedy = agent.act(state, jnp.eye(4), k_greedy, True)  # a batch of all 4 states
+        sampled = agent.act(state, jnp.eye(4)[1], k_sample, False)
+        return state, metrics, greedy, sampled
 
     state, metrics, greedy, sampled = jax.jit(first_update)(jax.random.key(0))
     assert greedy.shape == (4,) and sampled.shape == ()
@@ -304,6 +305,13 @@ def test_contextual_agent_is_registered_and_acts():
 
     with pytest.raises(ValueError, match="Discrete"):
         module.make(module.Config(), BoxActions(), BoxActions().default_params)
+
+
+def test_train_contextual_keeps_one_problem_per_seed():
+    env, params = envs.make("ContextualBandit-v0", max_steps_in_episode=100)
+    with pytest.raises(ValueError, match="max_steps_in_episode"):
+        ba.train_contextual(ba.ContextualBanditConfig(total_steps=100), jax.random.key(0),
+                            env=env, env_params=params)
 
 
 def test_contextual_bandit_learns():
