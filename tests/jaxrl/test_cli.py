@@ -158,6 +158,7 @@ def test_checkpoint_of_another_shape_or_algorithm_is_refused(runs, tmp_path):
     assert "algorithm: checkpoint 'ppo', this run 'dqn'" in proc.stderr
 
 
+@pytest.mark.slow  # a real SIGINT to a running subprocess; the atomic save itself is unit-tested
 def test_ctrl_c_saves_a_checkpoint_that_resumes(runs, tmp_path):
     """SIGINT stops after the running chunk, saves, exits 130; the run then resumes."""
     args = [*TINY, "--total-steps", "2000000", "--checkpoint-every", "0"]
