@@ -88,7 +88,8 @@ def taxi_starts(env: Any) -> tuple[Any, Any, np.ndarray]:
         v = (rew + np.where(term, 0.0, v[nxt])).max(axis=1)
     starts = jnp.asarray(t.starts)
     n = starts.shape[0]
-    states = TaxiState(starts, jnp.zeros(n, jnp.int32), jnp.full(n, -1, jnp.int32), jnp.zeros(n, bool))
+    zeros = jnp.zeros(n, jnp.int32)
+    states = TaxiState(starts, zeros, jnp.full(n, -1, jnp.int32), jnp.zeros(n, bool))
     return starts, states, v[t.starts]
 
 
@@ -159,7 +160,7 @@ def main() -> None:
         print(f"{r['task']:<17} {r['algorithm']:<10} {r['steps']:>10,} {greedy:>20} "
               f"{r['optimal']:>7.3f} {r['win']:>6.1f} {r['opt']:>6.1f} {r['train_last']:>9.2f} "
               f"{r['compile']:>9.1f} {r['run']:>6.1f} {r['sps']:>10,.0f}")
-    print("\ntrain ret: mean return of the training (epsilon-greedy) episodes in the last 10 updates")
+    print("\ntrain ret: mean return of the training (epsilon-greedy) episodes, last 10 updates")
 
     for r in rows:
         print(f"\n== {r['task']}, {r['algorithm']}, seed 0: greedy policy ==")

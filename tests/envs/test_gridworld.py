@@ -118,7 +118,8 @@ def test_random_mode_reaches_all_43680_configurations():
     _, states = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))(
         jax.random.split(jax.random.key(3), n), params
     )
-    cells = [np.asarray(getattr(states, k) @ jnp.array([4, 1])) for k in ("player", "goal", "pit", "wall")]
+    names = ("player", "goal", "pit", "wall")
+    cells = [np.asarray(getattr(states, k) @ jnp.array([4, 1])) for k in names]
     codes = ((cells[0] * 16 + cells[1]) * 16 + cells[2]) * 16 + cells[3]
     assert len(np.unique(codes)) == 16 * 15 * 14 * 13
 

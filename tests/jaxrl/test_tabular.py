@@ -50,7 +50,8 @@ class TableEnv(Environment):
         time = state.time + 1
         truncated = time >= params.max_steps_in_episode
         out = TableState(s2, time)
-        return s2, out, params.reward[state.s, action], params.terminated[state.s, action], truncated, {}
+        reward = params.reward[state.s, action]
+        return s2, out, reward, params.terminated[state.s, action], truncated, {}
 
     def action_space(self, params=None):
         return spaces.Discrete(self.num_actions)
@@ -141,7 +142,9 @@ def test_epsilon_greedy_frequencies():
 
 
 def test_linear_epsilon():
-    f = lambda step: float(tabular.linear_epsilon(jnp.float32(step), 100, 1.0, 0.1, 0.5))  # noqa: E731
+    def f(step):
+        return float(tabular.linear_epsilon(jnp.float32(step), 100, 1.0, 0.1, 0.5))
+
     assert f(0) == 1.0
     assert f(25) == pytest.approx(0.55)
     assert f(50) == pytest.approx(0.1)
@@ -225,7 +228,8 @@ def test_gridworld_player_mode_wins_optimally_from_every_free_cell(gridworld_pla
     res = _rollouts_from_cells(state.q)
     want = np.array([11.0 - d for d in MOVES_TO_GOAL.values()])
     assert np.all(np.asarray(res.won)), res.won
-    np.testing.assert_array_equal(np.asarray(res.length), np.tile(list(MOVES_TO_GOAL.values()), (3, 1)))
+    moves = np.tile(list(MOVES_TO_GOAL.values()), (3, 1))
+    np.testing.assert_array_equal(np.asarray(res.length), moves)
     np.testing.assert_array_equal(np.asarray(res.episode_return), np.tile(want, (3, 1)))
 
 
@@ -250,7 +254,9 @@ def test_gridworld_static_mode_takes_the_seven_move_path():
     cfg = tabular.Config(num_envs=8, num_steps=16, total_timesteps=16_384)
     agent = tabular.make(cfg, env, params)
     state, _ = jax.jit(jax.vmap(agent.train))(jax.random.split(jax.random.key(2), 3))
-    res = jax.jit(jax.vmap(lambda q: tabular.evaluate(jax.random.key(0), q, env, params, 4)))(state.q)
+    res = jax.jit(jax.vmap(lambda q: tabular.evaluate(jax.random.key(0), q, env, params, 4)))(
+        state.q
+    )
     np.testing.assert_array_equal(np.asarray(res.length), 7)
     np.testing.assert_array_equal(np.asarray(res.episode_return), 4.0)
     assert np.all(np.asarray(res.won))
@@ -268,7 +274,8 @@ def test_gridworld_policy_text_by_hand():
     q = np.zeros((16, 4), np.float32)
     for cell in range(16):
         q[cell, cell % 4] = 1.0  # column 0 -> up, 1 -> down, 2 -> left, 3 -> right
-    assert tabular.gridworld_policy_text(q, env) == "+ - ← →\n↑ W ← →\n↑ ↓ ← →\n↑ ↓ ← →"
+    board = "+ - ← →\n↑ W ← →\n↑ ↓ ← →\n↑ ↓ ← →"
+    assert tabular.gridworld_policy_text(q, env) == board
     assert tabular.gridworld_policy_text(q, env, arrows="ascii").splitlines()[2] == "^ v < >"
     with pytest.raises(ValueError, match="static- or player-mode"):
         tabular.gridworld_policy_text(q, envs.make("Gridworld-v0", mode="random")[0])
@@ -341,7 +348,7 @@ def taxi_optimal_values(env) -> np.ndarray:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "algorithm, total, eps_end, floor",
-    [("q_learning", 200_000, 0.05, 7.5), ("sarsa", 1_000_000, 0.0, 7.0)],
+    [("q_learning", 200_000, 0.05, 7.7), ("sarsa", 1_000_000, 0.0, 7.5)],
 )
 def test_taxi_greedy_return_is_near_optimal(algorithm, total, eps_end, floor):
     from envs.taxi import TaxiState
@@ -355,7 +362,8 @@ def test_taxi_greedy_return_is_near_optimal(algorithm, total, eps_end, floor):
     )
     starts = jnp.asarray(env.tables.starts)
     n = starts.shape[0]
-    states = TaxiState(starts, jnp.zeros(n, jnp.int32), jnp.full(n, -1, jnp.int32), jnp.zeros(n, bool))
+    zeros = jnp.zeros(n, jnp.int32)
+    states = TaxiState(starts, zeros, jnp.full(n, -1, jnp.int32), jnp.zeros(n, bool))
 
     def per_start(q):
         def one(o, s):
