@@ -427,18 +427,28 @@ def greedy_rollout(
     state: Any,
     state_index: Callable[[Any], Array],
     max_steps: int,
+    key: Array | None = None,
 ) -> EvalResult:
     """Play the greedy policy of ``q`` from ``(obs, state)`` for one episode (unbatched).
 
     Runs ``max_steps`` steps (static) of ``env.step_env`` and ignores everything after
-    the first ``terminated | truncated``; the env's own cap still truncates.
+    the first ``terminated | truncated``; the env's own cap still truncates. ``key``
+    (split into one key per step) is needed only when the transition is random
+    (``env.stochastic_step``); a deterministic env may omit it.
     """
+    if key is None:
+        if env.stochastic_step:
+            raise ValueError(f"{env.name} has random transitions: pass key= to greedy_rollout")
+        step_keys = None
+    else:
+        step_keys = jax.random.split(key, max_steps)
 
-    def body(carry, _):
+    def body(carry, step_key):
         obs, state, ret, length, done, term, won = carry
         a = jnp.argmax(q[state_index(obs)]).astype(jnp.int32)
-        key = jax.random.key(0)  # unused by a deterministic step; stochastic envs get a fixed draw
-        obs2, state2, r, te, tr, _ = env.step_env(key, state, a, env_params)
+        if step_key is None:
+            step_key = jax.random.key(0)  # never read: the transition is deterministic
+        obs2, state2, r, te, tr, _ = env.step_env(step_key, state, a, env_params)
         live = ~done
         ret = ret + jnp.where(live, jnp.asarray(r, jnp.float32), 0.0)
         length = length + live.astype(jnp.int32)
@@ -448,7 +458,9 @@ def greedy_rollout(
         return (obs2, state2, ret, length, done, term, won), None
 
     f, i, b = jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32), jnp.zeros((), bool)
-    carry, _ = jax.lax.scan(body, (obs, state, f, i, b, b, b), None, length=max_steps)
+    carry, _ = jax.lax.scan(
+        body, (obs, state, f, i, b, b, b), step_keys, length=max_steps
+    )
     return EvalResult(*carry[2:4], *carry[5:7])
 
 
@@ -471,12 +483,16 @@ def evaluate(
     _, index = tabular_spec(env, env_params, state_index, num_states)
     if max_steps is None:
         max_steps = int(env_params.max_steps_in_episode)
+    k_reset, k_play = jax.random.split(key)
     obs, state = jax.vmap(env.reset_env, in_axes=(0, None))(
-        jax.random.split(key, num_episodes), env_params
+        jax.random.split(k_reset, num_episodes), env_params
     )
-    return jax.vmap(
-        lambda o, s: greedy_rollout(q, env, env_params, o, s, index, max_steps)
-    )(obs, state)
+    play_keys = jax.random.split(k_play, num_episodes) if env.stochastic_step else None
+
+    def one(o, s, k):
+        return greedy_rollout(q, env, env_params, o, s, index, max_steps, k)
+
+    return jax.vmap(one)(obs, state, play_keys)
 
 
 # --------------------------------------------------------------------------------- printing

@@ -334,6 +334,13 @@ def test_unindexable_or_huge_envs_are_refused():
         tabular.make(tabular.Config(), env, params, state_index=lambda o: 0)
 
 
+def test_greedy_rollout_needs_a_key_for_random_transitions():
+    env, params = envs.make("Taxi-v3", is_rainy=True)
+    obs, state = env.reset(jax.random.key(0), params)
+    with pytest.raises(ValueError, match="pass key="):
+        tabular.greedy_rollout(jnp.zeros((500, 6)), env, params, obs, state, lambda o: o, 5)
+
+
 # --------------------------------------------------------------------------------- taxi
 def taxi_optimal_values(env) -> np.ndarray:
     """Undiscounted optimal values by value iteration on the env's own tables."""
