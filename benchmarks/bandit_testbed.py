@@ -118,11 +118,13 @@ def contextual_part(seeds: int, quick: bool, out: str) -> None:
             label = f"{label} (quick: 1000)"
         r = ba.train_contextual(cfg, jax.random.key(1), num_seeds=seeds, window=500)
         sd = r.final_reward.std()
-        print(f"{label[:40]:40s} {r.final_reward.mean():8.3f} ± {sd:4.2f} {r.softmax_ceiling.mean():12.3f} "
+        print(f"{label[:40]:40s} {r.final_reward.mean():8.3f} ± {sd:4.2f} "
+              f"{r.softmax_ceiling.mean():12.3f} "
               f"{r.greedy_reward.mean():11.3f} {r.best_reward.mean():6.3f} "
               f"{100 * r.final_optimal.mean():6.1f} {r.seconds:8.1f}")
         curves[label] = r.reward_curve
-    print(f"best achievable over problems: 10 E[max_a p[s, a]] = 100/11 = {ba.best_mean_reward(10):.3f}")
+    print("best achievable over problems: 10 E[max_a p[s, a]] = 100/11 = "
+          f"{ba.best_mean_reward(10):.3f}")
     print("softmax ceil: what softmax(10 p / tau) earns with perfect estimates (the policy's cap);"
           "\ngreedy pol.: expected reward of acting greedily on the learned network.")
 
@@ -173,7 +175,8 @@ def main() -> None:
                     title=f"10-armed testbed, Binomial(10, p) rewards ({runs} runs)")
     print(f"wrote {args.out}")
 
-    print(f"\n== Sutton & Barto's testbed: q* ~ N(0, 1), reward N(q*, 1); {runs} runs x {pulls} pulls ==")
+    print(f"\n== Sutton & Barto's testbed: q* ~ N(0, 1), reward N(q*, 1); "
+          f"{runs} runs x {pulls} pulls ==")
     sb = ba.run_testbed(SB_AGENTS, jax.random.key(0), num_runs=runs, num_pulls=pulls,
                         env=Bandit(reward="gaussian"))
     print(testbed_table(sb, SB_SAYS, last))

@@ -36,7 +36,15 @@ the squared error of the pulled arm only, ``(Q(s, a) - r)^2``. The book's loss i
 mean over all 10 outputs with the target equal to the prediction off the pulled
 arm: the same gradient up to a factor 1/10, which Adam's scale invariance removes.
 The book's network also ends with a ReLU (``output_relu=True``); off by default
-since an output stuck below 0 has no gradient and cannot recover.
+since an output stuck below 0 has no gradient and cannot recover. ``Agent.values``
+gives the predicted rewards; ``train_contextual`` trains many seeds (one problem
+each) in one program and summarises them.
+
+A trap in the book's numbers: rewards span 0..10, so softmax with tau = 2 spreads
+its pulls over several arms, and even with perfect estimates that policy earns only
+about 7.8 on average (``ContextualResult.softmax_ceiling``). Trained with the book's
+settings the agent reaches that cap (~7.75); the book's ~8.5 is what tau = 1.12, the
+softmax default of its chapter, reaches (cap 8.50). See benchmarks/bandit_testbed.py.
 """
 
 from __future__ import annotations
@@ -117,7 +125,9 @@ def _argmax_random_ties(q: Array, noise: Array) -> Array:
 
 
 def epsilon_greedy_probabilities(q: Array, epsilon: Array) -> Array:
-    """The epsilon-greedy policy: ``(1 - eps) / |argmax| + eps / n`` on maximisers, else ``eps / n``.
+    """Epsilon-greedy probabilities: ``(1 - eps) / |argmax| + eps / n`` on maximisers.
+
+    Every other arm gets ``eps / n``.
 
     Args:
         q: ``float32[num_arms]``.
@@ -268,7 +278,8 @@ class _ValueMethod:
 
     def _validate_estimator(self, owner: str) -> None:
         if self.estimator not in ESTIMATORS:
-            raise ValueError(f"{owner}.estimator must be one of {ESTIMATORS}, got {self.estimator!r}")
+            raise ValueError(
+                f"{owner}.estimator must be one of {ESTIMATORS}, got {self.estimator!r}")
         _check_leaves(owner, {
             "step_size": (self.step_size, lambda v: (v > 0) & (v <= 1), "in (0, 1]"),
             "initial_value": (self.initial_value, lambda v: np.ones_like(v, bool), "a number"),
@@ -300,7 +311,9 @@ class EpsilonGreedyConfig(_ValueMethod):
 
     def validate(self) -> "EpsilonGreedyConfig":
         owner = "EpsilonGreedyConfig"
-        _check_leaves(owner, {"epsilon": (self.epsilon, lambda v: (v >= 0) & (v <= 1), "in [0, 1]")})
+        _check_leaves(owner, {
+            "epsilon": (self.epsilon, lambda v: (v >= 0) & (v <= 1), "in [0, 1]"),
+        })
         self._validate_estimator(owner)
         return self
 
@@ -534,7 +547,8 @@ def run_testbed(
     env = Bandit() if env is None else env
     env_params = env.default_params if env_params is None else env_params
     if not isinstance(env.action_space(env_params), spaces.Discrete):
-        raise ValueError(f"run_testbed needs a Discrete action space, got {env.action_space(env_params)!r}")
+        raise ValueError(
+            f"run_testbed needs a Discrete action space, got {env.action_space(env_params)!r}")
 
     def program(configs, keys, env_params):
         return jnp.stack([_run_agent(c, env, env_params, keys, num_pulls) for c in configs])
@@ -558,7 +572,9 @@ def run_testbed(
     )
 
 
-def plot_testbed(result: BanditTestbedResult, path: str | None = None, title: str | None = None) -> Any:
+def plot_testbed(
+    result: BanditTestbedResult, path: str | None = None, title: str | None = None
+) -> Any:
     """The classic two panels: average reward and % optimal action against pulls.
 
     Args:
@@ -629,7 +645,8 @@ class ContextualBanditConfig:
             isinstance(w, (int, np.integer)) and not isinstance(w, bool) and w > 0
             for w in self.hidden
         ):
-            raise ValueError(f"{owner}.hidden must be a tuple of positive integers, got {self.hidden!r}")
+            raise ValueError(
+                f"{owner}.hidden must be a tuple of positive integers, got {self.hidden!r}")
         if not isinstance(self.output_relu, bool):
             raise ValueError(f"{owner}.output_relu must be a bool, got {self.output_relu!r}")
         _check_leaves(owner, {
@@ -702,7 +719,8 @@ def make(config: ContextualBanditConfig, env: Environment, env_params: Any) -> A
     config.validate()
     action_space = env.action_space(env_params)
     if not isinstance(action_space, spaces.Discrete) or action_space.shape:
-        raise ValueError(f"contextual_bandit needs a scalar Discrete action space, got {action_space!r}")
+        raise ValueError(
+            f"contextual_bandit needs a scalar Discrete action space, got {action_space!r}")
     obs_shape = env.observation_space(env_params).shape
     net = _RewardNet(config, action_space.n, max(len(obs_shape), 1))
     tx = optax.adam(config.learning_rate)
@@ -752,7 +770,12 @@ def make(config: ContextualBanditConfig, env: Environment, env_params: Any) -> A
             return jnp.argmax(q, axis=-1).astype(jnp.int32)
         return jax.random.categorical(key, q / config.temperature).astype(jnp.int32)
 
-    return Agent(init=init, update=update, num_updates=config.num_updates, act=act, config=config)
+    def values(state: ContextualTrainState, obs: Array) -> Array:
+        """Predicted reward of every arm, ``float32[num_arms]`` for one observation."""
+        return net.apply(state.params, jnp.asarray(obs, jnp.float32))
+
+    return Agent(init=init, update=update, num_updates=config.num_updates, act=act,
+                 config=config, values=values)
 
 
 @dataclasses.dataclass(frozen=True)

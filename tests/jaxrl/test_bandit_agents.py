@@ -289,10 +289,12 @@ def test_contextual_agent_is_registered_and_acts():
         state, metrics = agent.update(state)
         greedy = agent.act(state, jnp.eye(4), k_greedy, True)  # a batch of all 4 states
         sampled = agent.act(state, jnp.eye(4)[1], k_sample, False)
-        return state, metrics, greedy, sampled
+        values = jax.vmap(agent.values, in_axes=(None, 0))(state, jnp.eye(4))
+        return state, metrics, greedy, sampled, values
 
-    state, metrics, greedy, sampled = jax.jit(first_update)(jax.random.key(0))
-    assert greedy.shape == (4,) and sampled.shape == ()
+    state, metrics, greedy, sampled, values = jax.jit(first_update)(jax.random.key(0))
+    assert greedy.shape == (4,) and sampled.shape == () and values.shape == (4, 3)
+    np.testing.assert_array_equal(greedy, np.argmax(values, axis=1))  # greedy = best value
     assert np.all((np.asarray(greedy) >= 0) & (np.asarray(greedy) < 3))
     for name in ("env_steps", "episode_return", "episodes", "reward", "loss",
                  "expected_reward", "best_expected_reward", "optimal_action"):
