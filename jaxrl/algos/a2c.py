@@ -61,7 +61,7 @@ from envs.core import Environment
 from envs.wrappers import EpisodeStatistics, VecEnv
 from jaxrl.agent import Agent, Metrics, episode_metrics
 from jaxrl.networks import ACTIVATIONS, activation
-from jaxrl.returns import bootstrapped_returns, standardize
+from jaxrl.returns import bootstrapped_returns, gae, standardize
 
 Array = jax.Array
 
@@ -118,6 +118,7 @@ class Config:
     gamma: float = 0.95  # discount
     critic_coef: float = 0.1  # critic loss weight
     entropy_coef: float = 0.0  # entropy bonus weight
+    gae_lambda: float = 1.0  # 1: plain N-step returns (book); < 1: lambda-returns (GAE)
     max_grad_norm: float = float("inf")  # global gradient norm clip (inf: none)
     adam_eps: float = 1e-8  # Adam epsilon
 
@@ -190,6 +191,7 @@ class Config:
             "gamma": (lambda v: (v >= 0) & (v <= 1), "in [0, 1]"),
             "critic_coef": (lambda v: v >= 0, ">= 0"),
             "entropy_coef": (lambda v: v >= 0, ">= 0"),
+            "gae_lambda": (lambda v: (v >= 0) & (v <= 1), "in [0, 1]"),
             "max_grad_norm": (lambda v: v > 0, "> 0"),
             "adam_eps": (lambda v: v > 0, "> 0"),
         }
@@ -415,10 +417,19 @@ def make_learner(
     def compute_targets(params: Any, ro: Rollout) -> Array:
         """``G: float32[T, E]``, bootstrapped from V(final_obs) and cut at episode ends."""
         _, next_values = net.apply(params, ro.final_obs)
-        returns = jax.vmap(bootstrapped_returns, in_axes=(1, 1, 1, 1, None), out_axes=1)(
-            ro.rewards, jax.lax.stop_gradient(next_values), ro.terminated, ro.truncated,
-            config.gamma,
-        )
+        next_values = jax.lax.stop_gradient(next_values)
+        lam = config.gae_lambda
+        if not isinstance(lam, jax.core.Tracer) and float(lam) == 1.0:
+            returns = jax.vmap(bootstrapped_returns, in_axes=(1, 1, 1, 1, None), out_axes=1)(
+                ro.rewards, next_values, ro.terminated, ro.truncated, config.gamma
+            )
+        else:  # lambda-returns: GAE advantages plus the values they were computed from
+            _, values = net.apply(params, ro.obs)
+            values = jax.lax.stop_gradient(values)
+            adv = jax.vmap(gae, in_axes=(1, 1, 1, 1, 1, None, None), out_axes=1)(
+                ro.rewards, values, next_values, ro.terminated, ro.truncated, config.gamma, lam
+            )
+            returns = adv + values
         if config.return_normalization == "l2":
             # The book's F.normalize(G, dim=0) over each worker's rollout.
             g = jnp.where(ro.valid, returns, 0.0)
@@ -450,7 +461,7 @@ def make_learner(
             "actor_loss": terms.actor,
             "critic_loss": terms.critic,
             "entropy": terms.entropy,
-            "grad_norm": optax.global_norm(grads),
+            "grad_norm": optax.tree.norm(grads),
         }
         return params, opt_state, info
 

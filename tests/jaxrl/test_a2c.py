@@ -16,6 +16,9 @@ from jaxrl.algos import a2c
 
 
 # --------------------------------------------------------------------------------- probes
+CONSTANT, ACTION, TWO_STEP, TRUNCATE = 0, 1, 2, 3
+
+
 @struct.dataclass
 class ProbeState:
     obs: jax.Array  # float32[1]
@@ -24,56 +27,45 @@ class ProbeState:
 
 @struct.dataclass
 class ProbeParams:
+    kind: int = CONSTANT  # a params leaf, so one compiled program trains every probe
     max_steps_in_episode: int = 2
 
 
 class Probe(Environment):
-    """Tiny environments with known answers.
+    """Tiny environments with known answers, chosen by ``params.kind``.
 
-    ``kind``:
-      * ``"constant"``: obs 0, reward 1, terminates after one step. V(0) = 1.
-      * ``"action"``: obs -1 or +1 at random; reward 1 if the action equals
-        ``obs > 0`` else 0; terminates. The policy must read the observation.
-      * ``"two_step"``: obs 0 then obs 1; reward 0 then 1; terminates after the second
-        step. V(1) = 1 and V(0) = gamma: the critic must discount and bootstrap.
-      * ``"truncate"``: obs 0, reward 1 per step, every episode cut by a time limit
-        after one step (``truncated``, never ``terminated``). V(0) = 1 / (1 - gamma);
-        an agent that treats the cut as a termination learns 1 instead.
+    * ``CONSTANT``: obs 0, reward 1, terminates after one step. V(0) = 1.
+    * ``ACTION``: obs -1 or +1 at random; reward 1 if the action equals ``obs > 0``
+      else 0; terminates. The policy must read the observation.
+    * ``TWO_STEP``: obs 0 then obs 1; reward 0 then 1; terminates after the second
+      step. V(1) = 1 and V(0) = gamma: the critic must discount and bootstrap.
+    * ``TRUNCATE``: obs 0, reward 1 per step, every episode cut by a time limit after
+      one step (``truncated``, never ``terminated``). V(0) = 1 / (1 - gamma); an agent
+      that treats the cut as a termination learns 1 instead.
     """
 
     stochastic_step = False
-
-    def __init__(self, kind: str):
-        self.kind = kind
 
     @property
     def default_params(self):
         return ProbeParams()
 
     def reset_env(self, key, params):
-        if self.kind == "action":
-            obs = jnp.where(jax.random.bernoulli(key), 1.0, -1.0)[None]
-        else:
-            obs = jnp.zeros((1,))
-        state = ProbeState(obs.astype(jnp.float32), jnp.zeros((), jnp.int32))
-        return state.obs, state
+        coin = jnp.where(jax.random.bernoulli(key), 1.0, -1.0)
+        obs = jnp.where(params.kind == ACTION, coin, 0.0)[None].astype(jnp.float32)
+        return obs, ProbeState(obs, jnp.zeros((), jnp.int32))
 
     def step_env(self, key, state, action, params):
         t = state.t + 1
-        false, true = jnp.array(False), jnp.array(True)
-        obs = state.obs
-        if self.kind == "constant":
-            reward, term, trunc = jnp.float32(1.0), true, false
-        elif self.kind == "action":
-            reward, term, trunc = (action == (state.obs[0] > 0)).astype(jnp.float32), true, false
-        elif self.kind == "two_step":
-            reward = jnp.where(t == 2, 1.0, 0.0).astype(jnp.float32)
-            term, trunc = t == 2, false
-            obs = jnp.ones((1,), jnp.float32)
-        else:  # truncate
-            reward, term, trunc = jnp.float32(1.0), false, true
-        new = ProbeState(obs, t)
-        return new.obs, new, reward, term, trunc, {}
+        kind = params.kind
+        right = (action == (state.obs[0] > 0)).astype(jnp.float32)
+        reward = jnp.select(
+            [kind == ACTION, kind == TWO_STEP], [right, (t == 2).astype(jnp.float32)], 1.0
+        ).astype(jnp.float32)
+        truncated = kind == TRUNCATE
+        terminated = jnp.where(kind == TWO_STEP, t == 2, ~truncated)
+        obs = jnp.where(kind == TWO_STEP, jnp.ones((1,)), state.obs).astype(jnp.float32)
+        return obs, ProbeState(obs, t), reward, terminated, truncated, {}
 
     def action_space(self, params=None):
         return spaces.Discrete(2)
@@ -89,15 +81,32 @@ PROBE = a2c.Config(
     obs_normalization="none", return_normalization="none", loss_reduction="mean",
     terminal_reward=None, lr=1e-2, gamma=0.5, critic_coef=0.5,
 )
+KINDS = jnp.array([CONSTANT, ACTION, TWO_STEP, TRUNCATE])
 
 
-def _value(agent, state, obs):
-    return float(agent_value(agent, state, jnp.array([obs], jnp.float32)))
+def train_probes(cfg: a2c.Config, kinds: jax.Array, seed: int = 0):
+    """Train one agent per probe kind, all in one compiled program (vmap over params)."""
+    env = Probe()
+
+    def one(kind, key):
+        agent = a2c.make(cfg, env, ProbeParams(kind=kind))
+        state, metrics = agent.train(key)
+        obs = jnp.array([[0.0], [1.0], [-1.0]])
+        logits, values = agent_network(cfg).apply(state.params, obs)
+        return values, jnp.argmax(logits, -1), metrics
+
+    keys = jax.random.split(jax.random.PRNGKey(seed), len(kinds))
+    return jax.jit(jax.vmap(one))(kinds, keys)
 
 
-def agent_value(agent, state, obs):
-    learner = a2c.make_learner(agent.config, (1,), 2)
-    return learner.network.apply(state.params, obs)[1]
+def agent_network(cfg: a2c.Config) -> a2c.ActorCritic:
+    return a2c.make_learner(cfg, (1,), 2).network
+
+
+@pytest.fixture(scope="module")
+def probes():
+    """values at obs (0, 1, -1), greedy actions there, and the metrics, per kind."""
+    return train_probes(PROBE, KINDS)
 
 
 # --------------------------------------------------------------------------------- config
@@ -158,13 +167,18 @@ def test_book_network_shapes_and_detached_critic():
     assert shapes["critic_0"]["kernel"] == (50, 25)
     assert shapes["critic_out"]["kernel"] == (25, 1)
     obs = jnp.array([[0.3, -2.0, 0.1, 1.0], [1.0, 0.0, 0.0, 0.0]])
-    logits, value = net.apply(params, obs)
+
+    @jax.jit
+    def check(params):
+        grads = jax.grad(lambda p: net.apply(p, obs)[1].sum())(params)["params"]
+        return net.apply(params, obs), net.apply(params, 10 * obs)[0], grads
+
+    (logits, value), logits_scaled, g = check(params)
     assert logits.shape == (2, 2) and value.shape == (2,)
     assert np.all(np.abs(value) < 1)  # tanh output
     # l2 observation normalisation: scaling an observation changes nothing
-    np.testing.assert_allclose(net.apply(params, 10 * obs)[0], logits, rtol=1e-5)
+    np.testing.assert_allclose(logits_scaled, logits, rtol=1e-5)
     # the critic's gradient does not reach the shared trunk
-    g = jax.grad(lambda p: net.apply(p, obs)[1].sum())(params)["params"]
     assert float(jnp.abs(g["trunk_0"]["kernel"]).sum()) == 0.0
     assert float(jnp.abs(g["critic_0"]["kernel"]).sum()) > 0.0
 
@@ -209,45 +223,37 @@ def test_windowed_mean():
 
 
 # --------------------------------------------------------------------------------- probes
-def _train(kind, cfg=PROBE, seed=0):
-    env = Probe(kind)
-    agent = a2c.make(cfg, env, env.default_params)
-    state, metrics = jax.jit(agent.train)(jax.random.PRNGKey(seed))
-    return agent, state, metrics
+def test_probe_constant_reward_value(probes):
+    values, _, _ = probes
+    np.testing.assert_allclose(values[CONSTANT, 0], 1.0, atol=0.05)
 
 
-def test_probe_constant_reward_value():
-    agent, state, _ = _train("constant")
-    np.testing.assert_allclose(_value(agent, state, 0.0), 1.0, atol=0.05)
+def test_probe_action_dependent_reward(probes):
+    _, greedy, metrics = probes
+    assert int(greedy[ACTION, 1]) == 1 and int(greedy[ACTION, 2]) == 0  # obs +1 -> 1, -1 -> 0
+    assert float(np.nanmean(metrics["episode_return"][ACTION, -20:])) > 0.95
 
 
-def test_probe_action_dependent_reward():
-    agent, state, metrics = _train("action")
-    for sign in (-1.0, 1.0):
-        assert int(agent.act(state, jnp.array([sign]), jax.random.PRNGKey(1), True)) == int(sign > 0)
-    assert float(np.nanmean(metrics["episode_return"][-20:])) > 0.95
+def test_probe_two_step_discounting(probes):
+    values, _, _ = probes
+    np.testing.assert_allclose(values[TWO_STEP, 1], 1.0, atol=0.05)
+    np.testing.assert_allclose(values[TWO_STEP, 0], PROBE.gamma, atol=0.05)
 
 
-def test_probe_two_step_discounting():
-    agent, state, _ = _train("two_step")
-    np.testing.assert_allclose(_value(agent, state, 1.0), 1.0, atol=0.05)
-    np.testing.assert_allclose(_value(agent, state, 0.0), PROBE.gamma, atol=0.05)
+def test_probe_truncation_is_bootstrapped(probes):
+    values, _, _ = probes
+    np.testing.assert_allclose(values[TRUNCATE, 0], 1 / (1 - PROBE.gamma), atol=0.1)
 
 
-def test_probe_truncation_is_bootstrapped():
-    agent, state, _ = _train("truncate")
-    np.testing.assert_allclose(_value(agent, state, 0.0), 1 / (1 - PROBE.gamma), atol=0.1)
-
-
-def test_probe_two_step_monte_carlo_mode():
+def test_probe_monte_carlo_mode():
     cfg = PROBE.replace(mode="monte_carlo", total_timesteps=8 * 2 * 400)
-    agent, state, metrics = _train("two_step", cfg)
-    assert agent.num_updates == 400
-    np.testing.assert_allclose(_value(agent, state, 1.0), 1.0, atol=0.05)
-    np.testing.assert_allclose(_value(agent, state, 0.0), PROBE.gamma, atol=0.05)
-    # one episode of two steps per copy per update, all counted
-    np.testing.assert_array_equal(metrics["episodes"], 8)
-    assert int(metrics["env_steps"][-1]) == 8 * 2 * 400
+    values, _, metrics = train_probes(cfg, jnp.array([TWO_STEP, TRUNCATE]))
+    np.testing.assert_allclose(values[0, 1], 1.0, atol=0.05)
+    np.testing.assert_allclose(values[0, 0], PROBE.gamma, atol=0.05)
+    np.testing.assert_allclose(values[1, 0], 1 / (1 - PROBE.gamma), atol=0.1)
+    # 400 updates, each one two-step episode per copy, all counted
+    np.testing.assert_array_equal(metrics["episodes"][0], 8)
+    assert int(metrics["env_steps"][0, -1]) == 8 * 2 * 400
 
 
 # --------------------------------------------------------------------------------- CartPole
