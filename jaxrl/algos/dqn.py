@@ -1,0 +1,702 @@
+"""Deep Q-networks as one configurable agent (Mnih et al., 2015, and its extensions).
+
+One update = ``collect`` (one epsilon-greedy step of ``num_envs`` environment copies,
+whose ``num_envs`` transitions go into one replay buffer) -> ``learn`` (after
+``learning_starts`` environment steps, every ``train_every`` updates,
+``gradient_steps`` gradient steps on sampled batches, each followed by the target
+network update). Every extension is a config field:
+
+* replay: ``"uniform"``, ``"prioritized"`` (proportional, Schaul et al., 2016; alpha,
+  beta annealed linearly to ``priority_beta_end`` over the run, importance weights,
+  new transitions at the maximum priority, ``p = |td| + priority_eps``), or ``"none"``
+  (online Q-learning on the transitions just collected, the book's chapter 3 agent);
+* target network: ``"hard"`` (copy every ``target_update_period`` gradient steps),
+  ``"polyak"`` (``theta' <- tau theta + (1 - tau) theta'`` after every gradient
+  step) or ``"none"`` (bootstrap from the online network);
+* ``double``: double DQN targets (online argmax at the next state, target value);
+* ``dueling``: value and advantage heads, ``q = v + A - mean(A)``;
+* ``n_steps``: n-step returns, folded at sampling time from consecutive buffer rows
+  (``jaxrl.replay.n_step_batch``), stopping at episode ends;
+* ``loss``: ``"huber"`` or ``"mse"``; ``max_grad_norm``: global gradient-norm clip;
+* ``epsilon_schedule``: ``"linear"``, ``"exponential"`` or ``"constant"``.
+
+Termination vs truncation: every stored transition keeps the observation the step
+produced before auto-reset (``info["final_observation"]``) and the two flags, so a
+time-limit cut bootstraps from the true last state and only termination zeroes the
+bootstrap (``jaxrl.value_targets``).
+
+Training many seeds: ``jax.jit(jax.vmap(agent.train))(keys)``. The step counters in
+the training state do not depend on the key, so under ``vmap`` they stay unbatched
+and the warm-up / ``train_every`` / hard-copy branches remain real branches.
+
+``PRESETS`` holds the sources' settings (the book's chapter 3 agents, the
+MountainCar article) and jaxrl's tuned ones; ``preset_env(name)`` builds the matching
+environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+
+from envs import spaces
+from envs.core import Environment
+from envs.wrappers import EpisodeStatistics, VecEnv
+from jaxrl import replay, value_targets
+from jaxrl.agent import Agent, Metrics, episode_metrics
+from jaxrl.networks import ACTIVATIONS
+
+Array = jax.Array
+
+__all__ = [
+    "Config",
+    "PRESETS",
+    "QNetwork",
+    "TrainState",
+    "epsilon_by_step",
+    "epsilon_greedy",
+    "init_params",
+    "make",
+    "preset_env",
+    "q_network",
+]
+
+REPLAY_KINDS = ("uniform", "prioritized", "none")
+TARGET_KINDS = ("hard", "polyak", "none")
+LOSS_KINDS = ("huber", "mse")
+EPSILON_SCHEDULES = ("linear", "exponential", "constant")
+
+
+def _static(default: Any) -> Any:
+    return struct.field(pytree_node=False, default=default)
+
+
+def _is_traced(x: Any) -> bool:
+    return isinstance(x, jax.core.Tracer)
+
+
+# --------------------------------------------------------------------------------- config
+@struct.dataclass
+class Config:
+    """DQN settings. The defaults train CartPole-v1 and the probe environments.
+
+    Static fields (shapes, loop lengths, switches; changing one recompiles) come
+    first; the rest are pytree leaves, so a sweep can vmap over them. Step counts
+    are environment steps of one seed (all ``num_envs`` copies together).
+    """
+
+    # --- static -------------------------------------------------------------------
+    num_envs: int = _static(8)  # environment copies stepped per update
+    total_env_steps: int = _static(100_000)  # environment steps in a run (all copies)
+    hidden: tuple[int, ...] = _static((128, 128))  # Q-network hidden widths
+    activation: str = _static("relu")  # hidden activation (jaxrl.networks.ACTIVATIONS)
+    dueling: bool = _static(False)  # value + advantage heads
+    double: bool = _static(True)  # double DQN targets
+    replay: str = _static("uniform")  # "uniform", "prioritized" or "none" (online)
+    buffer_size: int = _static(50_000)  # transitions kept (a multiple of num_envs)
+    batch_size: int = _static(128)  # transitions per gradient step (replay only)
+    learning_starts: int = _static(1_000)  # environment steps before the first gradient step
+    train_every: int = _static(1)  # updates (env steps of all copies) between learning phases
+    gradient_steps: int = _static(1)  # gradient steps per learning phase
+    target: str = _static("hard")  # "hard", "polyak" or "none"
+    target_update_period: int = _static(500)  # gradient steps between hard copies
+    n_steps: int = _static(1)  # n-step return horizon
+    loss: str = _static("huber")  # "huber" or "mse"
+    epsilon_schedule: str = _static("linear")  # "linear", "exponential" or "constant"
+    anneal_lr: bool = _static(False)  # decay the learning rate linearly to 0 over the run
+    scale_obs: bool = _static(False)  # rescale observations to [-1, 1] by the space's bounds
+    # --- pytree leaves (sweepable) -------------------------------------------------
+    lr: float = 1e-3  # Adam learning rate
+    adam_eps: float = 1e-8  # Adam epsilon
+    gamma: float = 0.99  # discount
+    epsilon_start: float = 1.0  # exploration rate at step 0 (the constant schedule's value)
+    epsilon_end: float = 0.05  # exploration rate reached at the end of the decay
+    epsilon_decay_steps: float = 20_000.0  # linear: steps to reach end; exponential: time constant
+    tau: float = 0.005  # Polyak rate (target "polyak")
+    max_grad_norm: float = 10.0  # global gradient-norm clip; 0 turns clipping off
+    huber_delta: float = 1.0  # Huber threshold
+    priority_alpha: float = 0.6  # prioritisation exponent
+    priority_beta_start: float = 0.4  # importance-weight exponent at step 0
+    priority_beta_end: float = 1.0  # ... annealed linearly to this at the end of the run
+    priority_eps: float = 0.01  # added to |td| so no transition gets priority 0
+
+    @property
+    def num_updates(self) -> int:
+        """Updates in a run, ``total_env_steps // num_envs``."""
+        return self.total_env_steps // self.num_envs
+
+    @property
+    def buffer_rows(self) -> int:
+        """Steps kept per environment copy, ``buffer_size // num_envs``."""
+        return self.buffer_size // self.num_envs
+
+    def validate(self) -> "Config":
+        """Raise ``ValueError`` on a bad setting; returns ``self``.
+
+        Static fields are always checked; leaves when concrete (not traced).
+        """
+        positive = (
+            "num_envs", "total_env_steps", "buffer_size", "batch_size", "train_every",
+            "gradient_steps", "target_update_period", "n_steps",
+        )
+        for name in positive:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"dqn.Config.{name} must be a positive integer, got {value!r}")
+        if isinstance(self.learning_starts, bool) or not isinstance(
+            self.learning_starts, (int, np.integer)
+        ) or self.learning_starts < 0:
+            raise ValueError(
+                f"dqn.Config.learning_starts must be an integer >= 0, got {self.learning_starts!r}"
+            )
+        if self.num_updates < 1:
+            raise ValueError(
+                f"dqn.Config: total_env_steps={self.total_env_steps} is less than one step of "
+                f"num_envs={self.num_envs} copies"
+            )
+        for name, value, kinds in (
+            ("replay", self.replay, REPLAY_KINDS),
+            ("target", self.target, TARGET_KINDS),
+            ("loss", self.loss, LOSS_KINDS),
+            ("epsilon_schedule", self.epsilon_schedule, EPSILON_SCHEDULES),
+            ("activation", self.activation, tuple(ACTIVATIONS)),
+        ):
+            if value not in kinds:
+                raise ValueError(
+                    f"dqn.Config.{name} {value!r} unknown; choose from {', '.join(kinds)}"
+                )
+        if not isinstance(self.hidden, tuple) or not all(
+            isinstance(w, (int, np.integer)) and not isinstance(w, bool) and w > 0
+            for w in self.hidden
+        ):
+            raise ValueError(f"dqn.Config.hidden must be a tuple of positive integers, got {self.hidden!r}")
+        if self.dueling and not self.hidden:
+            raise ValueError("dqn.Config: dueling heads need at least one hidden layer")
+        if self.replay == "none":
+            if self.n_steps != 1:
+                raise ValueError(
+                    "dqn.Config: n_steps > 1 needs a replay buffer (online learning sees one "
+                    "step at a time); set replay='uniform' or n_steps=1"
+                )
+        else:
+            if self.buffer_size % self.num_envs:
+                raise ValueError(
+                    f"dqn.Config: buffer_size={self.buffer_size} must be a multiple of "
+                    f"num_envs={self.num_envs} (the buffer keeps whole steps of all copies)"
+                )
+            if self.buffer_rows < self.n_steps:
+                raise ValueError(
+                    f"dqn.Config: the buffer keeps {self.buffer_rows} steps per copy, fewer than "
+                    f"n_steps={self.n_steps}"
+                )
+        checks = {
+            "lr": (lambda v: v > 0, "> 0"),
+            "adam_eps": (lambda v: v > 0, "> 0"),
+            "gamma": (lambda v: (v >= 0) & (v <= 1), "in [0, 1]"),
+            "epsilon_start": (lambda v: (v >= 0) & (v <= 1), "in [0, 1]"),
+            "epsilon_end": (lambda v: (v >= 0) & (v <= 1), "in [0, 1]"),
+            "epsilon_decay_steps": (lambda v: v > 0, "> 0"),
+            "tau": (lambda v: (v > 0) & (v <= 1), "in (0, 1]"),
+            "max_grad_norm": (lambda v: v >= 0, ">= 0"),
+            "huber_delta": (lambda v: v > 0, "> 0"),
+            "priority_alpha": (lambda v: v >= 0, ">= 0"),
+            "priority_beta_start": (lambda v: (v >= 0) & (v <= 1), "in [0, 1]"),
+            "priority_beta_end": (lambda v: (v >= 0) & (v <= 1), "in [0, 1]"),
+            "priority_eps": (lambda v: v > 0, "> 0"),
+        }
+        for name, (ok, rule) in checks.items():
+            value = getattr(self, name)
+            if _is_traced(value):
+                continue
+            arr = np.asarray(value, dtype=np.float64)
+            if not np.all(np.isfinite(arr)) or not np.all(ok(arr)):
+                raise ValueError(f"dqn.Config.{name} must be finite and {rule}, got {value!r}")
+        return self
+
+
+def epsilon_by_step(
+    schedule: str, step: Array, start: Array | float, end: Array | float, decay_steps: Array | float
+) -> Array:
+    """Exploration rate after ``step`` environment steps.
+
+    * ``"linear"``: ``start + (end - start) * min(1, step / decay_steps)``;
+    * ``"exponential"``: ``end + (start - end) * exp(-step / decay_steps)``
+      (``decay_steps`` is the time constant);
+    * ``"constant"``: ``start``.
+
+    Returns:
+        float32[].
+    """
+    step = jnp.asarray(step, jnp.float32)
+    if schedule == "linear":
+        frac = jnp.minimum(step / decay_steps, 1.0)
+        eps = start + (end - start) * frac
+    elif schedule == "exponential":
+        eps = end + (start - end) * jnp.exp(-step / decay_steps)
+    elif schedule == "constant":
+        eps = start + 0.0 * step
+    else:
+        raise ValueError(f"unknown epsilon schedule {schedule!r}; choose from {EPSILON_SCHEDULES}")
+    return jnp.asarray(eps, jnp.float32)
+
+
+def epsilon_greedy(key: Array, q: Array, epsilon: Array | float) -> Array:
+    """Epsilon-greedy actions: ``float32[..., num_actions]`` values -> ``int32[...]``.
+
+    With probability ``epsilon`` a uniformly random action (which may be the greedy
+    one), else ``argmax q`` (lowest index on ties). One uniform draw per action
+    serves both choices (it keeps the compiled program small: every random call
+    adds a counter-hash circuit to it).
+    """
+    num_actions = q.shape[-1]
+    u = jax.random.uniform(key, (2, *q.shape[:-1]))
+    greedy = jnp.argmax(q, axis=-1).astype(jnp.int32)
+    random = jnp.minimum((u[1] * num_actions).astype(jnp.int32), num_actions - 1)
+    return jnp.where(u[0] < epsilon, random, greedy)
+
+
+# --------------------------------------------------------------------------------- network
+class QNetwork(nn.Module):
+    """MLP from an observation to one value per action.
+
+    The last ``obs_ndim`` axes are flattened (leading axes are batch). With
+    ``dueling`` the last hidden layer feeds a value head (1 unit) and an advantage
+    head (``num_actions`` units), combined by ``value_targets.dueling_aggregate``.
+    """
+
+    hidden: tuple[int, ...]
+    num_actions: int
+    act: str = "relu"
+    dueling: bool = False
+    obs_ndim: int = 1
+    obs_low: tuple[float, ...] | None = None  # with obs_high: rescale the flat obs to [-1, 1]
+    obs_high: tuple[float, ...] | None = None
+
+    @nn.compact
+    def __call__(self, obs: Array) -> Array:
+        x = jnp.reshape(obs, (*obs.shape[: obs.ndim - self.obs_ndim], -1)).astype(jnp.float32)
+        if self.obs_low is not None:
+            low = np.asarray(self.obs_low, np.float32)
+            high = np.asarray(self.obs_high, np.float32)
+            x = (x - (high + low) / 2) / ((high - low) / 2)
+        act = ACTIVATIONS[self.act]
+        for width in self.hidden:
+            x = act(nn.Dense(width)(x))
+        if not self.dueling:
+            return nn.Dense(self.num_actions)(x)
+        value = nn.Dense(1, name="value")(x)
+        advantages = nn.Dense(self.num_actions, name="advantage")(x)
+        batch_shape = advantages.shape[:-1]
+        flat_v = value.reshape(-1)
+        flat_a = advantages.reshape(-1, self.num_actions)
+        q = jax.vmap(value_targets.dueling_aggregate)(flat_v, flat_a)
+        return q.reshape(*batch_shape, self.num_actions)
+
+
+def init_params(network: nn.Module, key: Array, obs: Array) -> Any:
+    """Parameters for ``network`` drawn PyTorch's default way (the book's code uses it).
+
+    Every Dense layer's kernel and bias ~ ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``.
+    All values come from ONE uniform draw, sliced per leaf: flax's own init draws
+    per parameter (a key fold-in plus a truncated normal each), which under ``vmap``
+    over seeds adds seconds of XLA compile time for no benefit here.
+
+    Args:
+        network: a module made only of ``nn.Dense`` layers (``QNetwork``).
+        key: PRNG key.
+        obs: an example input (shape only).
+    """
+    shapes = jax.eval_shape(network.init, key, obs)
+    layers = shapes["params"]
+    total = sum(leaf.size for layer in layers.values() for leaf in layer.values())
+    u = jax.random.uniform(key, (total,), jnp.float32, -1.0, 1.0)
+    params, offset = {}, 0
+    for name, layer in layers.items():
+        bound = 1.0 / np.sqrt(layer["kernel"].shape[0])
+        params[name] = {}
+        for leaf_name in ("kernel", "bias"):
+            shape = layer[leaf_name].shape
+            size = int(np.prod(shape))
+            params[name][leaf_name] = bound * u[offset: offset + size].reshape(shape)
+            offset += size
+    return {"params": params}
+
+
+# --------------------------------------------------------------------------------- state
+@struct.dataclass
+class TrainState:
+    """Everything a run carries from one update to the next.
+
+    Attributes:
+        params: online Q-network parameters.
+        target_params: target-network parameters (a copy of ``params`` when unused).
+        opt_state: Adam state.
+        env_state: ``num_envs`` environment states (``EpisodeStatistics``-wrapped).
+        obs: float32[num_envs, *obs_shape] current observations.
+        buffer: ``replay.ReplayBuffer`` (one row when ``replay="none"``).
+        key: PRNG key, split on every use.
+        env_steps: int32[] environment steps taken by all copies.
+        grad_steps: int32[] gradient steps taken.
+        updates: int32[] updates taken.
+    """
+
+    params: Any
+    target_params: Any
+    opt_state: Any
+    env_state: Any
+    obs: Any
+    buffer: replay.ReplayBuffer
+    key: Array
+    env_steps: Array
+    grad_steps: Array
+    updates: Array
+
+
+@struct.dataclass
+class LearnStats:
+    loss: Array  # float32[] mean loss of the phase
+    q_mean: Array  # float32[] mean Q(s, a) of the sampled actions
+    td_abs: Array  # float32[] mean |td error|
+
+
+# --------------------------------------------------------------------------------- make
+def q_network(config: Config, env: Environment, env_params: Any = None) -> QNetwork:
+    """The Q-network ``make`` trains for ``env``: ``network.apply(state.params, obs)``
+    gives ``float32[..., num_actions]``.
+
+    Raises:
+        ValueError: the action space is not a scalar ``Discrete``.
+    """
+    action_space = env.action_space(env_params)
+    if not isinstance(action_space, spaces.Discrete) or action_space.shape != ():
+        raise ValueError(f"DQN needs a scalar Discrete action space, got {action_space!r}")
+    obs_space = env.observation_space(env_params)
+    obs_shape = tuple(obs_space.shape)
+    low = high = None
+    if config.scale_obs:
+        low = np.asarray(obs_space.low, np.float64).reshape(-1)
+        high = np.asarray(obs_space.high, np.float64).reshape(-1)
+        if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high)) and np.all(high > low)):
+            raise ValueError(
+                "dqn.Config.scale_obs needs an observation space with finite bounds, "
+                f"got {obs_space!r}"
+            )
+        low, high = tuple(low.tolist()), tuple(high.tolist())
+    return QNetwork(
+        hidden=tuple(config.hidden), num_actions=action_space.n, act=config.activation,
+        dueling=config.dueling, obs_ndim=max(len(obs_shape), 1), obs_low=low, obs_high=high,
+    )
+
+
+def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
+    """Build the DQN agent for ``env`` (a discrete-action ``Environment``).
+
+    Args:
+        config: a ``Config``; validated here.
+        env: an unwrapped or wrapped single environment; the agent adds
+            ``EpisodeStatistics`` and steps ``config.num_envs`` copies with ``VecEnv``.
+        env_params: the env's params (default: ``env.default_params``).
+
+    Returns:
+        ``jaxrl.agent.Agent``; its ``act(state, obs, key, greedy)`` takes one
+        unbatched observation and returns an int32[] action (epsilon-greedy at the
+        state's current epsilon unless ``greedy``).
+
+    Raises:
+        ValueError: a bad config or a non-discrete action space.
+    """
+    config.validate()
+    if env_params is None:
+        env_params = env.default_params
+    network = q_network(config, env, env_params)
+    num_actions = network.num_actions
+    venv = VecEnv(EpisodeStatistics(env), config.num_envs, reset_pool=0)
+    c = config
+    num_updates = c.num_updates
+    online = c.replay == "none"
+    batch_size = c.num_envs if online else c.batch_size
+    rows = 1 if online else c.buffer_rows
+
+    def lr_schedule(count: Array) -> Array:
+        if not c.anneal_lr:
+            return jnp.asarray(c.lr, jnp.float32)
+        total = max(num_updates * c.gradient_steps // c.train_every, 1)
+        return c.lr * jnp.maximum(1.0 - count / total, 0.0)
+
+    optimizer = optax.adam(lr_schedule, eps=c.adam_eps)
+
+    def clip_grads(grads: Any) -> Any:
+        norm = optax.tree.norm(grads)
+        scale = jnp.where(
+            c.max_grad_norm > 0,
+            jnp.minimum(1.0, c.max_grad_norm / jnp.maximum(norm, 1e-12)),
+            1.0,
+        )
+        return jax.tree.map(lambda g: g * scale, grads)
+
+    def epsilon(env_steps: Array) -> Array:
+        return epsilon_by_step(
+            c.epsilon_schedule, env_steps, c.epsilon_start, c.epsilon_end, c.epsilon_decay_steps
+        )
+
+    def q_values(params: Any, obs: Array) -> Array:
+        return network.apply(params, obs)
+
+    # ----------------------------------------------------------------------------- init
+    def init(key: Array) -> TrainState:
+        k_net, k_env, k_state = jax.random.split(key, 3)
+        obs, env_state = venv.reset(k_env, env_params)
+        params = init_params(network, k_net, obs[:1])
+        example = replay.Transition(
+            obs=obs[0], action=jnp.zeros((), jnp.int32), reward=jnp.zeros((), jnp.float32),
+            next_obs=obs[0], terminated=jnp.zeros((), bool), truncated=jnp.zeros((), bool),
+        )
+        return TrainState(
+            params=params,
+            target_params=params,
+            opt_state=optimizer.init(params),
+            env_state=env_state,
+            obs=obs,
+            buffer=replay.init(example, rows, c.num_envs),
+            key=k_state,
+            env_steps=jnp.zeros((), jnp.int32),
+            grad_steps=jnp.zeros((), jnp.int32),
+            updates=jnp.zeros((), jnp.int32),
+        )
+
+    # ----------------------------------------------------------------------------- collect
+    def collect(state: TrainState, key: Array) -> tuple[TrainState, Metrics]:
+        k_explore, k_env = jax.random.split(key)
+        eps = epsilon(state.env_steps)
+        q = q_values(state.params, state.obs)
+        action = epsilon_greedy(k_explore, q, eps)
+        obs, env_state, reward, terminated, truncated, info = venv.step(
+            k_env, state.env_state, action, env_params
+        )
+        transition = replay.Transition(
+            obs=state.obs, action=action, reward=reward.astype(jnp.float32),
+            next_obs=info["final_observation"], terminated=terminated, truncated=truncated,
+        )
+        state = state.replace(
+            env_state=env_state, obs=obs, env_steps=state.env_steps + c.num_envs,
+            buffer=replay.add(state.buffer, transition),
+        )
+        return state, {**episode_metrics(info), "epsilon": eps}
+
+    # ----------------------------------------------------------------------------- learn
+    def loss_fn(params, target_params, batch: replay.NStepBatch, weight: Array):
+        if c.double or c.target == "none":
+            both = q_values(params, jnp.concatenate([batch.obs, batch.next_obs]))
+            q_tm1, q_t_online = both[:batch_size], jax.lax.stop_gradient(both[batch_size:])
+        else:
+            q_tm1 = q_values(params, batch.obs)
+        q_t_target = q_t_online if c.target == "none" else q_values(target_params, batch.next_obs)
+        if c.double:
+            target = jax.vmap(value_targets.double_q_learning_target)(
+                batch.reward, batch.discount, q_t_target, q_t_online
+            )
+        else:
+            target = jax.vmap(value_targets.q_learning_target)(
+                batch.reward, batch.discount, q_t_target
+            )
+        q_taken = jnp.take_along_axis(q_tm1, batch.action[:, None], axis=-1)[:, 0]
+        td = target - q_taken
+        loss = value_targets.td_loss(td, weight, c.loss, c.huber_delta)
+        return loss, (td, q_taken)
+
+    def sample(state: TrainState, key: Array) -> tuple[replay.SampleIndex, replay.NStepBatch]:
+        buffer = state.buffer
+        if c.replay == "prioritized":
+            progress = jnp.minimum(state.env_steps / c.total_env_steps, 1.0)
+            beta = c.priority_beta_start + (c.priority_beta_end - c.priority_beta_start) * progress
+            index = replay.sample_proportional(buffer, key, batch_size, c.priority_alpha, beta)
+        elif c.replay == "uniform":
+            index = replay.sample_uniform(buffer, key, batch_size)
+        else:  # online: exactly the transitions just written (the buffer's one row)
+            index = replay.SampleIndex(
+                row=jnp.zeros((batch_size,), jnp.int32),
+                env=jnp.arange(batch_size, dtype=jnp.int32),
+                prob=jnp.full((batch_size,), 1.0 / batch_size),
+                weight=jnp.ones((batch_size,), jnp.float32),
+            )
+        return index, replay.n_step_batch(buffer, index, c.n_steps, c.gamma)
+
+    def gradient_step(state: TrainState, key: Array) -> tuple[TrainState, LearnStats]:
+        index, batch = sample(state, key)
+        (loss, (td, q_taken)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            state.params, state.target_params, batch, index.weight
+        )
+        updates, opt_state = optimizer.update(clip_grads(grads), state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        grad_steps = state.grad_steps + 1
+        if c.target == "hard":
+            copy = grad_steps % c.target_update_period == 0
+            target_params = jax.tree.map(
+                lambda p, t: jnp.where(copy, p, t), params, state.target_params
+            )
+        elif c.target == "polyak":
+            target_params = optax.incremental_update(params, state.target_params, c.tau)
+        else:
+            target_params = state.target_params  # unused: targets use the online network
+        buffer = state.buffer
+        if c.replay == "prioritized":
+            buffer = replay.update_priorities(buffer, index, td, c.priority_eps)
+        state = state.replace(
+            params=params, target_params=target_params, opt_state=opt_state,
+            buffer=buffer, grad_steps=grad_steps,
+        )
+        return state, LearnStats(loss, jnp.mean(q_taken), jnp.mean(jnp.abs(td)))
+
+    def learn(state: TrainState, key: Array) -> tuple[TrainState, LearnStats]:
+        if c.gradient_steps == 1:
+            return gradient_step(state, key)
+        state, stats = jax.lax.scan(
+            gradient_step, state, jax.random.split(key, c.gradient_steps)
+        )
+        return state, jax.tree.map(jnp.mean, stats)
+
+    def skip(state: TrainState, key: Array) -> tuple[TrainState, LearnStats]:
+        nan = jnp.full((), jnp.nan, jnp.float32)
+        return state, LearnStats(nan, nan, nan)
+
+    # ----------------------------------------------------------------------------- update
+    def update(state: TrainState) -> tuple[TrainState, Metrics]:
+        key, k_collect, k_learn = jax.random.split(state.key, 3)
+        state, metrics = collect(state.replace(key=key), k_collect)
+        ready = (state.env_steps >= max(c.learning_starts, 1)) & (
+            state.updates % c.train_every == 0
+        )
+        if not online:
+            ready = ready & (state.buffer.num_transitions >= c.n_steps)
+        state, stats = jax.lax.cond(ready, learn, skip, state, k_learn)
+        state = state.replace(updates=state.updates + 1)
+        metrics = {
+            "env_steps": state.env_steps,
+            **metrics,
+            "loss": stats.loss,
+            "q_mean": stats.q_mean,
+            "td_abs": stats.td_abs,
+        }
+        return state, metrics
+
+    # ----------------------------------------------------------------------------- act
+    def act(state: TrainState, obs: Array, key: Array, greedy: bool = True) -> Array:
+        q = q_values(state.params, obs[None])[0]
+        if greedy:
+            return jnp.argmax(q).astype(jnp.int32)
+        return epsilon_greedy(key, q, epsilon(state.env_steps))
+
+    return Agent(init=init, update=update, num_updates=num_updates, act=act, config=config)
+
+
+# --------------------------------------------------------------------------------- presets
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A named setting: the config and the environment it was made for.
+
+    Attributes:
+        config: the DQN config.
+        env_name: name for ``envs.make``.
+        env_options: options for ``envs.make`` (static options and params fields).
+        obs_noise: scale of the book's ``U(0, 1) * scale`` observation noise (0: none).
+        source: where the setting comes from.
+    """
+
+    config: Config
+    env_name: str
+    env_options: dict[str, Any]
+    obs_noise: float = 0.0
+    source: str = ""
+
+
+def _book(**overrides: Any) -> Config:
+    """The book's chapter 3 network and optimiser: 64-150-100-4 ReLU, Adam 1e-3,
+    gamma 0.9, MSE loss, one environment, no clipping, plain (not double) targets."""
+    base = dict(
+        num_envs=1, hidden=(150, 100), lr=1e-3, gamma=0.9, loss="mse", double=False,
+        max_grad_norm=0.0, learning_starts=1, n_steps=1,
+    )
+    return Config(**{**base, **overrides})
+
+
+PRESETS: dict[str, Preset] = {
+    # Chapter 3, listing "online": no replay, no target; 1000 games of static mode with
+    # epsilon 1.0 -> 0.1 over the games. Static-mode games with a trained agent last 3
+    # moves, early random ones ~ 10-50: ~ 10,000 steps; epsilon decays over them.
+    "book_online": Preset(
+        _book(replay="none", target="none", total_env_steps=10_000,
+              epsilon_start=1.0, epsilon_end=0.1, epsilon_decay_steps=10_000.0),
+        "Gridworld-v0", {"mode": "static", "max_steps_in_episode": 50}, 0.01,
+        "book ch. 3, online DQN, static mode",
+    ),
+    # Experience replay: buffer 500, batch 100, 3000 random-mode games of at most 50
+    # moves, epsilon 0.3 -> 0.1 over the games (~ 25,000 steps, 8 a game early on).
+    "book_replay": Preset(
+        _book(replay="uniform", target="none", buffer_size=500, batch_size=100,
+              learning_starts=100, total_env_steps=25_000, epsilon_start=0.3,
+              epsilon_end=0.1, epsilon_decay_steps=25_000.0),
+        "Gridworld-v0", {"mode": "random", "max_steps_in_episode": 50}, 0.01,
+        "book ch. 3, DQN + experience replay (86.5 % wins)",
+    ),
+    # Replay + target network: buffer 2000, batch 250, 5000 games of at most 100
+    # moves, target synced every 500 steps (one gradient step per move).
+    "book_target": Preset(
+        _book(replay="uniform", target="hard", buffer_size=2000, batch_size=250,
+              learning_starts=250, total_env_steps=40_000, target_update_period=500,
+              epsilon_start=0.3, epsilon_end=0.1, epsilon_decay_steps=40_000.0),
+        "Gridworld-v0", {"mode": "random", "max_steps_in_episode": 100}, 0.01,
+        "book ch. 3, DQN + replay + target network (over 90 % wins)",
+    ),
+    # The MountainCar article: MLP 32-32, Adam 1e-3, gamma 0.99, batch 64, replay
+    # 50,000, target update every 1000 steps, training from step 2000, epsilon down
+    # to 0.01, one environment, 120,000 steps.
+    "mountaincar_article": Preset(
+        Config(num_envs=1, total_env_steps=120_000, hidden=(32, 32), lr=1e-3, gamma=0.99,
+               batch_size=64, buffer_size=50_000, target="hard", target_update_period=1000,
+               learning_starts=2000, double=False, loss="mse", max_grad_norm=0.0,
+               epsilon_start=1.0, epsilon_end=0.01, epsilon_decay_steps=20_000.0),
+        "MountainCar-v0", {}, 0.0, "MountainCar DQN article (-136.75 after 120,000 steps)",
+    ),
+    # jaxrl's tuned settings (see benchmarks/dqn_*.py for the measured results).
+    "gridworld": Preset(
+        Config(num_envs=32, total_env_steps=160_000, hidden=(64, 64), lr=3e-3, gamma=0.9,
+               batch_size=64, buffer_size=32_000, learning_starts=2_000, target="hard",
+               target_update_period=250, double=True, n_steps=1, loss="mse",
+               epsilon_start=1.0, epsilon_end=0.05, epsilon_decay_steps=80_000.0),
+        "Gridworld-v0", {"mode": "random", "max_steps_in_episode": 50}, 0.01,
+        "jaxrl tuned, random mode",
+    ),
+    "mountaincar": Preset(
+        Config(num_envs=8, total_env_steps=120_000, hidden=(64, 64), lr=4e-3, gamma=0.98,
+               batch_size=128, buffer_size=10_000, learning_starts=1_000, target="hard",
+               target_update_period=600, train_every=2, gradient_steps=1, double=True,
+               n_steps=1, loss="huber", epsilon_start=1.0, epsilon_end=0.07,
+               epsilon_decay_steps=24_000.0),
+        "MountainCar-v0", {}, 0.0, "jaxrl tuned",
+    ),
+    "cartpole": Preset(
+        Config(),
+        "CartPole-v1", {}, 0.0, "jaxrl tuned (the defaults)",
+    ),
+}
+
+
+def preset_env(name: str) -> tuple[Environment, Any]:
+    """The environment a preset trains on, wrapped as its source did: ``(env, params)``."""
+    import envs
+    from envs.wrappers import ObservationNoise
+
+    if name not in PRESETS:
+        raise ValueError(f"unknown DQN preset {name!r}; choose from {', '.join(PRESETS)}")
+    preset = PRESETS[name]
+    env, params = envs.make(preset.env_name, **preset.env_options)
+    if preset.obs_noise > 0:
+        env = ObservationNoise(env, preset.obs_noise)
+    return env, params

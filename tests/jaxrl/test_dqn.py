@@ -1,0 +1,383 @@
+"""DQN: config validation, probe environments every variant must solve exactly, the
+training loop's bookkeeping (buffer contents, target-network timing, Polyak averaging,
+step counts), and a small Gridworld learning test.
+
+Probe environments (Osband et al.'s bsuite idea, as in Andy Jones' "debugging RL"
+notes): each isolates one piece of the learner, and its true Q-values are known in
+closed form. All five are one environment class whose ``kind`` is a params field, so
+one compiled program trains an agent on all of them at once (vmap over params).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import struct
+
+import envs
+from envs import spaces
+from envs.core import Environment
+from jaxrl import evaluate as ev
+from jaxrl.algos import dqn
+
+GAMMA = 0.5
+
+CONSTANT, ACTION, CONTEXT, TWO_STEP, TRUNCATION = range(5)
+PROBES = ("constant", "action", "context", "two_step", "truncation")
+
+
+@struct.dataclass
+class ProbeState:
+    stage: jax.Array  # int32[]: 0 first step, 1 second step (two-step probe)
+    context: jax.Array  # int32[]: 0 or 1 (context probe)
+
+
+@struct.dataclass
+class ProbeParams:
+    kind: int = CONSTANT
+
+
+class Probe(Environment):
+    """Five one- or two-step tasks selected by ``params.kind``; obs ``float32[3]``, 2 actions.
+
+    * constant: obs (1,0,0); any action: reward 1, terminated. Q = [1, 1].
+    * action: obs (1,0,0); reward +1 for action 1, -1 for action 0; terminated. Q = [-1, 1].
+    * context: obs (0, c, 1 - c), c ~ {0, 1}; reward +1 if action == c else -1; terminated.
+    * two_step: obs (1,0,0) -> reward 0 -> obs (0,1,0) -> reward 1, terminated, final obs
+      (0,0,1). Q(s0) = gamma, Q(s1) = 1: the discount must be applied once per step.
+    * truncation: obs (1,0,0); reward 1; every step truncated (never terminated), the
+      final observation is the start one. Q = 1 / (1 - gamma): bootstrapping through a
+      time limit. A learner that treats truncation as termination finds Q = 1.
+    """
+
+    def __init__(self):
+        pass
+
+    @property
+    def default_params(self):
+        return ProbeParams()
+
+    def reset_env(self, key, params):
+        context = jax.random.bernoulli(key).astype(jnp.int32)
+        state = ProbeState(jnp.zeros((), jnp.int32), context)
+        return self._obs(state, params), state
+
+    def _obs(self, state, params):
+        c = state.context.astype(jnp.float32)
+        start = jnp.where(params.kind == CONTEXT, jnp.stack([0.0, c, 1.0 - c]), jnp.array([1.0, 0.0, 0.0]))
+        second = jnp.array([0.0, 1.0, 0.0])
+        return jnp.where(state.stage == 0, start, second).astype(jnp.float32)
+
+    def step_env(self, key, state, action, params):
+        kind = params.kind
+        sign = jnp.where(action == 1, 1.0, -1.0)
+        ctx_reward = jnp.where(action == state.context, 1.0, -1.0)
+        two_step_reward = jnp.where(state.stage == 1, 1.0, 0.0)
+        reward = jnp.select(
+            [kind == CONSTANT, kind == ACTION, kind == CONTEXT, kind == TWO_STEP],
+            [1.0, sign, ctx_reward, two_step_reward],
+            1.0,
+        ).astype(jnp.float32)
+        is_two_step = kind == TWO_STEP
+        terminated = jnp.where(is_two_step, state.stage == 1, kind != TRUNCATION)
+        truncated = kind == TRUNCATION
+        new_state = state.replace(stage=jnp.where(is_two_step, state.stage + 1, 0))
+        obs = jnp.where(
+            is_two_step & (state.stage == 1), jnp.array([0.0, 0.0, 1.0]), self._obs(new_state, params)
+        ).astype(jnp.float32)
+        return obs, new_state, reward, terminated, truncated, {}
+
+    def action_space(self, params=None):
+        return spaces.Discrete(2)
+
+    def observation_space(self, params=None):
+        return spaces.Box(0.0, 1.0, (3,), jnp.float32)
+
+
+PROBE_PARAMS = ProbeParams(kind=jnp.arange(5, dtype=jnp.int32))
+S0 = jnp.array([1.0, 0.0, 0.0])
+S1 = jnp.array([0.0, 1.0, 0.0])
+CTX0 = jnp.array([0.0, 0.0, 1.0])  # c = 0: action 0 is right
+CTX1 = jnp.array([0.0, 1.0, 0.0])  # c = 1: action 1 is right
+
+BASE = dict(
+    num_envs=8, total_env_steps=4_000, hidden=(32,), batch_size=64, buffer_size=1_024,
+    learning_starts=64, lr=3e-3, gamma=GAMMA, epsilon_start=1.0, epsilon_end=0.2,
+    epsilon_decay_steps=2_000.0, target_update_period=50, max_grad_norm=10.0,
+)
+VARIANTS = {
+    # every switch is on in at least one variant
+    "default": dict(),  # uniform replay, hard target, double, Huber, n = 1
+    "book_online": dict(replay="none", target="none", double=False, loss="mse", max_grad_norm=0.0),
+    "per_dueling_polyak": dict(replay="prioritized", dueling=True, target="polyak", tau=0.05),
+    "nstep_exp_eps": dict(
+        n_steps=3, double=False, loss="mse", epsilon_schedule="exponential",
+        epsilon_decay_steps=800.0, train_every=2, gradient_steps=2,
+    ),
+}
+
+
+class Run:
+    """One variant trained on all five probes (vmapped over params), one jitted
+    ``update`` driven from Python so the state is visible after every step."""
+
+    def __init__(self, name):
+        self.config = dqn.Config(**{**BASE, **VARIANTS[name]})
+        env = Probe()
+        self.network = dqn.q_network(self.config, env, env.default_params)
+        self.agent = dqn.make(self.config, env, env.default_params)
+        if name not in _COMPILED:  # compile each variant once per session
+            agent_of = lambda p: dqn.make(self.config, env, p)  # noqa: E731
+            _COMPILED[name] = (
+                jax.jit(jax.vmap(lambda p, k: agent_of(p).init(k))),
+                jax.jit(jax.vmap(lambda p, s: agent_of(p).update(s))),
+            )
+        self.init, self.update = _COMPILED[name]
+        self.state = self.init(PROBE_PARAMS, jax.random.split(jax.random.key(0), 5))
+        self.metrics = []
+
+    def train(self, watch=None):
+        for _ in range(self.agent.num_updates):
+            prev = self.state
+            self.state, metrics = self.update(PROBE_PARAMS, self.state)
+            self.metrics.append(metrics)
+            if watch is not None:
+                watch(prev, self.state, metrics)
+        return self
+
+    def q(self, probe, obs):
+        params = jax.tree.map(lambda x: x[probe], self.state.params)
+        return np.asarray(self.network.apply(params, obs))
+
+
+_RUNS: dict[str, Run] = {}
+_COMPILED: dict[str, tuple] = {}
+
+
+def trained(name, watch=None) -> Run:
+    if name not in _RUNS:
+        _RUNS[name] = Run(name).train(watch)
+    return _RUNS[name]
+
+
+# --------------------------------------------------------------------------------- probes
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_probes_are_solved_exactly(variant):
+    run = trained(variant)
+    tol = 0.1
+    np.testing.assert_allclose(run.q(CONSTANT, S0), [1.0, 1.0], atol=tol)
+    np.testing.assert_allclose(run.q(ACTION, S0), [-1.0, 1.0], atol=tol)
+    np.testing.assert_allclose(run.q(CONTEXT, CTX0), [1.0, -1.0], atol=tol)
+    np.testing.assert_allclose(run.q(CONTEXT, CTX1), [-1.0, 1.0], atol=tol)
+    np.testing.assert_allclose(run.q(TWO_STEP, S0), [GAMMA, GAMMA], atol=tol)
+    np.testing.assert_allclose(run.q(TWO_STEP, S1), [1.0, 1.0], atol=tol)
+    truncation_q = 1.0 / (1.0 - GAMMA)  # 2, not the 1 a truncation-as-termination bug gives
+    np.testing.assert_allclose(run.q(TRUNCATION, S0), [truncation_q] * 2, atol=2 * tol)
+
+
+# --------------------------------------------------------------------------------- loop
+def test_buffer_stores_final_observation_and_flags():
+    run = trained("default")
+    data = jax.tree.map(lambda x: np.asarray(x[TWO_STEP]), run.state.buffer.data)
+    term = data.terminated
+    assert term.any() and (~term).any()
+    # Terminal transitions keep the terminal observation (not the next episode's start)...
+    np.testing.assert_array_equal(data.next_obs[term], np.broadcast_to([0.0, 0.0, 1.0], (term.sum(), 3)))
+    np.testing.assert_array_equal(data.obs[term], np.broadcast_to(S1, (term.sum(), 3)))
+    # ... and first steps lead to the second observation.
+    np.testing.assert_array_equal(data.next_obs[~term], np.broadcast_to(S1, ((~term).sum(), 3)))
+    trunc = jax.tree.map(lambda x: np.asarray(x[TRUNCATION]), run.state.buffer.data)
+    assert trunc.truncated.all() and not trunc.terminated.any()
+
+
+def test_step_counts_and_metrics():
+    run = trained("default")
+    cfg = run.config
+    s = run.state
+    np.testing.assert_array_equal(s.env_steps, cfg.total_env_steps)
+    np.testing.assert_array_equal(s.updates, cfg.num_updates)
+    # One gradient step per update from the first update with env_steps >= learning_starts.
+    first = cfg.learning_starts // cfg.num_envs
+    np.testing.assert_array_equal(s.grad_steps, cfg.num_updates - first + 1)
+    # The buffer holds whole steps of all copies: 1024 / 8 = 128 rows, full.
+    np.testing.assert_array_equal(s.buffer.size, cfg.buffer_rows)
+    assert s.buffer.data.obs.shape == (5, 128, 8, 3)
+
+
+def test_metrics_report_epsilon_loss_and_episodes():
+    run = trained("default")
+    m = {k: np.stack([np.asarray(step[k])[TWO_STEP] for step in run.metrics]) for k in run.metrics[0]}
+    assert set(m) >= {"env_steps", "episode_return", "episodes", "loss", "epsilon", "q_mean", "td_abs"}
+    u = np.arange(run.agent.num_updates)
+    np.testing.assert_array_equal(m["env_steps"], 8 * (u + 1))
+    # Epsilon of update u is taken at env_steps = 8 u, before that update's step.
+    np.testing.assert_allclose(m["epsilon"], np.maximum(1.0 - 0.8 * 8 * u / 2000, 0.2), rtol=1e-5)
+    # No gradient step before learning_starts (64 steps = after update 8): NaN loss.
+    assert np.isnan(m["loss"][:7]).all() and np.isfinite(m["loss"][7:]).all()
+    # Two-step episodes: 8 copies finish an episode every second update, with return 1.
+    np.testing.assert_array_equal(m["episodes"], np.tile([0, 8], len(u) // 2))
+    np.testing.assert_allclose(m["episode_return"][1::2], 1.0)
+    assert np.isnan(m["episode_return"][0::2]).all()
+
+
+def test_hard_target_copy_every_c_gradient_steps():
+    c_period = BASE["target_update_period"]
+    checked = []
+
+    def watch(prev, new, metrics):
+        for probe in range(5):
+            g = int(new.grad_steps[probe])
+            same = _tree_equal(new.target_params, new.params, probe)
+            kept = _tree_equal(new.target_params, prev.target_params, probe)
+            if g > 0 and g % c_period == 0 and g != int(prev.grad_steps[probe]):
+                assert same, f"no copy at gradient step {g}"
+                checked.append(g)
+            else:
+                assert kept, f"target changed at gradient step {g}"
+
+    Run("default").train(watch)
+    assert len(checked) >= 5 * 8
+
+
+def test_polyak_target_update():
+    tau = VARIANTS["per_dueling_polyak"]["tau"]
+    steps = []
+
+    def watch(prev, new, metrics):
+        if int(new.grad_steps[0]) > int(prev.grad_steps[0]):
+            expected = jax.tree.map(
+                lambda p, t: tau * p + (1 - tau) * t, new.params, prev.target_params
+            )
+            jax.tree.map(
+                lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+                new.target_params, expected,
+            )
+            steps.append(1)
+
+    run = Run("per_dueling_polyak")
+    for _ in range(20):
+        prev = run.state
+        run.state, m = run.update(PROBE_PARAMS, run.state)
+        watch(prev, run.state, m)
+    assert len(steps) >= 10
+    # Prioritised replay: sampled transitions got |td| + eps priorities.
+    pri = np.asarray(run.state.buffer.priority)
+    assert (pri[:, : int(run.state.buffer.size[0])] > 0).all()
+    assert not np.allclose(pri[:, : int(run.state.buffer.size[0])], 1.0)
+
+
+def _tree_equal(a, b, i):
+    return all(
+        np.array_equal(np.asarray(x[i]), np.asarray(y[i]))
+        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))
+    )
+
+
+def test_seeds_are_reproducible_and_distinct():
+    run = trained("default")
+    keys = jax.random.split(jax.random.key(0), 5)
+    again = run.init(PROBE_PARAMS, keys)
+    other = run.init(PROBE_PARAMS, jax.random.split(jax.random.key(1), 5))
+    for _ in range(10):
+        again, _ = run.update(PROBE_PARAMS, again)
+        other, _ = run.update(PROBE_PARAMS, other)
+    first = Run("default")
+    for _ in range(10):
+        first.state, _ = first.update(PROBE_PARAMS, first.state)
+    jax.tree.map(np.testing.assert_array_equal, first.state.params, again.params)
+    np.testing.assert_array_equal(first.state.buffer.data.action, again.buffer.data.action)
+    assert not np.array_equal(first.state.buffer.data.action, other.buffer.data.action)
+
+
+def test_epsilon_schedules():
+    t = jnp.array([0.0, 500.0, 1000.0, 4000.0])
+    lin = dqn.epsilon_by_step("linear", t, 1.0, 0.1, 1000.0)
+    np.testing.assert_allclose(lin, [1.0, 0.55, 0.1, 0.1], rtol=1e-6)
+    exp = dqn.epsilon_by_step("exponential", t, 1.0, 0.1, 1000.0)
+    np.testing.assert_allclose(exp, 0.1 + 0.9 * np.exp(-np.array([0, 0.5, 1, 4])), rtol=1e-6)
+    np.testing.assert_allclose(dqn.epsilon_by_step("constant", t, 0.3, 0.1, 1000.0), 0.3)
+    with pytest.raises(ValueError, match="unknown epsilon schedule"):
+        dqn.epsilon_by_step("cosine", t, 1.0, 0.1, 1.0)
+
+
+def test_epsilon_greedy_rates():
+    q = jnp.tile(jnp.array([0.0, 0.0, 1.0, 0.0]), (20_000, 1))
+    a = np.asarray(dqn.epsilon_greedy(jax.random.key(0), q, 0.4))
+    # greedy 2 with prob 0.6 + 0.4 / 4; each other action 0.1
+    freq = np.bincount(a, minlength=4) / a.size
+    np.testing.assert_allclose(freq, [0.1, 0.1, 0.7, 0.1], atol=0.015)
+    np.testing.assert_array_equal(dqn.epsilon_greedy(jax.random.key(0), q[:5], 0.0), 2)
+
+
+# --------------------------------------------------------------------------------- config
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(replay="reservoir"), "replay"),
+        (dict(target="soft"), "target"),
+        (dict(loss="l1"), "loss"),
+        (dict(epsilon_schedule="cosine"), "epsilon_schedule"),
+        (dict(buffer_size=1001), "multiple of"),
+        (dict(replay="none", n_steps=3), "needs a replay buffer"),
+        (dict(lr=-1.0), "lr"),
+        (dict(gamma=1.5), "gamma"),
+        (dict(tau=0.0), "tau"),
+        (dict(num_envs=0), "num_envs"),
+        (dict(hidden=(32, -1)), "hidden"),
+        (dict(total_env_steps=4, num_envs=8), "less than one step"),
+        (dict(priority_beta_start=2.0), "priority_beta_start"),
+        (dict(activation="swish"), "activation"),
+        (dict(dueling=True, hidden=()), "dueling"),
+    ],
+)
+def test_config_validation(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        dqn.Config(**overrides).validate()
+
+
+class ContinuousProbe(Probe):
+    def action_space(self, params=None):
+        return spaces.Box(-1.0, 1.0, (1,), jnp.float32)
+
+
+def test_make_refuses_continuous_actions_before_compiling():
+    with pytest.raises(ValueError, match="Discrete"):
+        dqn.make(dqn.Config(), ContinuousProbe())
+
+
+def test_registered_and_presets_valid():
+    from jaxrl import algos
+
+    assert algos.get("dqn") is dqn
+    for name, preset in dqn.PRESETS.items():
+        preset.config.validate()
+        env, params = dqn.preset_env(name)
+        assert isinstance(env.action_space(params), spaces.Discrete)
+    with pytest.raises(ValueError, match="unknown DQN preset"):
+        dqn.preset_env("atari")
+
+
+# --------------------------------------------------------------------------------- gridworld
+def test_gridworld_static_mode_is_solved_optimally():
+    """Static board: the shortest safe path is 7 moves (return 10 - 6 = 4)."""
+    cfg = dqn.Config(
+        num_envs=16, total_env_steps=16_000, hidden=(64,), lr=2e-3, gamma=0.9,
+        batch_size=64, buffer_size=4_096, learning_starts=256, target_update_period=100,
+        epsilon_start=1.0, epsilon_end=0.05, epsilon_decay_steps=8_000.0,
+    )
+    env, params = envs.make("Gridworld-v0", mode="static", max_steps_in_episode=50)
+    env = envs.wrappers.ObservationNoise(env, 0.01)
+    agent = dqn.make(cfg, env, params)
+    keys = jax.random.split(jax.random.key(0), 2)
+
+    def train_and_eval(key):
+        state, metrics = agent.train(key)
+        result = ev.evaluate(agent, state, env, params, key, num_episodes=8, max_steps=15)
+        return result, metrics
+
+    result, metrics = jax.jit(jax.vmap(train_and_eval))(keys)
+    np.testing.assert_array_equal(result.wins, True)
+    np.testing.assert_allclose(result.returns, 4.0)
+    np.testing.assert_array_equal(result.lengths, 7)
