@@ -119,6 +119,7 @@ class Config:
     critic_coef: float = 0.1  # critic loss weight
     entropy_coef: float = 0.0  # entropy bonus weight
     gae_lambda: float = 1.0  # 1: plain N-step returns (book); < 1: lambda-returns (GAE)
+    reward_scale: float = 1.0  # rewards are multiplied by this before any return is formed
     max_grad_norm: float = float("inf")  # global gradient norm clip (inf: none)
     adam_eps: float = 1e-8  # Adam epsilon
 
@@ -192,6 +193,7 @@ class Config:
             "critic_coef": (lambda v: v >= 0, ">= 0"),
             "entropy_coef": (lambda v: v >= 0, ">= 0"),
             "gae_lambda": (lambda v: (v >= 0) & (v <= 1), "in [0, 1]"),
+            "reward_scale": (lambda v: v > 0, "> 0"),
             "max_grad_norm": (lambda v: v > 0, "> 0"),
             "adam_eps": (lambda v: v > 0, "> 0"),
         }
@@ -518,6 +520,7 @@ def make(config: Config, env: Environment, env_params: Any) -> Agent:
             reward = reward.astype(jnp.float32)
             if config.terminal_reward is not None:
                 reward = jnp.where(term, jnp.float32(config.terminal_reward), reward)
+            reward = reward * config.reward_scale
             out = dict(
                 obs=obs, actions=action, rewards=reward, terminated=term, truncated=trunc,
                 final_obs=info.pop("final_observation"),

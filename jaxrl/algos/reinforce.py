@@ -141,13 +141,19 @@ class Config:
 
 
 #: Named settings. ``"book"``: the book's chapter 4 agent. ``"tuned"``: the same
-#: network and loss with a larger learning rate decayed linearly to zero, which
-#: reaches a window-50 moving average of 190+ of 200 by episode 500 on CartPole-v0
-#: (mean of 16 seeds; numbers in benchmarks/reinforce_cartpole.py). The decay is
-#: what removes the late collapses a constant rate shows in a few seeds.
+#: network, still 500 episodes, but four episodes per update (125 updates) with the
+#: advantages standardised over all four together, and a learning rate of 1e-2
+#: decayed linearly to zero. It reaches a window-50 moving average of 190+ of 200
+#: by episode 500 on CartPole-v0 (mean of 16 seeds; numbers in
+#: benchmarks/reinforce_cartpole.py). Why each change: standardising one episode by
+#: itself gives the late steps of every episode a negative weight, even in a perfect
+#: 200-step episode cut by the time limit, and pushes good policies away (seeds
+#: collapse); pooling four episodes fixes most of that; the decay removes the late
+#: collapses a constant rate still shows; four episodes per update also take a
+#: quarter of the sequential steps, so the run is about four times faster.
 PRESETS: dict[str, Config] = {
     "book": Config(),
-    "tuned": Config(lr=6e-3, anneal_lr=True),
+    "tuned": Config(num_envs=4, standardize="batch", lr=1e-2, anneal_lr=True),
 }
 
 

@@ -222,6 +222,35 @@ def test_windowed_mean():
     np.testing.assert_allclose(got, [1.0, 1.0, 5 / 3, 10 / 4])
 
 
+def test_learn_gae_branch_matches_n_step_branch_at_lambda_one():
+    """``gae_lambda=1`` takes the plain N-step path; lambda just below 1 takes the GAE
+    path. One learning step on the same rollout must see the same losses and gradient
+    (Adam's first step is sign-like, so the params themselves are not compared)."""
+    rng = np.random.default_rng(0)
+    T, E = 5, 3
+    obs = rng.normal(size=(T, E, 4)).astype(np.float32)
+    term, trunc = rng.random((T, E)) < 0.2, rng.random((T, E)) < 0.2
+    # as a real rollout: the final observation is the next observation unless the
+    # episode ended (then auto-reset replaced it) or the rollout ends
+    final_obs = rng.normal(size=(T, E, 4)).astype(np.float32)
+    inside = ~(term | trunc)[:-1]
+    final_obs[:-1][inside] = obs[1:][inside]
+    ro = a2c.Rollout(
+        obs=jnp.asarray(obs), actions=jnp.asarray(rng.integers(0, 2, (T, E)), jnp.int32),
+        rewards=jnp.ones((T, E)), terminated=jnp.asarray(term), truncated=jnp.asarray(trunc),
+        final_obs=jnp.asarray(final_obs), valid=jnp.ones((T, E), bool),
+    )
+    cfg = a2c.PRESETS["tuned"]
+    out = []
+    for lam in (1.0, 1.0 - 1e-7):
+        learner = a2c.make_learner(cfg.replace(gae_lambda=lam), (4,), 2, num_updates=10)
+        params = learner.init_params(jax.random.PRNGKey(0))
+        new, _, info = jax.jit(learner.learn)(params, learner.optimizer.init(params), ro)
+        out.append((new, info))
+    for name in ("loss", "actor_loss", "critic_loss", "grad_norm"):
+        np.testing.assert_allclose(out[0][1][name], out[1][1][name], rtol=1e-4, err_msg=name)
+
+
 # --------------------------------------------------------------------------------- probes
 def test_probe_constant_reward_value(probes):
     values, _, _ = probes
