@@ -18,6 +18,7 @@ import numpy as np
 
 from jaxrl import evaluate as ev
 from jaxrl.algos import dqn
+from jaxrl.run import final_returns
 
 
 def main() -> None:
@@ -40,7 +41,7 @@ def main() -> None:
         agent, env, params, keys, jax.random.key(12345), args.episodes, max_steps=500
     )
     returns = np.asarray(result.returns)
-    train_tail = ev.recent_training_return(metrics, 0.1)
+    train_tail = final_returns(metrics, 0.1)
     print(f"\n{'seed':>4} {'greedy mean':>12} {'greedy min':>11} {'training, last 10 %':>20}")
     for i in range(args.seeds):
         print(f"{i:>4} {returns[i].mean():12.1f} {returns[i].min():11.0f} {train_tail[i]:20.1f}")

@@ -25,6 +25,7 @@ import numpy as np
 
 from jaxrl import evaluate as ev
 from jaxrl.algos import dqn
+from jaxrl.run import final_returns
 
 SOURCE_RETURN = -136.75  # after 120,000 steps
 SOURCE_TIME = "200,000 steps in ~20 min on 4 cores (one seed)"
@@ -52,7 +53,7 @@ def main() -> None:
         agent, env, params, keys, jax.random.key(12345), args.episodes, max_steps=200
     )
     greedy = np.asarray(result.mean_return)
-    train_tail = ev.recent_training_return(metrics, 0.1)
+    train_tail = final_returns(metrics, 0.1)
     print(f"\n{'seed':>4} {'greedy return':>14} {'training episodes, last 10 %':>29}")
     for i in range(args.seeds):
         print(f"{i:>4} {greedy[i]:14.2f} {train_tail[i]:29.2f}")

@@ -28,8 +28,8 @@ from jaxrl.agent import Agent
 Array = jax.Array
 
 __all__ = [
-    "EvalResult", "Timing", "evaluate", "process_cpu_seconds", "recent_training_return",
-    "replay_text", "train_and_evaluate",
+    "EvalResult", "Timing", "evaluate", "process_cpu_seconds", "replay_text",
+    "train_and_evaluate",
 ]
 
 
@@ -316,24 +316,3 @@ def train_and_evaluate(
     wall2, cpu2 = time.perf_counter(), process_cpu_seconds()
     return (*out, Timing(wall1 - wall0, cpu1 - cpu0, wall2 - wall1, cpu2 - cpu1))
 
-
-def recent_training_return(metrics: dict[str, Array], fraction: float = 0.1) -> np.ndarray:
-    """Mean return of the training episodes that ended in the last ``fraction`` of a run.
-
-    Args:
-        metrics: ``train``'s metrics with ``episode_return`` and ``episodes`` of shape
-            ``[..., num_updates]`` (``episode_return`` NaN where no episode ended).
-        fraction: the tail of the run to average over, in (0, 1].
-
-    Returns:
-        ``float64[...]``: episodes weighted by how many ended in each update (NaN
-        where none ended in the tail).
-    """
-    ret = np.asarray(metrics["episode_return"], np.float64)
-    done = np.asarray(metrics["episodes"], np.float64)
-    tail = max(int(round(ret.shape[-1] * fraction)), 1)
-    ret, done = ret[..., -tail:], done[..., -tail:]
-    total = np.sum(np.where(done > 0, ret * done, 0.0), axis=-1)
-    count = np.sum(done, axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / count, np.nan)

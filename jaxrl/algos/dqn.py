@@ -85,7 +85,8 @@ def _is_traced(x: Any) -> bool:
 # --------------------------------------------------------------------------------- config
 @struct.dataclass
 class Config:
-    """DQN settings. The defaults train CartPole-v1 and the probe environments.
+    """DQN settings. The defaults are jaxrl's tuned CartPole-v1 setting (greedy return
+    500 on 8 of 8 seeds, ``benchmarks/dqn_cartpole.py``).
 
     Static fields (shapes, loop lengths, switches; changing one recompiles) come
     first; the rest are pytree leaves, so a sweep can vmap over them. Step counts
@@ -94,8 +95,8 @@ class Config:
 
     # --- static -------------------------------------------------------------------
     num_envs: int = _static(8)  # environment copies stepped per update
-    total_env_steps: int = _static(100_000)  # environment steps in a run (all copies)
-    hidden: tuple[int, ...] = _static((128, 128))  # Q-network hidden widths
+    total_env_steps: int = _static(200_000)  # environment steps in a run (all copies)
+    hidden: tuple[int, ...] = _static((64, 64))  # Q-network hidden widths
     activation: str = _static("relu")  # hidden activation (jaxrl.networks.ACTIVATIONS)
     dueling: bool = _static(False)  # value + advantage heads
     double: bool = _static(True)  # double DQN targets
@@ -105,10 +106,10 @@ class Config:
     learning_starts: int = _static(1_000)  # environment steps before the first gradient step
     train_every: int = _static(1)  # updates (env steps of all copies) between learning phases
     gradient_steps: int = _static(1)  # gradient steps per learning phase
-    target: str = _static("hard")  # "hard", "polyak" or "none"
+    target: str = _static("polyak")  # "hard", "polyak" or "none"
     target_update_period: int = _static(500)  # gradient steps between hard copies
-    n_steps: int = _static(1)  # n-step return horizon
-    loss: str = _static("huber")  # "huber" or "mse"
+    n_steps: int = _static(3)  # n-step return horizon
+    loss: str = _static("mse")  # "huber" or "mse"
     epsilon_schedule: str = _static("linear")  # "linear", "exponential" or "constant"
     anneal_lr: bool = _static(False)  # decay the learning rate linearly to 0 over the run
     scale_obs: bool = _static(False)  # rescale observations to [-1, 1] by the space's bounds
@@ -660,7 +661,7 @@ PRESETS: dict[str, Preset] = {
     "mountaincar_article": Preset(
         Config(num_envs=1, total_env_steps=120_000, hidden=(32, 32), lr=1e-3, gamma=0.99,
                batch_size=64, buffer_size=50_000, target="hard", target_update_period=1000,
-               learning_starts=2000, double=False, loss="mse", max_grad_norm=0.0,
+               learning_starts=2000, double=False, loss="mse", max_grad_norm=0.0, n_steps=1,
                epsilon_start=1.0, epsilon_end=0.01, epsilon_decay_steps=20_000.0),
         "MountainCar-v0", {}, 0.0, "MountainCar DQN article (-136.75 after 120,000 steps)",
     ),
@@ -674,11 +675,11 @@ PRESETS: dict[str, Preset] = {
         "jaxrl tuned, random mode",
     ),
     "mountaincar": Preset(
-        Config(num_envs=8, total_env_steps=120_000, hidden=(64, 64), lr=4e-3, gamma=0.98,
-               batch_size=128, buffer_size=10_000, learning_starts=1_000, target="hard",
-               target_update_period=600, train_every=2, gradient_steps=1, double=True,
-               n_steps=1, loss="huber", epsilon_start=1.0, epsilon_end=0.07,
-               epsilon_decay_steps=24_000.0),
+        Config(num_envs=8, total_env_steps=120_000, hidden=(64, 64), lr=3e-3, gamma=0.99,
+               batch_size=64, buffer_size=48_000, learning_starts=1_000, target="hard",
+               target_update_period=250, train_every=1, gradient_steps=2, double=True,
+               n_steps=5, loss="mse", scale_obs=True, epsilon_start=1.0, epsilon_end=0.05,
+               epsilon_decay_steps=30_000.0),
         "MountainCar-v0", {}, 0.0, "jaxrl tuned",
     ),
     "cartpole": Preset(
