@@ -310,7 +310,7 @@ def main() -> None:
                         help="env steps in the trailing mean episode length")
     parser.add_argument("--chunk-steps", type=int, default=20_000,
                         help="vmapped: env steps per compiled chunk between checks")
-    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="benchmarks/out/batching_vs_processes.png")
     args = parser.parse_args()

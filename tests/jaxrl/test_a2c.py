@@ -248,7 +248,8 @@ def test_learn_gae_branch_matches_n_step_branch_at_lambda_one():
         new, _, info = jax.jit(learner.learn)(params, learner.optimizer.init(params), ro)
         out.append((new, info))
     for name in ("loss", "actor_loss", "critic_loss", "grad_norm"):
-        np.testing.assert_allclose(out[0][1][name], out[1][1][name], rtol=1e-4, err_msg=name)
+        np.testing.assert_allclose(out[0][1][name], out[1][1][name], rtol=1e-4, atol=1e-5,
+                                   err_msg=name)
 
 
 # --------------------------------------------------------------------------------- probes
@@ -280,9 +281,20 @@ def test_probe_monte_carlo_mode():
     np.testing.assert_allclose(values[0, 1], 1.0, atol=0.05)
     np.testing.assert_allclose(values[0, 0], PROBE.gamma, atol=0.05)
     np.testing.assert_allclose(values[1, 0], 1 / (1 - PROBE.gamma), atol=0.1)
-    # 400 updates, each one two-step episode per copy, all counted
+    # rollouts of the time limit (2 steps): one two-step episode per copy per update,
+    # or two one-step truncated episodes
     np.testing.assert_array_equal(metrics["episodes"][0], 8)
+    np.testing.assert_array_equal(metrics["episodes"][1], 16)
     assert int(metrics["env_steps"][0, -1]) == 8 * 2 * 400
+
+
+def test_monte_carlo_mask_keeps_only_episodes_that_end_in_the_rollout():
+    # copy 0 ends an episode at t=1 then runs on unfinished; copy 1 ends at t=0
+    # (terminated) and t=3 (truncated), then runs on unfinished
+    term = jnp.array([[0, 1], [1, 0], [0, 0], [0, 0], [0, 0]], bool)  # [T=5, E=2]
+    trunc = jnp.array([[0, 0], [0, 0], [0, 0], [0, 1], [0, 0]], bool)
+    valid = a2c.monte_carlo_mask(term, trunc)
+    np.testing.assert_array_equal(valid, [[1, 1], [1, 1], [0, 1], [0, 1], [0, 0]])
 
 
 # --------------------------------------------------------------------------------- CartPole
@@ -302,18 +314,17 @@ def test_book_preset_runs_and_counts_steps(cartpole_v1):
 
 
 def test_cartpole_learns_fast(cartpole_v1):
-    """A small budget (tuned preset, 40k steps, 4 seeds) must reach twice random (~22)."""
+    """A small budget: the tuned preset for 60k steps (lr annealed over them), 4 seeds."""
     env, params = cartpole_v1
-    cfg = a2c.PRESETS["tuned"].replace(total_timesteps=40_000)
+    cfg = a2c.PRESETS["tuned"].replace(total_timesteps=60_000)
     agent = a2c.make(cfg, env, params)
     _, m = jax.jit(jax.vmap(agent.train))(jax.random.split(jax.random.PRNGKey(0), 4))
     curves = [a2c.windowed_mean(m["env_steps"][i], m["episode_return"][i], m["episodes"][i],
                                 5000) for i in range(4)]
     final = np.array([c[-1] for c in curves])
-    # A random policy averages about 22. This 40k-step budget gave a mean of 55 over the
-    # four seeds (60, 50, 60, 51) in a clean run of the tuned preset, so the bar is twice random:
-    # learning is required, the full target lives in the slow test and the benchmark.
-    assert final.mean() > 44, final
+    # A random policy averages about 22; the full run reaches 450 at about 63k steps.
+    # This budget gave 430, 289, 338, 479 (mean 384) on a quiet machine; the bar is 250.
+    assert final.mean() > 250, final
 
 
 @pytest.mark.slow

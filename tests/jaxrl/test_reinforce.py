@@ -214,13 +214,16 @@ def test_cartpole_episode_bookkeeping(cartpole_v0):
 
 
 def test_cartpole_learns_fast(cartpole_v0):
-    """A small budget: 160 episodes of the tuned agent, 4 seeds, must clearly beat random (~22)."""
+    """A small budget: 160 episodes of the tuned agent (lr annealed over them), 4 seeds.
+
+    Random play averages about 22; this gave moving averages 192, 193, 194, 196.
+    """
     env, params = cartpole_v0
     agent = reinforce.make(reinforce.PRESETS["tuned"].replace(num_episodes=160), env, params)
     _, m = jax.jit(jax.vmap(agent.train))(jax.random.split(jax.random.PRNGKey(0), 4))
     lengths = np.asarray(m["episode_lengths"]).reshape(4, -1)
     last = reinforce.moving_average(lengths, 50)[:, -1]
-    assert last.mean() > 60, last
+    assert last.mean() > 150, last
 
 
 @pytest.mark.slow
