@@ -517,7 +517,7 @@ def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
         if c.replay == "prioritized":
             progress = jnp.minimum(state.env_steps / c.total_env_steps, 1.0)
             beta = c.priority_beta_start + (c.priority_beta_end - c.priority_beta_start) * progress
-            index = replay.sample_proportional(buffer, key, batch_size, c.priority_alpha, beta)
+            index = replay.sample_proportional(buffer, key, batch_size, beta)
         elif c.replay == "uniform":
             index = replay.sample_uniform(buffer, key, batch_size)
         else:  # online: exactly the transitions just written (the buffer's one row)
@@ -548,7 +548,7 @@ def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
             target_params = state.target_params  # unused: targets use the online network
         buffer = state.buffer
         if c.replay == "prioritized":
-            buffer = replay.update_priorities(buffer, index, td, c.priority_eps)
+            buffer = replay.update_priorities(buffer, index, td, c.priority_eps, c.priority_alpha)
         state = state.replace(
             params=params, target_params=target_params, opt_state=opt_state,
             buffer=buffer, grad_steps=grad_steps,
@@ -677,6 +677,7 @@ PRESETS: dict[str, Preset] = {
     "mountaincar": Preset(
         Config(num_envs=8, total_env_steps=120_000, hidden=(64, 64), lr=3e-3, gamma=0.99,
                batch_size=64, buffer_size=48_000, learning_starts=1_000, target="hard",
+               replay="prioritized", priority_alpha=0.6, priority_beta_start=0.4,
                target_update_period=250, train_every=1, gradient_steps=2, double=True,
                n_steps=5, loss="mse", scale_obs=True, epsilon_start=1.0, epsilon_end=0.05,
                epsilon_decay_steps=30_000.0),

@@ -71,11 +71,12 @@ def test_new_transitions_get_the_max_priority():
     index = replay.SampleIndex(
         row=jnp.array([0]), env=jnp.array([1]), prob=jnp.ones(1), weight=jnp.ones(1)
     )
-    buf = replay.update_priorities(buf, index, jnp.array([-5.0]), 0.01)
-    np.testing.assert_allclose(buf.priority[0], [1.0, 5.01])  # p = |td| + eps
-    np.testing.assert_allclose(buf.max_priority, 5.01)
+    buf = replay.update_priorities(buf, index, jnp.array([-5.0]), 0.01, 0.5)
+    # p = |td| + eps = 5.01, stored as p^alpha = 5.01^0.5 = 2.23830
+    np.testing.assert_allclose(buf.priority[0], [1.0, 2.23830], rtol=1e-5)
+    np.testing.assert_allclose(buf.max_priority, 2.23830, rtol=1e-5)
     buf = add(buf, step_batch([3.0, 4.0]))
-    np.testing.assert_allclose(buf.priority[1], [5.01, 5.01])
+    np.testing.assert_allclose(buf.priority[1], [2.23830, 2.23830], rtol=1e-5)
     np.testing.assert_array_equal(buf.priority[2:], 0.0)  # empty slots
 
 
@@ -130,20 +131,27 @@ def test_importance_weights_fixture():
     del n
 
 
-def prioritized_buffer():
-    """rows 3 x envs 2, two rows stored, priorities [[1, 2], [3, 4]] (row 2 empty)."""
+def prioritized_buffer(alpha):
+    """rows 3 x envs 2, two rows stored, priorities p = [[1, 2], [3, 4]] (row 2 empty),
+    stored as p^alpha the way update_priorities writes them."""
     buf = replay.init(example(), rows=3, num_envs=2)
     buf = add(add(buf, step_batch([1.0, 2.0])), step_batch([3.0, 4.0]))
-    return buf.replace(priority=buf.priority.at[:2].set(jnp.array([[1.0, 2.0], [3.0, 4.0]])))
+    index = replay.SampleIndex(
+        row=jnp.array([0, 0, 1, 1]), env=jnp.array([0, 1, 0, 1]), prob=jnp.ones(4),
+        weight=jnp.ones(4),
+    )
+    return replay.update_priorities(buf, index, jnp.array([1.0, -2.0, 3.0, -4.0]), 0.0, alpha)
+
+
+sample_proportional = jax.jit(replay.sample_proportional, static_argnums=2)
 
 
 def test_proportional_sampler_frequencies_probabilities_and_weights():
-    buf = prioritized_buffer()
     alpha, beta = 0.7, 0.4
-    sample = jax.jit(replay.sample_proportional, static_argnums=2)
+    buf = prioritized_buffer(alpha)
     rows, envs, probs, weights = [], [], [], []
     for i in range(40):
-        idx = sample(buf, jax.random.key(i), 1000, alpha, beta)
+        idx = sample_proportional(buf, jax.random.key(i), 1000, beta)
         rows.append(idx.row), envs.append(idx.env), probs.append(idx.prob), weights.append(idx.weight)
     row, env = np.concatenate(rows), np.concatenate(envs)
     prob, weight = np.concatenate(probs), np.concatenate(weights)
@@ -165,10 +173,40 @@ def test_proportional_sampler_is_stratified():
     buf = replay.init(example(), rows=4, num_envs=2)
     for t in range(4):
         buf = add(buf, step_batch([t, t]))
-    idx = jax.jit(replay.sample_proportional, static_argnums=2)(buf, jax.random.key(3), 64, 0.6, 0.4)
+    idx = sample_proportional(buf, jax.random.key(3), 64, 0.4)
     counts = np.bincount(np.asarray(idx.row) * 2 + np.asarray(idx.env), minlength=8)
     np.testing.assert_array_equal(counts, 8)
     np.testing.assert_allclose(idx.weight, 1.0)
+
+
+def test_tree_sampler_on_a_large_partly_filled_buffer():
+    """370 rows x 3 envs = 1,110 slots (a 3-level tree: 1,120 / 64 / 32 entries), 300
+    rows stored: every stored slot is drawn with its probability, empty ones never."""
+    rng = np.random.default_rng(0)
+    buf = replay.init(example(), rows=370, num_envs=3)
+    assert [level.shape[0] for level in buf.sum_tree] == [1120, 64, 32]
+    fill = jax.jit(lambda b: jax.lax.fori_loop(0, 300, lambda t, b: replay.add(b, step_batch([1.0] * 3)), b))
+    buf = fill(buf)
+    n = 900
+    stored = rng.uniform(0.1, 5.0, size=n).astype(np.float32)
+    rows, envs = np.divmod(np.arange(n), 3)
+    index = replay.SampleIndex(jnp.asarray(rows), jnp.asarray(envs), jnp.ones(n), jnp.ones(n))
+    buf = replay.update_priorities(buf, index, jnp.asarray(stored), 0.0, 1.0)
+    np.testing.assert_allclose(buf.priority[:300].reshape(-1), stored)
+    np.testing.assert_array_equal(buf.priority[300:], 0.0)
+    draws = []
+    for i in range(25):
+        idx = sample_proportional(buf, jax.random.key(i), 4096, 0.5)
+        draws.append(np.asarray(idx.row) * 3 + np.asarray(idx.env))
+        np.testing.assert_allclose(idx.prob, stored[draws[-1]] / stored.sum(), rtol=1e-4)
+        w = (stored[draws[-1]] / stored.min()) ** -0.5  # (N P)^-beta / max
+        np.testing.assert_allclose(idx.weight, w, rtol=1e-4)
+    flat = np.concatenate(draws)
+    assert flat.max() < n  # rows 300..369 are empty
+    freq = np.bincount(flat, minlength=n) / flat.size
+    p = stored / stored.sum()
+    # Stratified draws vary less than independent ones: binomial bounds are loose enough.
+    assert np.all(np.abs(freq - p) < 4 * np.sqrt(p / flat.size) + 1e-4)
 
 
 # --------------------------------------------------------------------------------- n-step
