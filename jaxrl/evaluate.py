@@ -140,11 +140,13 @@ def evaluate(
         obs, state, reward, term, trunc, _ = jax.vmap(step_one)(
             jax.random.split(k_step, n), r.state, action
         )
-        term = jnp.asarray(term, bool)
-        length = r.lengths + r.active.astype(jnp.int32)
-        done_now = r.active & (term | jnp.asarray(trunc, bool) | (length >= max_steps))
-        # Multi-agent envs return one reward per agent: the episode return is their sum.
+        # Multi-agent envs return one reward (and flag) per agent: the episode's reward
+        # is their sum, and it ends when any agent's flag says so.
         reward = jnp.sum(jnp.reshape(reward, (n, -1)), axis=-1).astype(jnp.float32)
+        term = jnp.any(jnp.reshape(jnp.asarray(term, bool), (n, -1)), axis=-1)
+        trunc = jnp.any(jnp.reshape(jnp.asarray(trunc, bool), (n, -1)), axis=-1)
+        length = r.lengths + r.active.astype(jnp.int32)
+        done_now = r.active & (term | trunc | (length >= max_steps))
         return _Rollout(
             obs=jax.tree.map(lambda new, old: _select(r.active, new, old), obs, r.obs),
             state=jax.tree.map(lambda new, old: _select(r.active, new, old), state, r.state),

@@ -263,23 +263,6 @@ def sample_uniform(buffer: ReplayBuffer, key: Array, batch_size: int) -> SampleI
     return SampleIndex(row=row, env=env, prob=prob, weight=jnp.ones((batch_size,), jnp.float32))
 
 
-def proportional_probabilities(priority: Array, alpha: Array | float) -> Array:
-    """``P(i) = p_i^alpha / sum_k p_k^alpha`` over the slots with ``p_i > 0``.
-
-    Empty slots (``p_i = 0``) get probability 0 for every ``alpha``, including 0
-    (where stored slots become uniform). Schaul et al., 2016, eq. 1.
-
-    Args:
-        priority: float32[...] raw priorities, 0 for empty slots.
-        alpha: float32[] >= 0.
-
-    Returns:
-        float32[...] probabilities summing to 1 (all zeros if the buffer is empty).
-    """
-    scaled = jnp.where(priority > 0, jnp.where(priority > 0, priority, 1.0) ** alpha, 0.0)
-    return scaled / jnp.maximum(jnp.sum(scaled), jnp.finfo(jnp.float32).tiny)
-
-
 def importance_weights(prob: Array, min_prob: Array, beta: Array | float) -> Array:
     """``w_i = (N P(i))^-beta / max_j w_j`` with ``max_j w_j = (N min_k P(k))^-beta``.
 

@@ -11,6 +11,7 @@ from jaxrl import replay
 # Jitted once: eager calls would compile every small op separately.
 add = jax.jit(replay.add)
 n_step_batch = jax.jit(replay.n_step_batch, static_argnums=2)
+sample_proportional = jax.jit(replay.sample_proportional, static_argnums=2)
 
 
 def example():
@@ -106,14 +107,22 @@ def test_sampling_uses_its_key():
 
 # --------------------------------------------------------------------------------- prioritised
 def test_proportional_probabilities_fixture():
-    p = jnp.array([1.0, 2.0, 3.0, 0.0])
-    # alpha = 0.5: sqrt([1, 2, 3]) / (1 + 1.41421 + 1.73205) = [0.24118, 0.34108, 0.41774]
-    np.testing.assert_allclose(
-        replay.proportional_probabilities(p, 0.5), [0.24118, 0.34108, 0.41774, 0.0], atol=1e-5
-    )
-    # alpha = 1: proportional; alpha = 0: uniform over the stored slots, empty ones stay 0.
-    np.testing.assert_allclose(replay.proportional_probabilities(p, 1.0), [1 / 6, 2 / 6, 3 / 6, 0])
-    np.testing.assert_allclose(replay.proportional_probabilities(p, 0.0), [1 / 3, 1 / 3, 1 / 3, 0])
+    """Priorities p = [1, 2, 3] and an empty row: P = p^alpha / sum p^alpha."""
+    buf = add(replay.init(example(), rows=2, num_envs=3), step_batch([1.0, 2.0, 3.0]))
+    index = replay.SampleIndex(jnp.zeros(3, jnp.int32), jnp.arange(3), jnp.ones(3), jnp.ones(3))
+    td = jnp.array([1.0, -2.0, 3.0])
+    cases = {
+        # alpha = 0.5: sqrt([1, 2, 3]) / (1 + 1.41421 + 1.73205)
+        0.5: [0.24118, 0.34108, 0.41774],
+        1.0: [1 / 6, 2 / 6, 3 / 6],
+        0.0: [1 / 3, 1 / 3, 1 / 3],  # alpha = 0: uniform over the stored slots
+    }
+    for alpha, expected in cases.items():
+        b = replay.update_priorities(buf, index, td, 0.0, alpha)
+        idx = sample_proportional(b, jax.random.key(0), 3000, 0.0)
+        np.testing.assert_array_equal(idx.row, 0)  # the empty row is never drawn
+        np.testing.assert_allclose(idx.prob, np.array(expected)[np.asarray(idx.env)], atol=1e-5)
+        assert set(np.unique(np.asarray(idx.env))) == {0, 1, 2}
 
 
 def test_importance_weights_fixture():
@@ -141,9 +150,6 @@ def prioritized_buffer(alpha):
         weight=jnp.ones(4),
     )
     return replay.update_priorities(buf, index, jnp.array([1.0, -2.0, 3.0, -4.0]), 0.0, alpha)
-
-
-sample_proportional = jax.jit(replay.sample_proportional, static_argnums=2)
 
 
 def test_proportional_sampler_frequencies_probabilities_and_weights():
