@@ -50,9 +50,7 @@ def main() -> None:
     print(f"{'jaxrl, mean of ' + str(args.seeds) + ' seeds':<36} {returns.mean():.1f} "
           f"(worst seed {returns.mean(axis=1).min():.1f})")
     steps = args.seeds * config.total_env_steps
-    print(f"\ncompile {t.compile_wall:.1f} s wall ({t.compile_cpu:.1f} s CPU); train + evaluate "
-          f"{t.run_wall:.1f} s wall ({t.run_cpu:.1f} s CPU); total {t.compile_wall + t.run_wall:.1f} s "
-          f"wall; {steps / t.run_wall:,.0f} env steps/s")
+    print("\n" + t.summary(steps))
 
 
 if __name__ == "__main__":

@@ -57,7 +57,8 @@ def main() -> None:
     states, _, result, t = ev.train_and_evaluate(
         agent, env, params, keys, jax.random.key(12345), args.episodes, max_steps=15
     )
-    solvable = np.asarray(jax.vmap(env.solvable)(jax.tree.map(lambda x: x[0], result.initial_state)))
+    boards = jax.tree.map(lambda x: x[0], result.initial_state)  # the same for every seed
+    solvable = np.asarray(jax.vmap(env.solvable)(boards))
     wins = np.asarray(result.wins)
     win = wins.mean(axis=1)
     win_solvable = wins[:, solvable].mean(axis=1)
@@ -75,9 +76,7 @@ def main() -> None:
     print(f"{'jaxrl, mean of ' + str(args.seeds) + ' seeds':<44} {100 * win.mean():.1f} % "
           f"(min {100 * win.min():.1f} %)")
     steps = args.seeds * config.total_env_steps
-    print(f"\ncompile {t.compile_wall:.1f} s wall ({t.compile_cpu:.1f} s CPU); train + evaluate "
-          f"{t.run_wall:.1f} s wall ({t.run_cpu:.1f} s CPU); total {t.compile_wall + t.run_wall:.1f} s "
-          f"wall; {steps / t.run_wall:,.0f} env steps/s")
+    print("\n" + t.summary(steps))
     if args.replay:
         print("\nOne game of seed 0 (greedy):")
         one = jax.tree.map(lambda x: x[0], states)

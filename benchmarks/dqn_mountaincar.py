@@ -33,7 +33,9 @@ SOURCE_TIME = "200,000 steps in ~20 min on 4 cores (one seed)"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="mountaincar", choices=["mountaincar", "mountaincar_article"])
+    parser.add_argument(
+        "--preset", default="mountaincar", choices=["mountaincar", "mountaincar_article"]
+    )
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument("--steps", type=int, default=None, help="override total_env_steps")
@@ -63,9 +65,7 @@ def main() -> None:
           f"(worst seed {greedy.min():.2f}); target: better than -120")
     steps = args.seeds * config.total_env_steps
     print(f"\nsource time: {SOURCE_TIME}")
-    print(f"compile {t.compile_wall:.1f} s wall ({t.compile_cpu:.1f} s CPU); train + evaluate "
-          f"{t.run_wall:.1f} s wall ({t.run_cpu:.1f} s CPU); total {t.compile_wall + t.run_wall:.1f} s "
-          f"wall; {steps / t.run_wall:,.0f} env steps/s")
+    print(t.summary(steps))
 
 
 if __name__ == "__main__":

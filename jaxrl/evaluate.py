@@ -276,6 +276,15 @@ class Timing:
     run_wall: float = struct.field(pytree_node=False)
     run_cpu: float = struct.field(pytree_node=False)
 
+    def summary(self, env_steps: int) -> str:
+        """One line: compile and run times (wall and CPU), total wall, env steps/s."""
+        return (
+            f"compile {self.compile_wall:.1f} s wall ({self.compile_cpu:.1f} s CPU); "
+            f"train + evaluate {self.run_wall:.1f} s wall ({self.run_cpu:.1f} s CPU); "
+            f"total {self.compile_wall + self.run_wall:.1f} s wall; "
+            f"{env_steps / self.run_wall:,.0f} env steps/s"
+        )
+
 
 def process_cpu_seconds() -> float:
     """CPU seconds used by this process so far (all threads)."""

@@ -236,7 +236,9 @@ def add(buffer: ReplayBuffer, batch: Transition) -> ReplayBuffer:
     """
     chex.assert_shape(batch.action, (buffer.num_envs,))
     row = buffer.insert
-    data = jax.tree.map(lambda store, x: store.at[row].set(x.astype(store.dtype)), buffer.data, batch)
+    data = jax.tree.map(
+        lambda store, x: store.at[row].set(x.astype(store.dtype)), buffer.data, batch
+    )
     slots = row * buffer.num_envs + jnp.arange(buffer.num_envs, dtype=jnp.int32)
     buffer = _write_priorities(
         buffer, slots, jnp.full((buffer.num_envs,), buffer.max_priority, jnp.float32)

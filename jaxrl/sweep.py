@@ -236,19 +236,24 @@ class SweepResult:
             ax_l.set_xlabel(", ".join(fields))
             ax_l.set_ylabel("final return")
             ax_l.set_title("final return per setting (best in red; dots are seeds)")
-        steps = self.env_steps
-        curves = self.metrics["episode_return"]
         from matplotlib import colormaps
 
+        from jaxrl.plotting import smooth_returns
+
+        steps = self.env_steps
         cmap = colormaps["viridis"].resampled(len(self.settings))
         for i, setting in enumerate(self.settings):
-            with np.errstate(all="ignore"), _quiet_nan_warnings():
-                c = np.nanmean(curves[i], axis=0)
+            # Smooth each seed (episode-weighted, the final-return window), then average
+            # seeds: averaging first would mix seeds in and out as their episodes end.
+            per_seed = smooth_returns(self.metrics["episode_return"][i],
+                                      self.metrics["episodes"][i], self.final_window)
+            with _quiet_nan_warnings():
+                c = np.nanmean(per_seed, axis=0)
             label = ", ".join(f"{f}={setting[f]:g}" for f in fields)
-            ax_r.plot(steps, _smooth(c), color="red" if i == best else cmap(i),
+            ax_r.plot(steps, c, color="red" if i == best else cmap(i),
                       linewidth=2.5 if i == best else 1.0, label=label)
         ax_r.set_xlabel("environment steps")
-        ax_r.set_ylabel("episode return (mean over seeds, smoothed)")
+        ax_r.set_ylabel(f"episode return ({self.final_window}-update average, mean of seeds)")
         ax_r.set_title("learning curves")
         ax_r.legend(fontsize=7, loc="best")
         fig.suptitle(f"{self.algo} on {self.env_name}: {len(self.settings)} settings x "
@@ -274,17 +279,6 @@ class _quiet_nan_warnings:
 
     def __exit__(self, *exc):
         return self._w.__exit__(*exc)
-
-
-def _smooth(x: np.ndarray, window: int = 10) -> np.ndarray:
-    """Trailing moving average that skips NaNs."""
-    out = np.full_like(x, np.nan, dtype=np.float64)
-    for t in range(len(x)):
-        seg = x[max(0, t - window + 1): t + 1]
-        seg = seg[np.isfinite(seg)]
-        if seg.size:
-            out[t] = seg.mean()
-    return out
 
 
 def final_returns(episode_return: np.ndarray, episodes: np.ndarray, window: int) -> np.ndarray:
@@ -402,7 +396,12 @@ def sweep(
     start = time.perf_counter()
     try:
         compiled = program.lower(batched, seed_keys).compile()
-    except (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError) as err:
+    except (
+        jax.errors.ConcretizationTypeError,
+        jax.errors.TracerBoolConversionError,
+        jax.errors.TracerArrayConversionError,
+        jax.errors.TracerIntegerConversionError,
+    ) as err:
         raise ValueError(
             f"{module.__name__}.make needs concrete values for some of {fields} (its "
             f"validate or make branches on them in Python), so they cannot be swept in one "

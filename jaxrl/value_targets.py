@@ -134,7 +134,8 @@ def n_step_return(
     last = jnp.argmax(stop).astype(jnp.int32)  # first stop
     powers = gamma ** jnp.arange(n, dtype=jnp.float32)
     reward = jnp.sum(jnp.where(inside, powers * r, 0.0))
-    discount = gamma ** (last + 1).astype(jnp.float32) * (1.0 - terminated[last].astype(jnp.float32))
+    not_terminal = 1.0 - terminated[last].astype(jnp.float32)
+    discount = gamma ** (last + 1).astype(jnp.float32) * not_terminal
     return NStepReturn(reward=reward, discount=discount, last=last)
 
 

@@ -177,7 +177,9 @@ class Config:
             isinstance(w, (int, np.integer)) and not isinstance(w, bool) and w > 0
             for w in self.hidden
         ):
-            raise ValueError(f"dqn.Config.hidden must be a tuple of positive integers, got {self.hidden!r}")
+            raise ValueError(
+                f"dqn.Config.hidden must be a tuple of positive integers, got {self.hidden!r}"
+            )
         if self.dueling and not self.hidden:
             raise ValueError("dqn.Config: dueling heads need at least one hidden layer")
         if self.replay == "none":

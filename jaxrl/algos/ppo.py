@@ -484,13 +484,22 @@ def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
     def value(params: Params, obs: Array) -> Array:
         return critic.apply(params.critic, obs)[..., 0]
 
-    def sample(params: Params, obs: Array, key: Array) -> tuple[Array, Array]:
-        """Action and its log-probability for a batch ``obs [N, ...]``."""
+    def noise(key: Array, batch_shape: tuple[int, ...]) -> Array:
+        """The policy's randomness for ``batch_shape`` draws: Gumbel (discrete) or normal."""
+        shape = (*batch_shape, act_dim)
+        return jax.random.gumbel(key, shape) if discrete else jax.random.normal(key, shape)
+
+    def sample(params: Params, obs: Array, eps: Array) -> tuple[Array, Array]:
+        """Action and its log-probability for a batch ``obs [N, ...]`` given ``noise``.
+
+        Discrete: ``argmax(logits + Gumbel)`` (exactly a categorical draw); continuous:
+        ``mean + std * N(0, 1)``.
+        """
         out = policy(params, obs)
         if discrete:
-            action = jax.random.categorical(key, out, axis=-1)
+            action = jnp.argmax(out + eps, axis=-1)
             return action, categorical_log_prob(out, action)
-        action = out + jnp.exp(params.log_std) * jax.random.normal(key, out.shape)
+        action = out + jnp.exp(params.log_std) * eps
         return action, gaussian_log_prob(out, params.log_std, action)
 
     def to_env(action: Array) -> Array:
@@ -521,11 +530,11 @@ def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
     def collect(state: TrainState, key: Array) -> tuple[TrainState, Rollout]:
         stats = state.obs_stats
 
-        def step(carry, k):
+        def step(carry, inputs):
             env_state, obs = carry
-            k_act, k_env = jax.random.split(k)
+            k_env, eps = inputs
             net_obs = prep(obs, stats)
-            action, log_prob = sample(state.params, net_obs, k_act)
+            action, log_prob = sample(state.params, net_obs, eps)
             next_obs, env_state, reward, term, trunc, info = vec_env.step(
                 k_env, env_state, to_env(action), env_params
             )
@@ -537,8 +546,15 @@ def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
             )
             return (env_state, jnp.asarray(next_obs, jnp.float32)), transition
 
-        keys = jax.random.split(key, cfg.num_steps)
-        (env_state, obs), rollout = jax.lax.scan(step, (state.env_state, state.obs), keys)
+        # All of the rollout's policy noise and step keys are drawn up front, in two
+        # batched calls: on CPU each random draw inside the loop costs more than the
+        # CartPole transition itself.
+        k_env, k_noise = jax.random.split(key)
+        inputs = (
+            jax.random.split(k_env, cfg.num_steps),
+            noise(k_noise, (cfg.num_steps, cfg.num_envs)),
+        )
+        (env_state, obs), rollout = jax.lax.scan(step, (state.env_state, state.obs), inputs)
         return state.replace(env_state=env_state, obs=obs), rollout
 
     # ------------------------------------------------------------------ targets
@@ -595,9 +611,8 @@ def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
     grad_fn = jax.grad(loss_fn, has_aux=True)
 
     def learn(state: TrainState, batch: Batch, key: Array) -> tuple[TrainState, LossTerms]:
-        def epoch(carry, k):
+        def epoch(carry, perm):
             params, opt_state = carry
-            perm = jax.random.permutation(k, cfg.batch_size)
             shuffled = jax.tree.map(
                 lambda x: x[perm].reshape((cfg.minibatches, cfg.minibatch_size, *x.shape[1:])),
                 batch,
@@ -611,9 +626,11 @@ def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
 
             return jax.lax.scan(minibatch, (params, opt_state), shuffled)
 
-        (params, opt_state), terms = jax.lax.scan(
-            epoch, (state.params, state.opt_state), jax.random.split(key, cfg.epochs)
+        # Every epoch's shuffle in one batched draw (fewer small ops inside the loop).
+        perms = jax.vmap(lambda k: jax.random.permutation(k, cfg.batch_size))(
+            jax.random.split(key, cfg.epochs)
         )
+        (params, opt_state), terms = jax.lax.scan(epoch, (state.params, state.opt_state), perms)
         mean_terms = jax.tree.map(jnp.mean, terms)
         return state.replace(params=params, opt_state=opt_state), mean_terms
 
@@ -648,7 +665,7 @@ def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
         if greedy:
             action = jnp.argmax(out, axis=-1) if discrete else out
         else:
-            action, _ = sample(state.params, net_obs, key)
+            action, _ = sample(state.params, net_obs, noise(key, (1,)))
         return to_env(action[0])
 
     return Agent(init=init, update=update, num_updates=num_updates, act=act, config=config)

@@ -3,18 +3,21 @@
 One update = ``collect`` (every one of ``num_envs`` copies plays exactly one episode
 from a fresh reset, inside a fixed-length rollout of ``max_episode_steps`` steps;
 steps after an episode's end are computed but masked out) -> ``compute_targets``
-(discounted returns-to-go, minus the baseline if any, standardised per episode) ->
-``learn`` (one Adam step on ``-sum_t A_t log pi(a_t | s_t)``, averaged over episodes).
+(discounted returns-to-go, minus the baseline if any, standardised per episode or
+over the update's episodes together) -> ``learn`` (one Adam step on
+``-sum_t A_t log pi(a_t | s_t)``, averaged over episodes; a baseline has its own MLP
+and Adam, fitted to the returns by least squares).
 
 The book's chapter 4 agent is the ``"book"`` preset: an MLP 4-150-2 with LeakyReLU,
 Adam 9e-4, gamma 0.99, one CartPole-v0 episode per update, standardised returns, the
 loss summed over the episode's steps. Where we differ from the book's code, on
 purpose:
 
-* The book's code weights step ``t`` by ``gamma^t * (T - t)`` normalised by its
-  maximum (its text says "discounted, normalised returns"); we use the textbook
-  discounted return-to-go ``G_t = sum_k gamma^k r_{t+k}``, standardised (zero mean,
-  unit variance over the episode's steps).
+* The book's code weights step ``t`` of a ``T``-step episode by
+  ``gamma^t * (T - t)`` divided by its maximum (its text says "discounted, normalised
+  returns"); we use the textbook discounted return-to-go
+  ``G_t = sum_k gamma^k r_{t+k}``, standardised (zero mean, unit variance over the
+  episode's steps). Note that standardising a one-step episode by itself leaves 0.
 * Time limits: with a baseline, an episode cut by the time limit bootstraps from the
   baseline's value of ``info["final_observation"]``; without one there is nothing to
   bootstrap from and the return ends at the cut (as in the book). A terminated

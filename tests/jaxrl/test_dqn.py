@@ -66,7 +66,8 @@ class Probe(Environment):
 
     def _obs(self, state, params):
         c = state.context.astype(jnp.float32)
-        start = jnp.where(params.kind == CONTEXT, jnp.stack([0.0, c, 1.0 - c]), jnp.array([1.0, 0.0, 0.0]))
+        context_obs = jnp.stack([0.0, c, 1.0 - c])
+        start = jnp.where(params.kind == CONTEXT, context_obs, jnp.array([1.0, 0.0, 0.0]))
         second = jnp.array([0.0, 1.0, 0.0])
         return jnp.where(state.stage == 0, start, second).astype(jnp.float32)
 
@@ -85,7 +86,8 @@ class Probe(Environment):
         truncated = kind == TRUNCATION
         new_state = state.replace(stage=jnp.where(is_two_step, state.stage + 1, 0))
         obs = jnp.where(
-            is_two_step & (state.stage == 1), jnp.array([0.0, 0.0, 1.0]), self._obs(new_state, params)
+            is_two_step & (state.stage == 1), jnp.array([0.0, 0.0, 1.0]),
+            self._obs(new_state, params),
         ).astype(jnp.float32)
         return obs, new_state, reward, terminated, truncated, {}
 
@@ -188,7 +190,8 @@ def test_buffer_stores_final_observation_and_flags():
     term = data.terminated
     assert term.any() and (~term).any()
     # Terminal transitions keep the terminal observation (not the next episode's start)...
-    np.testing.assert_array_equal(data.next_obs[term], np.broadcast_to([0.0, 0.0, 1.0], (term.sum(), 3)))
+    terminal_obs = np.broadcast_to([0.0, 0.0, 1.0], (term.sum(), 3))
+    np.testing.assert_array_equal(data.next_obs[term], terminal_obs)
     np.testing.assert_array_equal(data.obs[term], np.broadcast_to(S1, (term.sum(), 3)))
     # ... and first steps lead to the second observation.
     np.testing.assert_array_equal(data.next_obs[~term], np.broadcast_to(S1, ((~term).sum(), 3)))
@@ -212,8 +215,9 @@ def test_step_counts_and_metrics():
 
 def test_metrics_report_epsilon_loss_and_episodes():
     run = trained("default")
-    m = {k: np.stack([np.asarray(step[k])[TWO_STEP] for step in run.metrics]) for k in run.metrics[0]}
-    assert set(m) >= {"env_steps", "episode_return", "episodes", "loss", "epsilon", "q_mean", "td_abs"}
+    m = {k: np.stack([np.asarray(s[k])[TWO_STEP] for s in run.metrics]) for k in run.metrics[0]}
+    expected = {"env_steps", "episode_return", "episodes", "loss", "epsilon", "q_mean", "td_abs"}
+    assert set(m) >= expected
     u = np.arange(run.agent.num_updates)
     np.testing.assert_array_equal(m["env_steps"], 8 * (u + 1))
     # Epsilon of update u is taken at env_steps = 8 u, before that update's step.

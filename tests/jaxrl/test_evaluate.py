@@ -47,7 +47,8 @@ class Corridor(Environment):
         time = state.time + 1
         terminated = (pos == 0) | (pos == 4)
         truncated = time >= params.max_steps_in_episode
-        return jnp.array([pos], jnp.float32), CorridorState(pos, time), reward, terminated, truncated, {}
+        obs = jnp.array([pos], jnp.float32)
+        return obs, CorridorState(pos, time), reward, terminated, truncated, {}
 
     def action_space(self, params=None):
         return spaces.Discrete(3)
@@ -141,8 +142,9 @@ def test_greedy_flag_reaches_act():
     env = Corridor()
     # Greedy: go right; exploring: go left. Nothing else differs.
     agent = scripted(lambda s, obs, k, greedy: jnp.int32(2 if greedy else 1))
-    greedy = ev.evaluate(agent, None, env, CorridorParams(), jax.random.key(1), 8, 10, greedy=True)
-    explore = ev.evaluate(agent, None, env, CorridorParams(), jax.random.key(1), 8, 10, greedy=False)
+    key = jax.random.key(1)
+    greedy = ev.evaluate(agent, None, env, CorridorParams(), key, 8, 10, greedy=True)
+    explore = ev.evaluate(agent, None, env, CorridorParams(), key, 8, 10, greedy=False)
     np.testing.assert_allclose(greedy.win_rate, 1.0)
     np.testing.assert_allclose(explore.win_rate, 0.0)
 
@@ -151,7 +153,9 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="num_episodes"):
         ev.evaluate(always(0), None, Corridor(), CorridorParams(), jax.random.key(0), 0)
     with pytest.raises(ValueError, match="max_steps"):
-        ev.evaluate(always(0), None, Corridor(), CorridorParams(), jax.random.key(0), 4, max_steps=0)
+        ev.evaluate(
+            always(0), None, Corridor(), CorridorParams(), jax.random.key(0), 4, max_steps=0
+        )
 
 
 # --------------------------------------------------------------------------------- replay

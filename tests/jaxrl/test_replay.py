@@ -136,7 +136,8 @@ def test_importance_weights_fixture():
     np.testing.assert_allclose(w, expected, rtol=1e-5)
     # beta = 0: no correction; beta = 1: w proportional to 1 / P.
     np.testing.assert_allclose(replay.importance_weights(prob, 0.1, 0.0), 1.0)
-    np.testing.assert_allclose(replay.importance_weights(prob, 0.1, 1.0), [1.0, 0.5, 1 / 7], rtol=1e-6)
+    w = replay.importance_weights(prob, 0.1, 1.0)
+    np.testing.assert_allclose(w, [1.0, 0.5, 1 / 7], rtol=1e-6)
     del n
 
 
@@ -158,7 +159,10 @@ def test_proportional_sampler_frequencies_probabilities_and_weights():
     rows, envs, probs, weights = [], [], [], []
     for i in range(40):
         idx = sample_proportional(buf, jax.random.key(i), 1000, beta)
-        rows.append(idx.row), envs.append(idx.env), probs.append(idx.prob), weights.append(idx.weight)
+        rows.append(idx.row)
+        envs.append(idx.env)
+        probs.append(idx.prob)
+        weights.append(idx.weight)
     row, env = np.concatenate(rows), np.concatenate(envs)
     prob, weight = np.concatenate(probs), np.concatenate(weights)
     assert row.max() <= 1  # the empty row is never drawn
@@ -191,7 +195,8 @@ def test_tree_sampler_on_a_large_partly_filled_buffer():
     rng = np.random.default_rng(0)
     buf = replay.init(example(), rows=370, num_envs=3)
     assert [level.shape[0] for level in buf.sum_tree] == [1120, 64, 32]
-    fill = jax.jit(lambda b: jax.lax.fori_loop(0, 300, lambda t, b: replay.add(b, step_batch([1.0] * 3)), b))
+    row = step_batch([1.0] * 3)
+    fill = jax.jit(lambda b: jax.lax.fori_loop(0, 300, lambda t, b: replay.add(b, row), b))
     buf = fill(buf)
     n = 900
     stored = rng.uniform(0.1, 5.0, size=n).astype(np.float32)
@@ -254,7 +259,9 @@ def test_n_step_window_respects_the_circular_wrap_around():
     rewards = [1, 2, 3, 4, 5, 6]
     buf = filled(4, 1, [(rewards, [0] * 6, [0] * 6)])
     assert int(buf.insert) == 2
-    index = replay.SampleIndex(jnp.array([2, 3, 0, 1]), jnp.zeros(4, jnp.int32), jnp.ones(4), jnp.ones(4))
+    index = replay.SampleIndex(
+        jnp.array([2, 3, 0, 1]), jnp.zeros(4, jnp.int32), jnp.ones(4), jnp.ones(4)
+    )
     batch = n_step_batch(buf, index, 3, 0.5)
     np.testing.assert_allclose(batch.reward, [
         3 + 0.5 * 4 + 0.25 * 5,  # step 2 (row 2) -> steps 3, 4 (rows 3, 0)
@@ -268,7 +275,9 @@ def test_n_step_window_respects_the_circular_wrap_around():
 
 def test_one_step_batch_is_the_plain_transition():
     buf = filled(4, 1, [([1, 2, 3], [0, 1, 0], [0, 0, 1])])
-    index = replay.SampleIndex(jnp.array([0, 1, 2]), jnp.zeros(3, jnp.int32), jnp.ones(3), jnp.ones(3))
+    index = replay.SampleIndex(
+        jnp.array([0, 1, 2]), jnp.zeros(3, jnp.int32), jnp.ones(3), jnp.ones(3)
+    )
     batch = n_step_batch(buf, index, 1, 0.9)
     np.testing.assert_allclose(batch.reward, [1, 2, 3])
     # Termination zeroes the bootstrap; truncation keeps gamma.
