@@ -117,6 +117,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, metavar="DIR", help="output directory")
     p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    p.add_argument("--cpu-devices", type=_positive("--cpu-devices"), default=None, metavar="N",
+                   help="CPU devices to split the seeds over (default: one per core)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -478,6 +480,22 @@ def enable_compile_cache() -> None:
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
+def _configure_devices(requested: int | None) -> None:
+    """One CPU device per core (or ``--cpu-devices N``), so seeds run on every core.
+
+    Inside a process where JAX already runs (the command called from Python), the
+    devices it has are kept; asking for a different count is then an error.
+    """
+    from jaxrl import parallel
+
+    if parallel._backends_initialised() and requested is None:
+        return
+    try:
+        parallel.use_cpu_cores(requested)
+    except RuntimeError as e:
+        raise UsageError(str(e)) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 2 user error, 130 interrupted)."""
     parser = build_parser()
@@ -487,6 +505,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "list": cmd_list}[args.command]
         if args.command != "list":
             enable_compile_cache()
+        if args.command in ("train", "sweep"):
+            _configure_devices(getattr(args, "cpu_devices", None))
         return handler(args)
     except UsageError as e:
         print(f"jaxrl: error: {e}", file=sys.stderr)

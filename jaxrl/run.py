@@ -9,7 +9,8 @@ The public entry point is ``train``::
     result.plot("curve.png"); result.save("runs/ppo-cartpole")
 
 How a run executes. ``jax.vmap`` over seeds of ``Agent.init`` gives a batched
-training state. Then one compiled function, ``chunk(state, n)``, runs up to
+training state (with several devices, e.g. after ``jaxrl.parallel.use_cpu_cores()``,
+the seeds are split over them: ``jaxrl.parallel.over_seeds``). Then one compiled function, ``chunk(state, n)``, runs up to
 ``chunk_updates`` updates of every seed: a ``lax.scan`` of fixed length whose body
 runs ``Agent.update`` while the iteration index is below the traced ``n`` (the
 rest are skipped by ``lax.cond``). So any number of updates up to the chunk
@@ -50,6 +51,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from jaxrl import checkpoint as ckpt
+from jaxrl.parallel import over_seeds
 from jaxrl.logging import (
     EventWriter, MetricsCSV, Progress, duration, human, read_metrics_csv, table,
 )
@@ -405,7 +407,7 @@ def chunk_function(agent: Any, length: int) -> Callable[[Any, Any], tuple[Any, d
 
         return jax.lax.scan(body, state, jnp.arange(length))
 
-    return jax.jit(jax.vmap(one_seed, in_axes=(0, None)))
+    return over_seeds(one_seed, in_axes=(0, None))
 
 
 def metric_dtypes(agent: Any, state_template: Any) -> dict[str, np.dtype]:
@@ -430,9 +432,7 @@ def _cast(metrics: dict[str, np.ndarray], dtypes: Mapping[str, np.dtype]) -> dic
 
 
 def init_function(agent: Any) -> Callable[[Any], Any]:
-    import jax
-
-    return jax.jit(jax.vmap(agent.init))
+    return over_seeds(agent.init)
 
 
 # ------------------------------------------------------------------------------ result

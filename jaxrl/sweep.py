@@ -37,6 +37,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxrl.parallel import over_seeds
+
 __all__ = ["SweepResult", "sweep", "sweepable_fields"]
 
 
@@ -392,7 +394,8 @@ def sweep(
         _, metrics = agent.train(k)
         return metrics
 
-    program = jax.jit(jax.vmap(jax.vmap(one_run, in_axes=(None, 0)), in_axes=(0, None)))
+    # Settings (outer axis) are split over the local devices when there are several.
+    program = over_seeds(jax.vmap(one_run, in_axes=(None, 0)), in_axes=(0, None))
     start = time.perf_counter()
     try:
         compiled = program.lower(batched, seed_keys).compile()
