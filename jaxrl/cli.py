@@ -108,6 +108,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="environment copies per seed (the config's num_envs)")
     p.add_argument("--total-steps", type=_positive("--total-steps"), default=None,
                    help="environment steps per seed (the config's total-steps field)")
+    p.add_argument("--preset", default=None, metavar="NAME",
+                   help="start from a named config of the algorithm (see 'jaxrl list ALGO')")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                    help="set a config field (repeatable), e.g. --set lr=3e-4")
     p.add_argument("--config", dest="toml", default=None, metavar="FILE.toml",
@@ -204,7 +206,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.resume:
         if args.algo or args.overrides or args.toml or args.num_envs or args.total_steps \
-                or args.seeds or args.env_options or args.out:
+                or args.seeds or args.env_options or args.out or args.preset:
             raise UsageError("--resume DIR continues a run with its saved settings; "
                              "give no algorithm or run options with it (only --stop-after, --quiet)")
         run_dir = Path(args.resume)
@@ -229,7 +231,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             num_envs=args.num_envs, total_steps=args.total_steps,
             env_options={k: _literal(v) for k, v in _key_values(args.env_options, "--env-option").items()},
             chunk_updates=args.chunk, checkpoint_every=args.checkpoint_every,
-            overrides=_key_values(args.overrides, "--set"),
+            overrides=_key_values(args.overrides, "--set"), preset=args.preset,
         )
         run_dir = run.prepare_run_dir(args.out or _default_out(args.algo, args.env), args.overwrite)
         result = _drive(run, built, run_dir, args, resume=False)
@@ -318,8 +320,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     seeds = args.seeds or 8
     module = run.algorithm_module(args.algo)
+    start = run.preset_config(args.algo, args.preset) if args.preset else None
     base = run.resolve_config(args.algo, _key_values(args.overrides, "--set"), toml=args.toml,
-                              num_envs=args.num_envs, total_steps=args.total_steps)
+                              num_envs=args.num_envs, total_steps=args.total_steps, base=start)
     grid = _grid(args.grid, run.config_defaults(module))
     _, static = sweep_mod.sweepable_fields(base)
     for name in grid:
@@ -409,6 +412,9 @@ def _list_algos(names: Sequence[str]) -> list[str]:
             rows.append([field, repr(default), "static" if static else "sweepable",
                          comments.get(field, "")])
         lines.append(table(["field", "default", "kind", "meaning"], rows))
+        named = run.presets(name)
+        if named:
+            lines.append(f"presets (--preset NAME): {', '.join(named)}")
         lines.append("")
     return lines
 

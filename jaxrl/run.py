@@ -235,6 +235,24 @@ def resolve_config(
     return config
 
 
+def presets(algorithm: str) -> dict[str, Any]:
+    """The named configs ``<algorithm>.PRESETS`` offers (``{}`` when it has none)."""
+    module = algorithm_module(algorithm)
+    table = getattr(module, "PRESETS", {})
+    # Some modules keep a config together with the environment it was made for.
+    return {name: getattr(p, "config", p) for name, p in table.items()}
+
+
+def preset_config(algorithm: str, name: str) -> Any:
+    """``<algorithm>.PRESETS[name]``'s config; ``RunError`` for an unknown name."""
+    table = presets(algorithm)
+    if name not in table:
+        have = ", ".join(table) if table else "none"
+        raise RunError(f"{algorithm} has no preset {name!r} (presets: {have})."
+                       f"{_closest(name, list(table))}")
+    return table[name]
+
+
 def _shortcut(module: types.ModuleType, algorithm: str, candidates: tuple[str, ...], flag: str) -> str:
     fields = config_fields(module)
     for name in candidates:
@@ -731,6 +749,7 @@ def make_spec(
     chunk_updates: int | None = None,
     checkpoint_every: int | None = None,
     overrides: Mapping[str, Any] | None = None,
+    preset: str | None = None,
 ) -> tuple[RunSpec, Built]:
     """Validate everything a run needs and build it (nothing compiled yet)."""
     for name, value, low in (("seeds", seeds, 1), ("seed", seed, 0)):
@@ -739,6 +758,10 @@ def make_spec(
     if isinstance(config, Mapping):
         overrides = {**config, **(overrides or {})}
         config = None
+    if preset is not None:
+        if config is not None:
+            raise RunError("give a preset or a Config object, not both")
+        config = preset_config(algorithm, preset)
     cfg = resolve_config(algorithm, overrides, toml=toml, num_envs=num_envs,
                          total_steps=total_steps, base=config)
     env_obj, env_params = make_env(env, env_options)
@@ -1005,6 +1028,7 @@ def train(
     chunk_updates: int | None = None,
     progress: bool = False,
     stop_after: int | None = None,
+    preset: str | None = None,
     **overrides: Any,
 ) -> Result:
     """Train ``seeds`` independent runs of ``algorithm`` on ``env`` in one compiled program.
@@ -1015,6 +1039,8 @@ def train(
         seeds: number of independent runs, vmapped together.
         seed: base seed.
         config: a ``Config`` of the algorithm or a dict of field values.
+        preset: start from ``<algorithm>.PRESETS[preset]`` (``jaxrl list presets``)
+            instead of the defaults; ``config`` (as a dict) and overrides apply on top.
         toml: a TOML file of config fields.
         num_envs: shortcut for the config's ``num_envs``.
         total_steps: shortcut for the config's total environment steps field.
@@ -1036,7 +1062,7 @@ def train(
     spec, built = make_spec(
         algorithm, env, seeds=seeds, seed=seed, config=config, toml=toml, num_envs=num_envs,
         total_steps=total_steps, env_options=env_options, chunk_updates=chunk_updates,
-        checkpoint_every=checkpoint_every, overrides=overrides,
+        checkpoint_every=checkpoint_every, overrides=overrides, preset=preset,
     )
     run_dir = prepare_run_dir(out_dir, overwrite=overwrite) if out_dir is not None else None
     return drive(built, run_dir, progress=progress, stop_after=stop_after)

@@ -56,6 +56,7 @@ Array = jax.Array
 __all__ = [
     "Config",
     "LossTerms",
+    "PRESETS",
     "Params",
     "RunningStats",
     "TrainState",
@@ -184,6 +185,18 @@ class Config:
             if not np.all(np.isfinite(arr)) or not np.all(ok(arr)):
                 raise ValueError(f"ppo.Config.{name} must be finite and {rule}, got {value!r}")
         return self
+
+
+#: Named settings. ``cleanrl``: the defaults (CleanRL's and PureJaxRL's CartPole
+#: settings: two 64-unit tanh layers per network, Adam 2.5e-4). ``cartpole``: tuned
+#: here for CartPole-v1 throughput: one 32-unit tanh layer per network and Adam 1e-3,
+#: otherwise the defaults. Measured on a 2-core CPU (two CPU devices, 16 seeds x
+#: 500,000 steps in one program): 0.8-0.9 s per seed against 2.3 s for ``cleanrl``,
+#: and every one of 48 seeds ends at return 500 (``benchmarks/ppo_cartpole.py``).
+PRESETS: dict[str, Config] = {
+    "cleanrl": Config(),
+    "cartpole": Config(actor_hidden=(32,), critic_hidden=(32,), lr=1e-3),
+}
 
 
 # --------------------------------------------------------------------------------- losses
