@@ -184,6 +184,7 @@ def run_gymnasium(cfg: a2c.Config, num_envs: int, mode: str, args, seed: int) ->
     clock = []
     env_time = 0.0
     buf = {k: np.zeros_like(v) for k, v in dataclasses.asdict(dummy).items()}
+    buf["valid"][:] = True  # n-step mode learns from every step (zeros_like left it False)
     t0 = time.perf_counter()
     while True:
         finished_len, finished = 0.0, 0

@@ -75,6 +75,7 @@ from envs import spaces
 from envs.core import Environment
 from envs.wrappers import EpisodeStatistics, VecEnv
 from jaxrl.agent import Agent, Metrics, episode_metrics
+from jaxrl.config import static as _static
 from jaxrl.networks import ACTIVATIONS, activation
 from jaxrl.returns import bootstrapped_returns, gae, standardize
 
@@ -96,10 +97,6 @@ __all__ = [
 ]
 
 MODES = ("n_step", "monte_carlo")
-
-
-def _static(default: Any) -> Any:
-    return struct.field(pytree_node=False, default=default)
 
 
 # --------------------------------------------------------------------------------- config

@@ -65,6 +65,8 @@ from envs.bandits import Bandit
 from envs.core import Environment
 from envs.wrappers import EpisodeStatistics, VecEnv
 from jaxrl.agent import Agent, Metrics, episode_metrics
+from jaxrl.config import check_leaves as _check_leaves
+from jaxrl.config import static as _static
 from jaxrl.networks import MLP
 
 Array = jax.Array
@@ -79,22 +81,6 @@ __all__ = [
 ]
 
 ESTIMATORS = ("sample_average", "constant")
-
-
-def _static(default: Any) -> Any:
-    return struct.field(pytree_node=False, default=default)
-
-
-def _check_leaves(owner: str, checks: Mapping[str, tuple[Any, Any, str]]) -> None:
-    """``checks[name] = (value, predicate on float64 array, rule text)``; tracers pass."""
-    for name, (value, ok, rule) in checks.items():
-        if isinstance(value, jax.core.Tracer):
-            continue
-        if isinstance(value, bool):
-            raise ValueError(f"{owner}.{name} must be a number, got {value!r}")
-        arr = np.asarray(value, dtype=np.float64)
-        if not np.all(np.isfinite(arr)) or not np.all(ok(arr)):
-            raise ValueError(f"{owner}.{name} must be finite and {rule}, got {value!r}")
 
 
 def _fmt(value: Any) -> str:

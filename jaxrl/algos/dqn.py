@@ -50,6 +50,8 @@ from envs import spaces
 from envs.core import Environment
 from envs.wrappers import EpisodeStatistics, VecEnv
 from jaxrl import replay, value_targets
+from jaxrl.config import check_leaves
+from jaxrl.config import static as _static
 from jaxrl.agent import Agent, Metrics, episode_metrics
 from jaxrl.networks import ACTIVATIONS
 
@@ -72,14 +74,6 @@ REPLAY_KINDS = ("uniform", "prioritized", "none")
 TARGET_KINDS = ("hard", "polyak", "none")
 LOSS_KINDS = ("huber", "mse")
 EPSILON_SCHEDULES = ("linear", "exponential", "constant")
-
-
-def _static(default: Any) -> Any:
-    return struct.field(pytree_node=False, default=default)
-
-
-def _is_traced(x: Any) -> bool:
-    return isinstance(x, jax.core.Tracer)
 
 
 # --------------------------------------------------------------------------------- config
@@ -214,13 +208,10 @@ class Config:
             "priority_beta_end": (lambda v: (v >= 0) & (v <= 1), "in [0, 1]"),
             "priority_eps": (lambda v: v > 0, "> 0"),
         }
-        for name, (ok, rule) in checks.items():
-            value = getattr(self, name)
-            if _is_traced(value):
-                continue
-            arr = np.asarray(value, dtype=np.float64)
-            if not np.all(np.isfinite(arr)) or not np.all(ok(arr)):
-                raise ValueError(f"dqn.Config.{name} must be finite and {rule}, got {value!r}")
+        check_leaves(
+            "dqn.Config",
+            {name: (getattr(self, name), ok, rule) for name, (ok, rule) in checks.items()},
+        )
         return self
 
 

@@ -46,6 +46,8 @@ from flax import struct
 from envs import spaces
 from envs.core import Environment
 from envs.wrappers import EpisodeStatistics, VecEnv
+from jaxrl.config import check_leaves
+from jaxrl.config import static as _static
 from jaxrl.agent import Agent, Metrics, episode_metrics
 from jaxrl.networks import ACTIVATIONS, MLP
 from jaxrl.returns import gae
@@ -71,14 +73,6 @@ __all__ = [
 ]
 
 _LOG_2PI = math.log(2.0 * math.pi)
-
-
-def _static(default: Any) -> Any:
-    return struct.field(pytree_node=False, default=default)
-
-
-def _is_traced(x: Any) -> bool:
-    return isinstance(x, jax.core.Tracer)
 
 
 # --------------------------------------------------------------------------------- config
@@ -177,13 +171,10 @@ class Config:
             "init_log_std": (lambda v: np.ones_like(v, bool), "finite"),
             "reward_scale": (lambda v: v > 0, "> 0"),
         }
-        for name, (ok, rule) in checks.items():
-            value = getattr(self, name)
-            if _is_traced(value):
-                continue
-            arr = np.asarray(value, dtype=np.float64)
-            if not np.all(np.isfinite(arr)) or not np.all(ok(arr)):
-                raise ValueError(f"ppo.Config.{name} must be finite and {rule}, got {value!r}")
+        check_leaves(
+            "ppo.Config",
+            {name: (getattr(self, name), ok, rule) for name, (ok, rule) in checks.items()},
+        )
         return self
 
 

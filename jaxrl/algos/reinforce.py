@@ -44,6 +44,8 @@ from flax import struct
 from envs import spaces
 from envs.core import Environment
 from envs.wrappers import EpisodeStatistics, VecEnv
+from jaxrl.config import check_leaves
+from jaxrl.config import static as _static
 from jaxrl.agent import Agent, Metrics, episode_metrics
 from jaxrl.networks import ACTIVATIONS, MLP
 from jaxrl.returns import bootstrapped_returns, standardize
@@ -54,10 +56,6 @@ __all__ = ["Config", "PRESETS", "Rollout", "TrainState", "make", "policy_gradien
 
 
 _UNROLL = 1
-
-
-def _static(default: Any) -> Any:
-    return struct.field(pytree_node=False, default=default)
 
 
 # --------------------------------------------------------------------------------- config
@@ -133,13 +131,10 @@ class Config:
             "baseline_lr": (lambda v: v > 0, "> 0"),
             "gamma": (lambda v: (v >= 0) & (v <= 1), "in [0, 1]"),
         }
-        for name, (ok, rule) in checks.items():
-            value = getattr(self, name)
-            if isinstance(value, jax.core.Tracer):
-                continue
-            arr = np.asarray(value, dtype=np.float64)
-            if not np.all(np.isfinite(arr)) or not np.all(ok(arr)):
-                raise ValueError(f"reinforce.Config.{name} must be finite and {rule}, got {value!r}")
+        check_leaves(
+            "reinforce.Config",
+            {name: (getattr(self, name), ok, rule) for name, (ok, rule) in checks.items()},
+        )
         return self
 
 

@@ -51,6 +51,8 @@ from flax import struct
 from envs import spaces
 from envs.core import Environment
 from envs.wrappers import EpisodeStatistics, VecEnv
+from jaxrl.config import check_leaves
+from jaxrl.config import static as _static
 from jaxrl.agent import Agent, Metrics, episode_metrics
 
 Array = jax.Array
@@ -80,14 +82,6 @@ __all__ = [
 ALGORITHMS = ("q_learning", "sarsa")
 #: A table larger than this (entries) is refused: it would not fit a laptop's memory.
 MAX_TABLE_ENTRIES = 1 << 28
-
-
-def _static(default: Any) -> Any:
-    return struct.field(pytree_node=False, default=default)
-
-
-def _is_traced(x: Any) -> bool:
-    return isinstance(x, jax.core.Tracer)
 
 
 # --------------------------------------------------------------------------------- config
@@ -151,15 +145,10 @@ class Config:
             "eps_decay_fraction": (lambda v: (v > 0) & (v <= 1), "in (0, 1]"),
             "q_init": (lambda v: np.ones_like(v, bool), "finite"),
         }
-        for name, (ok, rule) in checks.items():
-            value = getattr(self, name)
-            if _is_traced(value):
-                continue
-            arr = np.asarray(value, dtype=np.float64)
-            if not np.all(np.isfinite(arr)) or not np.all(ok(arr)):
-                raise ValueError(
-                    f"tabular.Config.{name} must be finite and {rule}, got {value!r}"
-                )
+        check_leaves(
+            "tabular.Config",
+            {name: (getattr(self, name), ok, rule) for name, (ok, rule) in checks.items()},
+        )
         return self
 
 

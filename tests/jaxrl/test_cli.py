@@ -234,6 +234,9 @@ def test_user_errors_exit_2_with_one_line(runs, tmp_path):
     (["train", "reinforce", "--total-steps", "100"], "--total-steps does not apply to reinforce"),
     (["sweep", "ppo", "--grid", "num_steps=8,16"], "static field"),
     (["list", "ppx"], "Did you mean: ppo"),
+    (["train", "ppo", "--preset", "cartpol"], "no preset 'cartpol' (presets: cleanrl, cartpole)"),
+    (["train", "reinforce", "--preset", "tunde"], "Did you mean: tuned"),
+    (["sweep", "ppo", "--preset", "nope", "--grid", "lr=1e-3,3e-3"], "no preset 'nope'"),
 ])
 def test_bad_input_is_refused_before_compiling(argv, expected, capsys, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
@@ -256,6 +259,7 @@ def test_list_shows_spaces_and_config_defaults(capsys):
     assert "shape=(4, 4, 4)" in out  # Gridworld's observation space
     ppo = out[out.index("\nppo:"):]
     assert "total_timesteps" in ppo and "0.00025" in ppo and "Adam learning rate" in ppo
+    assert "presets (--preset NAME): cleanrl, cartpole" in ppo
 
 
 def test_python_dash_m_and_help():

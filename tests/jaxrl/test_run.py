@@ -226,6 +226,21 @@ def test_bad_names_and_values_are_refused_with_closest_matches():
         run.make_spec("ppo", "CartPole-v1", seeds=0)
 
 
+def test_presets_are_a_starting_point_for_overrides():
+    from jaxrl.algos import dqn, ppo
+
+    spec, built = run.make_spec("ppo", preset="cartpole", overrides={"lr": "3e-3"})
+    assert built.config.actor_hidden == ppo.PRESETS["cartpole"].actor_hidden == (32,)
+    assert built.config.lr == 3e-3  # the override wins over the preset's 1e-3
+    assert spec.config["actor_hidden"] == [32]
+    # DQN keeps presets with their environment; the config is what is used.
+    assert run.presets("dqn")["cartpole"] == dqn.PRESETS["cartpole"].config
+    with pytest.raises(run.RunError, match="no preset 'cartpol'.*Did you mean: cartpole"):
+        run.make_spec("ppo", preset="cartpol")
+    with pytest.raises(run.RunError, match="a preset or a Config object, not both"):
+        run.make_spec("ppo", preset="cartpole", config=ppo.Config())
+
+
 def test_toml_then_overrides(tmp_path):
     f = tmp_path / "c.toml"
     f.write_text('lr = 0.001\nactor_hidden = [16, 16]\nnum_envs = 2\n')

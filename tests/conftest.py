@@ -1,0 +1,9 @@
+"""Session set-up shared by every test."""
+
+import jax
+
+# Start JAX now, with its default CPU device count, so that no test depends on which
+# test happened to start it: the jaxrl CLI, called in-process by some tests, asks for
+# one CPU device per core when it is the first to start JAX. Multi-device behaviour is
+# tested in child processes (tests/jaxrl/test_parallel.py).
+jax.devices()
