@@ -19,8 +19,12 @@ import os
 
 import numpy as np
 
-from jaxrl.algos import ppo
-from jaxrl.sweep import sweep
+from jaxrl import parallel as par
+
+par.use_cpu_cores()  # before JAX starts: the settings are split over one device per core
+
+from jaxrl.algos import ppo  # noqa: E402
+from jaxrl.sweep import sweep  # noqa: E402
 
 DEFAULT_GRID = {"lr": [1e-4, 3e-4, 1e-3, 3e-3], "clip_eps": [0.1, 0.3]}
 

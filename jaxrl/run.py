@@ -45,6 +45,7 @@ import sys
 import tempfile
 import time
 import types
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -529,8 +530,13 @@ class Result:
         return steps / self.run_seconds
 
     def summary(self) -> str:
-        """The end-of-run table: final return over seeds, wall times, throughput."""
-        fr = self.final_return
+        """The end-of-run table: final return over seeds, wall times, throughput.
+
+        For an environment whose episodes never end (a bandit: every step is one
+        pull), the table shows the mean reward per step over the same window instead.
+        """
+        per_step = _continuing(self.metrics)
+        fr = final_rewards(self.metrics) if per_step else self.final_return
         ok = fr[np.isfinite(fr)]
         if ok.size:
             mean_std = f"{ok.mean():.2f} ± {ok.std():.2f}"
@@ -544,12 +550,14 @@ class Result:
             human(self.steps_per_second) if math.isfinite(self.steps_per_second) else "n/a",
         ]
         text = table(
-            ["algorithm", "env", "seeds", "env steps/seed", "final return", "min", "max",
+            ["algorithm", "env", "seeds", "env steps/seed",
+             "final reward/step" if per_step else "final return", "min", "max",
              "compile", "run", "steps/s"],
             [row],
         )
-        note = (f"final return: mean return of episodes ending in the last "
-                f"{FINAL_WINDOW:.0%} of updates, mean ± std over seeds; "
+        what = ("final reward/step: mean reward per step (no episode ever ended) in the last"
+                if per_step else "final return: mean return of episodes ending in the last")
+        note = (f"{what} {FINAL_WINDOW:.0%} of updates, mean ± std over seeds; "
                 f"steps/s counts all seeds, compile time excluded")
         if not self.complete:
             note += f"\n(stopped after {self.updates_done} of {self.spec.num_updates} updates)"
@@ -634,6 +642,25 @@ def final_returns(metrics: Mapping[str, np.ndarray], window: float = FINAL_WINDO
     n = np.sum(count, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(n > 0, total / np.maximum(n, 1e-12), np.nan)
+
+
+def _continuing(metrics: Mapping[str, np.ndarray]) -> bool:
+    """No episode ended in the whole run, and a per-step ``reward`` metric exists."""
+    episodes = metrics.get("episodes")
+    return (episodes is not None and "reward" in metrics and np.asarray(episodes).size > 0
+            and not np.any(np.asarray(episodes) > 0))
+
+
+def final_rewards(metrics: Mapping[str, np.ndarray], window: float = FINAL_WINDOW) -> np.ndarray:
+    """Per seed, the mean of the ``reward`` metric over the last ``window`` of updates."""
+    reward = np.asarray(metrics["reward"], np.float64)
+    seeds, updates = reward.shape
+    if updates == 0:
+        return np.full(seeds, np.nan)
+    k = max(1, int(math.floor(window * updates + 1e-9)))
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(reward[:, -k:], axis=1)
 
 
 def metric_columns(metrics: Mapping[str, np.ndarray]) -> list[str]:

@@ -190,6 +190,18 @@ def test_final_return_is_episode_weighted_over_the_last_twentieth():
 
 
 # ------------------------------------------------------------------ config
+def test_continuing_tasks_report_reward_per_step():
+    # 2 seeds x 40 updates, no episode ever ends (a bandit): the window is the last 2.
+    reward = np.tile(np.arange(40, dtype=np.float32), (2, 1))
+    reward[1] *= 2
+    metrics = {"episode_return": np.full((2, 40), np.nan), "episodes": np.zeros((2, 40)),
+               "reward": reward, "env_steps": np.tile(np.arange(1, 41), (2, 1))}
+    assert run._continuing(metrics)
+    np.testing.assert_allclose(run.final_rewards(metrics), [38.5, 77.0])
+    metrics["episodes"][0, 3] = 1  # one episode ended: an episodic task after all
+    assert not run._continuing(metrics)
+
+
 def test_config_values_are_read_by_the_default_type():
     cfg = run.resolve_config("ppo", {"lr": "3e-4", "num_envs": "8", "anneal_lr": "false",
                                      "actor_hidden": "32,32", "activation": "relu",
