@@ -654,13 +654,8 @@ def _continuing(metrics: Mapping[str, np.ndarray]) -> bool:
 def final_rewards(metrics: Mapping[str, np.ndarray], window: float = FINAL_WINDOW) -> np.ndarray:
     """Per seed, the mean of the ``reward`` metric over the last ``window`` of updates."""
     reward = np.asarray(metrics["reward"], np.float64)
-    seeds, updates = reward.shape
-    if updates == 0:
-        return np.full(seeds, np.nan)
-    k = max(1, int(math.floor(window * updates + 1e-9)))
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(reward[:, -k:], axis=1)
+    # Each update's reward counts once: final_returns with one "episode" per update.
+    return final_returns({"episode_return": reward, "episodes": np.ones_like(reward)}, window)
 
 
 def metric_columns(metrics: Mapping[str, np.ndarray]) -> list[str]:
