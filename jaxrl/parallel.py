@@ -22,6 +22,7 @@ computation is the same, only the vmap batch it shares a device with changes.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -39,11 +40,12 @@ def cpu_cores() -> int:
 
 
 def use_cpu_cores(n: int | None = None) -> int:
-    """Ask JAX for ``n`` CPU devices (default: one per available core); returns ``n``.
+    """Ask JAX for ``n`` CPU devices (default: one per available core); returns the count.
 
     Must run before JAX initialises its backends (before the first array is made or
     function compiled); afterwards the setting cannot change and this raises
     ``RuntimeError`` unless the count already matches. Accelerators are unaffected.
+    ``XLA_FLAGS=--xla_force_host_platform_device_count=K``, if set, is left to decide.
     """
     import jax
 
@@ -58,6 +60,10 @@ def use_cpu_cores(n: int | None = None) -> int:
                 "before anything else uses JAX"
             )
         return n
+    flags = os.environ.get("XLA_FLAGS", "")
+    forced = re.search(r"xla_force_host_platform_device_count=(\d+)", flags)
+    if forced:
+        return int(forced.group(1))  # the user set the count through XLA_FLAGS: theirs wins
     jax.config.update("jax_num_cpu_devices", n)
     return n
 

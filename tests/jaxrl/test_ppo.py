@@ -339,7 +339,8 @@ def test_cartpole_learns_quickly():
 
 
 @pytest.mark.slow
-def test_cartpole_16_seeds_reach_475_at_500k():
+@pytest.mark.parametrize("preset", ["cleanrl", "cartpole"])
+def test_cartpole_16_seeds_reach_475_at_500k(preset):
     """The issue's target: mean return >= 475 at 500,000 steps for every one of 16 seeds.
 
     The return "at 500k" is the mean over episodes ending in the last 10 updates
@@ -348,7 +349,7 @@ def test_cartpole_16_seeds_reach_475_at_500k():
     from jaxrl.sweep import final_returns
 
     env, params = envs.make("CartPole-v1")
-    agent = ppo.make(ppo.Config(), env, params)
+    agent = ppo.make(ppo.PRESETS[preset], env, params)
     state, metrics = jax.jit(jax.vmap(agent.train))(jax.random.split(jax.random.PRNGKey(42), 16))
     assert int(metrics["env_steps"][0, -1]) == 499_712  # 976 updates of 512
     final = final_returns(metrics["episode_return"], metrics["episodes"], 10)
