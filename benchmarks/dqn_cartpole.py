@@ -16,9 +16,13 @@ import argparse
 import jax
 import numpy as np
 
-from jaxrl import evaluate as ev
-from jaxrl.algos import dqn
-from jaxrl.run import final_returns
+from jaxrl import parallel as par
+
+par.use_cpu_cores()  # before JAX starts: the seeds split over one CPU device per core
+
+from jaxrl import evaluate as ev  # noqa: E402
+from jaxrl.algos import dqn  # noqa: E402
+from jaxrl.run import final_returns  # noqa: E402
 
 
 def main() -> None:

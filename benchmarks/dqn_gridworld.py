@@ -24,9 +24,13 @@ import argparse
 import jax
 import numpy as np
 
-from envs.gridworld import ACTION_NAMES
-from jaxrl import evaluate as ev
-from jaxrl.algos import dqn
+from jaxrl import parallel as par
+
+par.use_cpu_cores()  # before JAX starts: the seeds split over one CPU device per core
+
+from envs.gridworld import ACTION_NAMES  # noqa: E402
+from jaxrl import evaluate as ev  # noqa: E402
+from jaxrl.algos import dqn  # noqa: E402
 
 SOURCE = {
     "book_replay": ("book, replay", "86.5 %"),

@@ -23,9 +23,13 @@ import argparse
 import jax
 import numpy as np
 
-from jaxrl import evaluate as ev
-from jaxrl.algos import dqn
-from jaxrl.run import final_returns
+from jaxrl import parallel as par
+
+par.use_cpu_cores()  # before JAX starts: the seeds split over one CPU device per core
+
+from jaxrl import evaluate as ev  # noqa: E402
+from jaxrl.algos import dqn  # noqa: E402
+from jaxrl.run import final_returns  # noqa: E402
 
 SOURCE_RETURN = -136.75  # after 120,000 steps
 SOURCE_TIME = "200,000 steps in ~20 min on 4 cores (one seed)"

@@ -24,6 +24,7 @@ from flax import struct
 
 from envs.core import Environment
 from jaxrl.agent import Agent
+from jaxrl.parallel import over_seeds
 
 Array = jax.Array
 
@@ -321,7 +322,7 @@ def train_and_evaluate(
         return state, metrics, result
 
     wall0, cpu0 = time.perf_counter(), process_cpu_seconds()
-    compiled = jax.jit(jax.vmap(one)).lower(seed_keys).compile()
+    compiled = over_seeds(one).lower(seed_keys).compile()  # seeds split over devices
     wall1, cpu1 = time.perf_counter(), process_cpu_seconds()
     out = jax.block_until_ready(compiled(seed_keys))
     wall2, cpu2 = time.perf_counter(), process_cpu_seconds()
