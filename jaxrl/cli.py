@@ -494,8 +494,6 @@ def _configure_devices(requested: int | None) -> None:
     """
     from jaxrl import parallel
 
-    if parallel._backends_initialised() and requested is None:
-        return
     try:
         parallel.use_cpu_cores(requested)
     except RuntimeError as e:

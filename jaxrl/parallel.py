@@ -43,17 +43,21 @@ def use_cpu_cores(n: int | None = None) -> int:
     """Ask JAX for ``n`` CPU devices (default: one per available core); returns the count.
 
     Must run before JAX initialises its backends (before the first array is made or
-    function compiled); afterwards the setting cannot change and this raises
-    ``RuntimeError`` unless the count already matches. Accelerators are unaffected.
+    function compiled); afterwards the setting cannot change: with ``n`` given this
+    raises ``RuntimeError`` unless the count already matches, without it the running
+    count is kept and returned. Accelerators are unaffected.
     ``XLA_FLAGS=--xla_force_host_platform_device_count=K``, if set, is left to decide.
     """
     import jax
 
+    asked = n
     n = cpu_cores() if n is None else n
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"use_cpu_cores needs a positive integer, got {n!r}")
     if _backends_initialised():
         have = len(jax.devices("cpu"))
+        if asked is None:
+            return have  # no count asked for: keep what the running JAX has
         if have != n:
             raise RuntimeError(
                 f"JAX already started with {have} CPU device(s); call use_cpu_cores({n}) "

@@ -17,10 +17,6 @@ import jax.numpy as jnp
 
 __all__ = ["permutation"]
 
-# Below this many random bits per round, fall back to jax.random.permutation.
-_MIN_RANDOM_BITS = 8
-
-
 def permutation(key: jax.Array, n: int) -> jax.Array:
     """A uniformly random permutation of ``arange(n)`` (``int32[n]``), via packed sorts.
 
@@ -38,9 +34,8 @@ def permutation(key: jax.Array, n: int) -> jax.Array:
         return jnp.zeros((1,), jnp.int32)
     bits = (n - 1).bit_length()
     random_bits = 32 - bits
-    if random_bits < 32 - 20:
+    if bits > 20:  # too few random bits per round left: the library's two-operand sort
         return jax.random.permutation(key, n).astype(jnp.int32)
-    assert random_bits >= _MIN_RANDOM_BITS
     rounds = max(1, math.ceil((2 * bits + 4) / random_bits))
     position = jnp.arange(n, dtype=jnp.uint32)
     mask = jnp.uint32((1 << bits) - 1)

@@ -84,6 +84,7 @@ def test_use_cpu_cores_after_jax_started():
     jax.devices()  # make sure JAX has started in this process
     have = len(jax.devices("cpu"))
     assert par.use_cpu_cores(have) == have
+    assert par.use_cpu_cores() == have  # no count asked for: the running one is kept
     with pytest.raises(RuntimeError, match="already started"):
         par.use_cpu_cores(have + 1)
     with pytest.raises(ValueError, match="positive integer"):
