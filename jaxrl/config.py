@@ -8,14 +8,15 @@ inside a sweep they are tracers, and the sweep validates every setting beforehan
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import difflib
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
 import numpy as np
 from flax import struct
 
-__all__ = ["check_leaves", "is_traced", "static"]
+__all__ = ["check_leaves", "closest", "is_traced", "static"]
 
 
 def static(default: Any) -> Any:
@@ -46,3 +47,13 @@ def check_leaves(
         arr = np.asarray(value, dtype=np.float64)
         if not np.all(np.isfinite(arr)) or not np.all(ok(arr)):
             raise ValueError(f"{owner}.{name} must be finite and {rule}, got {value!r}")
+
+
+def closest(word: str, choices: Sequence[str], n: int = 3, cutoff: float = 0.5) -> str:
+    """A suggestion to append to an error: ``" Did you mean: a, b?"`` or ``""``.
+
+    The one closest-name helper of ``jaxrl`` (``envs`` keeps its own, as it imports
+    nothing from ``jaxrl``).
+    """
+    close = difflib.get_close_matches(str(word), list(choices), n=n, cutoff=cutoff)
+    return f" Did you mean: {', '.join(close)}?" if close else ""
