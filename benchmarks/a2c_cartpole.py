@@ -44,7 +44,7 @@ TARGET = (450.0, 10.0)
 
 def run_preset(name: str, args) -> dict:
     env, params = envs.make("CartPole-v1")
-    cfg = a2c.PRESETS[name]
+    cfg = a2c.PRESETS[name].config
     if name in args.budget:
         cfg = cfg.replace(total_timesteps=args.budget[name])
     agent = a2c.make(cfg, env, params)

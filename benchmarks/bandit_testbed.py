@@ -32,6 +32,7 @@ import numpy as np
 
 from envs.bandits import Bandit
 from jaxrl.algos import bandit_agents as ba
+from jaxrl.plotting import bandit_testbed, figure, smooth_returns
 
 # --------------------------------------------------------------------------- agents
 BOOK_AGENTS = {
@@ -128,15 +129,11 @@ def contextual_part(seeds: int, quick: bool, out: str) -> None:
     print("softmax ceil: what softmax(10 p / tau) earns with perfect estimates (the policy's cap);"
           "\ngreedy pol.: expected reward of acting greedily on the learned network.")
 
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(8, 4.5), dpi=100)
-    FigureCanvasAgg(fig)
+    fig = figure(8, 4.5)
     ax = fig.subplots()
+    window = 50
     for label, curve in curves.items():
-        window = 50
-        smooth = np.convolve(curve, np.ones(window) / window, mode="valid")
+        smooth = smooth_returns(curve, None, window)[window - 1:]  # full windows only
         ax.plot(np.arange(window, len(curve) + 1), smooth, lw=1.0, label=label)
     ax.axhline(ba.best_mean_reward(10), color="k", ls=":", lw=1, label="best arm (9.09)")
     ax.axhline(8.5, color="grey", ls="--", lw=1, label="book (~8.5)")
@@ -171,8 +168,8 @@ def main() -> None:
           f"{runs} runs x {pulls} pulls ==")
     book = ba.run_testbed(BOOK_AGENTS, jax.random.key(0), num_runs=runs, num_pulls=pulls)
     print(testbed_table(book, BOOK_SAYS, last))
-    ba.plot_testbed(book, path=args.out,
-                    title=f"10-armed testbed, Binomial(10, p) rewards ({runs} runs)")
+    bandit_testbed(book, path=args.out,
+                   title=f"10-armed testbed, Binomial(10, p) rewards ({runs} runs)")
     print(f"wrote {args.out}")
 
     print(f"\n== Sutton & Barto's testbed: q* ~ N(0, 1), reward N(q*, 1); "
@@ -186,8 +183,8 @@ def main() -> None:
     print(f"-- q* ~ N(4, 1) ({SB_GRADIENT_SAYS}) --")
     print(testbed_table(sb_grad, {}, last))
     sb_path = f"{stem}_sutton_barto.png"
-    ba.plot_testbed(sb, path=sb_path,
-                    title=f"Sutton & Barto testbed, q* ~ N(0,1) ({runs} runs)")
+    bandit_testbed(sb, path=sb_path,
+                   title=f"Sutton & Barto testbed, q* ~ N(0,1) ({runs} runs)")
     print(f"wrote {sb_path}")
 
     contextual_part(seeds, args.quick, f"{stem}_contextual.png")

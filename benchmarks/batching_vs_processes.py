@@ -78,7 +78,7 @@ class Point:
 
 def benchmark_config(lr: float) -> a2c.Config:
     """The tuned preset with a constant learning rate."""
-    return a2c.PRESETS["tuned"].replace(anneal_lr=False, lr=lr)
+    return a2c.PRESETS["tuned"].config.replace(anneal_lr=False, lr=lr)
 
 
 def _crossing(curve: np.ndarray, threshold: float) -> int | None:

@@ -39,7 +39,7 @@ import numpy as np
 
 import envs
 from jaxrl.algos import ppo
-from jaxrl.evaluate import evaluate
+from jaxrl.evaluate import evaluate_seeds
 from jaxrl.plotting import smooth_returns
 from jaxrl.sweep import final_returns
 
@@ -50,20 +50,10 @@ SB3_STEPS_PER_SECOND = 11_600
 PEER_SINGLE_SECONDS = 2.0  # one pure-JAX PPO, 500k steps after compilation (peer number)
 
 
-def greedy_returns(agent, states, env, params, episodes: int, key) -> np.ndarray:
-    """Greedy return of ``episodes`` fresh episodes per seed, ``float32[seeds, episodes]``."""
-    seeds = jax.tree.leaves(states)[0].shape[0]
-
-    def per_seed(state, k):
-        return evaluate(agent, state, env, params, k, episodes, max_steps=500).returns
-
-    return np.asarray(jax.jit(jax.vmap(per_seed))(states, jax.random.split(key, seeds)))
-
-
 def run_case(preset: str, devices: int | None, args) -> dict:
     """Train ``args.seeds`` seeds of ``preset``; returns times and per-seed results."""
     env, params = envs.make("CartPole-v1")
-    config = ppo.PRESETS[preset].replace(total_timesteps=args.steps)
+    config = ppo.PRESETS[preset].config.replace(total_timesteps=args.steps)
     agent = ppo.make(config, env, params)
     keys = jax.random.split(jax.random.PRNGKey(args.seed), args.seeds)
     pool = jax.devices()[:devices] if devices else None
@@ -84,7 +74,8 @@ def run_case(preset: str, devices: int | None, args) -> dict:
     first = np.where(trail >= THRESHOLD, np.arange(n_updates)[None], n_updates).min(axis=1)
     # From this update on, the trailing mean never dips below the threshold again.
     stays = np.where(trail < THRESHOLD, np.arange(n_updates)[None], -1).max(axis=1) + 1
-    greedy = greedy_returns(agent, states, env, params, 8, jax.random.PRNGKey(args.seed + 1))
+    greedy = evaluate_seeds(agent, states, env, params, episodes=8, seed=args.seed + 1,
+                            max_steps=500).returns  # [seeds, 8]
     return dict(
         name=f"{preset}, {used} device{'s' if used > 1 else ''}", preset=preset, config=config,
         devices=used, compile_s=compile_s, run_s=run_s, n_updates=n_updates,
@@ -147,7 +138,7 @@ def main() -> None:
 
     if args.single:
         env, params = envs.make("CartPole-v1")
-        agent = ppo.make(ppo.PRESETS["cartpole"].replace(total_timesteps=args.steps), env, params)
+        agent = ppo.make(ppo.PRESETS["cartpole"].config.replace(total_timesteps=args.steps), env, params)
         k = jax.random.PRNGKey(args.seed)
         t0 = time.perf_counter()
         c1 = jax.jit(agent.train).lower(k).compile()

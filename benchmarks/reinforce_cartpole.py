@@ -33,6 +33,7 @@ par.use_cpu_cores()  # before JAX starts: the seeds split over one CPU device pe
 
 import envs  # noqa: E402
 from jaxrl.algos import reinforce  # noqa: E402
+from jaxrl.plotting import smooth_returns  # noqa: E402
 
 BOOK_MA = 180.0  # the book's window-50 moving average after 500 episodes
 BOOK_SECONDS = 60.0  # "in under a minute"
@@ -43,7 +44,7 @@ WINDOW = 50
 
 def run_preset(name: str, seeds: int, seed: int) -> dict:
     env, params = envs.make("CartPole-v0")
-    cfg = reinforce.PRESETS[name]
+    cfg = reinforce.PRESETS[name].config
     agent = reinforce.make(cfg, env, params)
     keys = jax.random.split(jax.random.PRNGKey(seed), seeds)
     t0 = time.perf_counter()
@@ -53,7 +54,7 @@ def run_preset(name: str, seeds: int, seed: int) -> dict:
     _, metrics = train(keys)
     lengths = np.asarray(jax.device_get(metrics["episode_lengths"])).reshape(seeds, -1)
     run_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
-    ma = reinforce.moving_average(lengths, WINDOW)
+    ma = smooth_returns(lengths, None, WINDOW)  # trailing moving average per seed
     return dict(name=name, cfg=cfg, compile=compile_s, run=run_s, cpu=cpu_s, ma=ma,
                 final=ma[:, -1], episodes=lengths.shape[1])
 

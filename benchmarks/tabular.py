@@ -36,20 +36,12 @@ from envs.gridworld import Gridworld
 from envs.taxi import TaxiState
 from jaxrl.algos import tabular
 
-# (task, env options, {algorithm: config overrides}); num_envs x num_steps per update.
-TASKS: list[tuple[str, dict[str, Any], dict[str, dict[str, Any]]]] = [
-    ("Gridworld static", {"mode": "static"}, {
-        "q_learning": dict(total_timesteps=16_384),
-        "sarsa": dict(total_timesteps=16_384),
-    }),
-    ("Gridworld player", {"mode": "player"}, {
-        "q_learning": dict(total_timesteps=65_536),
-        "sarsa": dict(total_timesteps=65_536),
-    }),
-    ("Taxi-v3", {}, {
-        "q_learning": dict(total_timesteps=200_000, num_steps=50),
-        "sarsa": dict(total_timesteps=1_000_000, num_steps=50, eps_end=0.0),
-    }),
+# (task, preset name): each algorithm's ``tabular.PRESETS_BY_ALGORITHM[algorithm][preset]``
+# fixes the config, the environment and its options.
+TASKS: list[tuple[str, str]] = [
+    ("Gridworld static", "gridworld_static"),
+    ("Gridworld player", "gridworld_player"),
+    ("Taxi-v3", "taxi"),
 ]
 
 
@@ -93,8 +85,7 @@ def taxi_starts(env: Any) -> tuple[Any, Any, np.ndarray]:
     return starts, states, v[t.starts]
 
 
-def run_one(task: str, env, params, algorithm: str, overrides: dict, seeds: int, starts) -> dict:
-    cfg = tabular.Config(algorithm=algorithm, **{"num_envs": 16, "num_steps": 16, **overrides})
+def run_one(task: str, env, params, algorithm: str, cfg: Any, seeds: int, starts) -> dict:
     agent = tabular.make(cfg, env, params)
     keys = jax.random.split(jax.random.key(0), seeds)
     t0 = time.perf_counter()
@@ -137,14 +128,15 @@ def main() -> None:
     args = parser.parse_args()
 
     rows = []
-    for task, options, algos in TASKS:
+    for task, preset_name in TASKS:
         if args.quick and task.startswith("Taxi"):
             continue
-        name = "Taxi-v3" if task.startswith("Taxi") else "Gridworld-v0"
-        env, params = envs.make(name, **options)
-        starts = taxi_starts(env) if name == "Taxi-v3" else gridworld_starts(env)
-        for algorithm, overrides in algos.items():
-            row = run_one(task, env, params, algorithm, overrides, args.seeds, starts)
+        presets = {a: tabular.PRESETS_BY_ALGORITHM[a][preset_name] for a in tabular.ALGORITHMS}
+        first = presets[tabular.ALGORITHMS[0]]
+        env, params = envs.make(first.env, **first.env_options)  # the same for both
+        starts = taxi_starts(env) if first.env == "Taxi-v3" else gridworld_starts(env)
+        for algorithm, preset in presets.items():
+            row = run_one(task, env, params, algorithm, preset.config, args.seeds, starts)
             row["env"] = env
             rows.append(row)
             print(f"done: {task} {algorithm} ({row['compile'] + row['run']:.1f} s)", flush=True)

@@ -15,7 +15,7 @@ one compiled program.
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Any, Callable, Generic, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -30,8 +30,56 @@ StepResult = tuple[Any, Any, jax.Array, jax.Array, jax.Array, dict[str, Any]]
 
 
 def tree_where(cond: jax.Array, on_true: Any, on_false: Any) -> Any:
-    """Leafwise ``jnp.where(cond, a, b)`` over two pytrees of the same structure."""
-    return jax.tree.map(lambda a, b: jnp.where(cond, a, b), on_true, on_false)
+    """Leafwise ``jnp.where(cond, a, b)`` over two pytrees of the same structure.
+
+    ``cond`` may carry leading batch axes ``[B...]`` of leaves ``[B..., ...]``: it is
+    aligned with the leaves' leading axes (not broadcast from the right).
+    """
+
+    def pick(a: jax.Array, b: jax.Array) -> jax.Array:
+        c = jnp.reshape(cond, jnp.shape(cond) + (1,) * (jnp.ndim(b) - jnp.ndim(cond)))
+        return jnp.where(c, a, b)
+
+    return jax.tree.map(pick, on_true, on_false)
+
+
+def split_step_key(key: jax.Array, stochastic_step: bool) -> tuple[jax.Array, jax.Array]:
+    """``(key_step, key_reset)`` for one auto-resetting step (the key is used once).
+
+    A deterministic transition (``stochastic_step`` false) ignores its key, so the
+    whole key goes to the reset draw and is returned for both.
+    """
+    if stochastic_step:
+        key_step, key_reset = jax.random.split(key)
+        return key_step, key_reset
+    return key, key
+
+
+def auto_reset(
+    transition: StepResult, reset: Callable[[jax.Array], tuple[Any, Any]]
+) -> StepResult:
+    """Apply the auto-reset rule (``Environment``'s docstring) to a transition.
+
+    Args:
+        transition: ``step_env``'s outputs, ``(obs, state, reward, terminated,
+            truncated, info)``; leaves may carry leading batch axes ``[B...]`` (``VecEnv``)
+            matching the flags' shape.
+        reset: ``done -> (obs, state)``, fresh episode starts shaped like the
+            transition's, valid at least where ``done = terminated | truncated``.
+
+    Returns:
+        The step's result: where ``done``, the returned ``obs`` and ``state`` are the
+        reset's; reward and flags are the transition's; ``info["final_observation"]``
+        is the transition's ``obs`` (before any reset).
+    """
+    obs_st, state_st, reward, terminated, truncated, info = transition
+    done = jnp.logical_or(terminated, truncated)
+    obs_re, state_re = reset(done)
+    obs = tree_where(done, obs_re, obs_st)
+    state = tree_where(done, state_re, state_st)
+    info = dict(info)
+    info["final_observation"] = obs_st
+    return obs, state, reward, terminated, truncated, info
 
 
 class Environment(Generic[TState, TParams]):
@@ -45,7 +93,8 @@ class Environment(Generic[TState, TParams]):
     * ``default_params`` (property), ``action_space(params)``,
       ``observation_space(params)``.
 
-    Auto-reset, exactly (this is the only place it is defined):
+    Auto-reset, exactly (``auto_reset`` implements it, for ``step`` and for
+    ``envs.wrappers.VecEnv``):
 
     ``step`` calls ``step_env``. Let ``done = terminated | truncated``. If ``done``
     is false, ``step`` returns ``step_env``'s outputs unchanged. If ``done`` is true,
@@ -112,20 +161,9 @@ class Environment(Generic[TState, TParams]):
         if params is None:
             params = self.default_params
         action = self.clip_action(action, params)
-        if self.stochastic_step:
-            key_step, key_reset = jax.random.split(key)
-        else:
-            key_step = key_reset = key  # step_env ignores its key: one consumer only
-        obs_st, state_st, reward, terminated, truncated, info = self.step_env(
-            key_step, state, action, params
-        )
-        done = jnp.logical_or(terminated, truncated)
-        obs_re, state_re = self.reset_env(key_reset, params)
-        obs = tree_where(done, obs_re, obs_st)
-        state = tree_where(done, state_re, state_st)
-        info = dict(info)
-        info["final_observation"] = obs_st
-        return obs, state, reward, terminated, truncated, info
+        key_step, key_reset = split_step_key(key, self.stochastic_step)
+        transition = self.step_env(key_step, state, action, params)
+        return auto_reset(transition, lambda done: self.reset_env(key_reset, params))
 
     def clip_action(self, action: Any, params: TParams) -> Any:
         """The documented out-of-range behaviour: discrete actions are clipped.

@@ -40,7 +40,6 @@ and ``num_states`` (a table index for tabular learners).
 
 from __future__ import annotations
 
-import difflib
 import numbers
 
 import jax
@@ -50,6 +49,7 @@ from flax import struct
 
 from envs import spaces
 from envs.core import Environment
+from envs.registry import _closest
 
 MODES = ("static", "player", "random")
 REWARD_SCHEMES = {
@@ -86,11 +86,6 @@ class GridworldParams:
     goal_reward: float = 10.0
     pit_reward: float = -10.0
     max_steps_in_episode: int = 50
-
-
-def _closest(word: str, choices) -> str:
-    close = difflib.get_close_matches(str(word), list(choices), n=2, cutoff=0.4)
-    return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
 def _insert_distinct(r: jax.Array, taken_sorted: list[jax.Array]) -> jax.Array:

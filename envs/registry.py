@@ -9,6 +9,11 @@ the closest valid names, before anything is compiled.
 
 Gymnax's environments are reachable under a ``gymnax/`` prefix
 (``make("gymnax/Acrobot-v1")``), adapted to this contract by ``GymnaxEnv``.
+
+A user's own environment needs no registration: ``make("mypkg.envs:Corridor",
+length=8)`` imports ``mypkg.envs`` and builds ``Corridor`` (any ``Environment``
+subclass, or a callable returning one) with the same option rules; or
+``register("Corridor-v0", "mypkg.envs:Corridor")`` names it once.
 """
 
 from __future__ import annotations
@@ -63,7 +68,10 @@ def registered(include_gymnax: bool = True) -> list[str]:
     return names
 
 
-def _closest(word: str, choices: list[str]) -> str:
+def _closest(word: Any, choices: Any) -> str:
+    """A suggestion to append to an error, ``" Did you mean: a, b?"`` or ``""``: the one
+    closest-name helper of ``envs`` (case-insensitive when nothing matches exactly)."""
+    word, choices = str(word), [str(c) for c in choices]
     close = difflib.get_close_matches(word, choices, n=3, cutoff=0.5)
     if not close:
         lowered = {c.lower(): c for c in choices}
@@ -72,8 +80,24 @@ def _closest(word: str, choices: list[str]) -> str:
 
 
 def _load(entry_point: str) -> Callable[..., Environment]:
-    module, attr = entry_point.split(":")
-    return getattr(importlib.import_module(module), attr)
+    """The class or factory an entry point ``"package.module:name"`` names (ValueError if none)."""
+    module, _, attr = entry_point.partition(":")
+    if not module or not attr or ":" in attr:
+        raise ValueError(f"an environment entry point looks like 'package.module:ClassName', "
+                         f"got {entry_point!r}")
+    try:
+        found = importlib.import_module(module)
+    except ImportError as e:
+        raise ValueError(f"cannot import {module!r} for environment {entry_point!r}: {e}") from None
+    obj = found
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            names = [n for n in dir(found) if not n.startswith("_")]
+            raise ValueError(f"module {module!r} has no {attr!r}.{_closest(attr, names)}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise ValueError(f"{entry_point!r} is not a class or factory of environments")
+    return obj
 
 
 def make(name: str, checked: bool = False, **options: Any) -> tuple[Environment, Any]:
@@ -103,15 +127,21 @@ def make(name: str, checked: bool = False, **options: Any) -> tuple[Environment,
             )
         factory: Callable[..., Environment] = lambda **kw: GymnaxEnv(inner, **kw)  # noqa: E731
         fixed: dict[str, Any] = {}
+    elif name not in _REGISTRY and ":" in name:  # a user's own "package.module:ClassName"
+        factory, fixed = _load(name), {}
     else:
         if name not in _REGISTRY:
-            raise ValueError(f"unknown environment {name!r}." + _closest(name, registered()))
+            raise ValueError(f"unknown environment {name!r}." + _closest(name, registered())
+                             + " (a class of your own: 'package.module:ClassName')")
         entry_point, fixed = _REGISTRY[name]
         factory = _load(entry_point)
 
     ctor_names = _constructor_options(factory)
     ctor_kwargs = {k: v for k, v in options.items() if k in ctor_names}
     env = factory(**{**fixed, **ctor_kwargs})
+    if not isinstance(env, Environment):
+        raise ValueError(f"{name!r} made a {type(env).__name__}, not an envs.Environment "
+                         f"(subclass envs.core.Environment: reset_env, step_env, spaces)")
     params = env.default_params
     param_options = {k: v for k, v in options.items() if k not in ctor_names}
     if param_options:
@@ -157,13 +187,23 @@ def replace_params(params: Any, env_name: str, ctor_names: set[str] = frozenset(
 
 # ---------------------------------------------------------------------------------
 class GymnaxEnv(Environment):
-    """A gymnax environment behind jaxrl's contract (and jaxrl's spaces)."""
+    """A gymnax environment behind jaxrl's contract (and jaxrl's spaces).
+
+    MinAtar games (``*-MinAtar``) draw their observation as 0/1 planes that gymnax
+    hands out as float32 under a float ``Box(0, 1)``; here they are ``bool`` under a
+    ``Box(0, 1, dtype=bool)``, so the space says the values are exact booleans (a
+    replay buffer keeps them in a quarter of the memory; networks read them as 0.0/1.0).
+    """
 
     def __init__(self, gymnax_name: str, **kwargs: Any):
         import gymnax
 
         self._env, self._params = gymnax.make(gymnax_name, **kwargs)
         self._name = gymnax_name
+        self._boolean_obs = gymnax_name.endswith("-MinAtar")
+
+    def _obs(self, obs: Any) -> Any:
+        return jnp.asarray(obs, bool) if self._boolean_obs else obs
 
     @property
     def name(self) -> str:
@@ -174,17 +214,22 @@ class GymnaxEnv(Environment):
         return self._params
 
     def reset_env(self, key, params):
-        return self._env.reset_env(key, params)
+        obs, state = self._env.reset_env(key, params)
+        return self._obs(obs), state
 
     def step_env(self, key, state, action, params):
         obs, state, reward, terminated, info = self._env.step_env(key, state, action, params)
         truncated = self._env.is_truncated(state, params)
-        return obs, state, reward, jnp.asarray(terminated, bool), jnp.asarray(truncated, bool), info
+        return (self._obs(obs), state, reward, jnp.asarray(terminated, bool),
+                jnp.asarray(truncated, bool), info)
 
     def action_space(self, params=None):
         return spaces.from_gymnax(self._env.action_space(params if params is not None else self._params))
 
     def observation_space(self, params=None):
-        return spaces.from_gymnax(
+        space = spaces.from_gymnax(
             self._env.observation_space(params if params is not None else self._params)
         )
+        if self._boolean_obs:
+            return spaces.Box(False, True, space.shape, jnp.bool_)
+        return space

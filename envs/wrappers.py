@@ -19,7 +19,7 @@ import numpy as np
 from flax import struct
 
 from envs import spaces
-from envs.core import Environment, tree_where
+from envs.core import Environment, auto_reset, split_step_key
 
 
 class Wrapper(Environment):
@@ -306,26 +306,15 @@ class VecEnv:
     def step(self, key, state, action, params=None):
         params = self.env.default_params if params is None else params
         action = jax.vmap(self.env.clip_action, in_axes=(0, self._p_axis))(action, params)
+        key_step, key_reset = split_step_key(key, self.env.stochastic_step)
         if self.env.stochastic_step:
-            key_step, key_reset = jax.random.split(key)
             step_keys, k_axis = jax.random.split(key_step, self.num_envs), 0
         else:
-            key_reset, step_keys, k_axis = key, key, None  # the transition ignores its key
-        obs_st, state_st, reward, terminated, truncated, info = jax.vmap(
-            self.env.step_env, in_axes=(k_axis, 0, 0, self._p_axis)
-        )(step_keys, state, action, params)
-        done = jnp.logical_or(terminated, truncated)
-        obs_re, state_re = self._resets(key_reset, done, params)
-
-        def pick(reset_leaf, step_leaf):
-            cond = done.reshape(done.shape + (1,) * (step_leaf.ndim - 1))
-            return jnp.where(cond, reset_leaf, step_leaf)
-
-        obs = jax.tree.map(pick, obs_re, obs_st)
-        state = jax.tree.map(pick, state_re, state_st)
-        info = dict(info)
-        info["final_observation"] = obs_st
-        return obs, state, reward, terminated, truncated, info
+            step_keys, k_axis = key_step, None  # the transition ignores its key
+        transition = jax.vmap(self.env.step_env, in_axes=(k_axis, 0, 0, self._p_axis))(
+            step_keys, state, action, params
+        )
+        return auto_reset(transition, lambda done: self._resets(key_reset, done, params))
 
     def _resets(self, key, done, params):
         """Fresh episode starts for (at least) every copy where ``done``."""

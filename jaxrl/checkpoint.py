@@ -2,13 +2,18 @@
 
 A checkpoint is one msgpack file (``flax.serialization``'s msgpack, with numpy
 arrays as msgpack extension types; no pickle anywhere, so loading a file only
-ever builds arrays, strings and numbers). It holds
+ever builds arrays, strings and numbers). Its top level holds
 
-* ``header``: a JSON string: format and version, algorithm and environment names,
-  the resolved config, the run's progress (``updates_done``), free-form ``extra``
-  data, and one entry per leaf of the state: its path, shape and dtype;
-* ``leaves``: the state's leaves, in ``jax.tree_util`` flattening order, keyed by
-  their position.
+* ``format`` and ``version``;
+* ``header``: a JSON string: algorithm and environment names, the resolved config,
+  the run's progress (``updates_done``), free-form ``extra`` data, one entry per
+  leaf of the state (path, shape, dtype), and ``body_sha256``;
+* ``header_sha256``: the SHA-256 of the header string;
+* ``body``: the state's leaves, msgpack-encoded in ``jax.tree_util`` flattening
+  order, as one byte string whose SHA-256 is ``body_sha256``.
+
+Loading verifies both digests before it decodes a single leaf, so a flipped byte
+anywhere in the file is refused (``CheckpointError``), never loaded.
 
 Typed PRNG keys (``jax.random.key``) are stored as their raw ``key_data`` with the
 key implementation's name, and wrapped back on load.
@@ -18,14 +23,15 @@ fixes the tree structure; the checkpoint is refused, with a message that names
 every difference, if its algorithm, environment, leaf paths, shapes or dtypes do
 not match the template's.
 
-Saving is atomic: the bytes go to a temporary file in the same directory, are
-flushed and ``fsync``-ed, and only then renamed over the old checkpoint
-(``os.replace``), so a save interrupted at any point leaves the previous
-checkpoint intact.
+Saving is atomic (``atomic_write``): the bytes go to a temporary file in the same
+directory, are flushed and ``fsync``-ed, and only then renamed over the old
+checkpoint (``os.replace``), so a save interrupted at any point leaves the
+previous checkpoint intact.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -38,7 +44,8 @@ import numpy as np
 from flax import serialization
 
 FORMAT = "jaxrl-checkpoint"
-VERSION = 1
+VERSION = 2
+TEMP_PREFIX = ".jaxrl-tmp."  # atomic_write's temporary files: '.jaxrl-tmp.<name>.<random>'
 FILENAME = "checkpoint.msgpack"
 
 
@@ -112,15 +119,29 @@ def save(
         "leaves": infos,
         "extra": extra or {},
     }
-    payload = serialization.msgpack_serialize({"header": json.dumps(header), "leaves": arrays})
-    _atomic_write(path, payload)
+    body = serialization.msgpack_serialize(arrays)
+    header["body_sha256"] = hashlib.sha256(body).hexdigest()
+    text = json.dumps(header)
+    payload = serialization.msgpack_serialize({
+        "format": FORMAT, "version": VERSION, "header": text,
+        "header_sha256": hashlib.sha256(text.encode()).hexdigest(), "body": body,
+    })
+    atomic_write(path, payload)
     return path
 
 
-def _atomic_write(path: Path, payload: bytes) -> None:
-    """Temp file in the same directory, fsync, rename over ``path``, fsync the directory."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def atomic_write(path: str | os.PathLike, payload: bytes) -> None:
+    """Write ``payload`` to ``path`` so that a reader sees the old file or the new one, whole.
+
+    Temp file in the same directory (named ``TEMP_PREFIX + name + random``, so a run
+    directory can recognise and remove one left by a killed process), fsync, the
+    usual file mode (``0666 & ~umask``, not ``mkstemp``'s 0600), rename over ``path``,
+    fsync the directory.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
             f.flush()
@@ -145,27 +166,90 @@ def _atomic_write(path: Path, payload: bytes) -> None:
         os.close(dir_fd)
 
 
-def _read(path: Path) -> dict[str, Any]:
+def _umask() -> int:
+    """The process's umask, read without changing it where the OS allows.
+
+    (``os.umask(0)`` then back leaves a moment in which a file another thread creates,
+    such as a TensorBoard event file, gets mode 0666.)
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
+def _read(path: Path, body: bool = True) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
     try:
         raw = serialization.msgpack_restore(path.read_bytes())
-        header = json.loads(raw["header"])
-        leaves = raw["leaves"]
-    except Exception as e:  # noqa: BLE001 - any decoding failure means the same to a user
-        raise CheckpointError(f"{path} is not a readable jaxrl checkpoint ({e})") from None
-    if header.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a jaxrl checkpoint (format {header.get('format')!r})")
-    if header.get("version") != VERSION:
+    except Exception:  # noqa: BLE001 - any decoding failure means the same to a user
+        raise CheckpointError(f"{path} is not a readable jaxrl checkpoint (damaged or "
+                              f"not a checkpoint)") from None
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        old = isinstance(raw, dict) and isinstance(raw.get("header"), str) and "leaves" in raw
         raise CheckpointError(
-            f"{path} has checkpoint version {header.get('version')}; this jaxrl reads {VERSION}"
-        )
-    return {"header": header, "leaves": leaves}
+            f"{path} was written by an older jaxrl (checkpoint version 1); this jaxrl reads "
+            f"version {VERSION}" if old else f"{path} is not a jaxrl checkpoint")
+    if raw.get("version") != VERSION:
+        raise CheckpointError(f"{path} has checkpoint version {raw.get('version')!r}; "
+                              f"this jaxrl reads {VERSION}")
+    text, digest, data = raw.get("header"), raw.get("header_sha256"), raw.get("body")
+    if not (isinstance(text, str) and isinstance(digest, str) and isinstance(data, bytes)):
+        raise CheckpointError(f"{path} is damaged (its header or body is missing)")
+    if hashlib.sha256(text.encode()).hexdigest() != digest:
+        raise CheckpointError(f"{path} is damaged: its header does not match its checksum")
+    try:
+        header = json.loads(text)
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply to be ours
+        raise CheckpointError(f"{path} is damaged: its header is not JSON") from None
+    problem = _header_problem(header)
+    if problem:
+        raise CheckpointError(f"{path} is damaged: {problem}")
+    if hashlib.sha256(data).hexdigest() != header["body_sha256"]:
+        raise CheckpointError(f"{path} is damaged: its arrays do not match their checksum")
+    out = {"header": header}
+    if body:
+        try:
+            out["leaves"] = serialization.msgpack_restore(data)
+        except Exception:  # noqa: BLE001
+            raise CheckpointError(f"{path} is damaged: its arrays cannot be decoded") from None
+    return out
+
+
+_HEADER_TYPES = {"algorithm": str, "env": str, "config": dict, "updates_done": int,
+                 "leaves": list, "extra": dict, "body_sha256": str}
+
+
+def _header_problem(header: Any) -> str:
+    """What is wrong with a header's shape, or ``""``."""
+    if not isinstance(header, dict):
+        return "its header is not a table"
+    for key, kind in _HEADER_TYPES.items():
+        if key not in header:
+            return f"its header has no {key!r}"
+        value = header[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            return f"its header's {key!r} is not a {kind.__name__}"
+    if header["updates_done"] < 0:
+        return "its header's 'updates_done' is negative"
+    for leaf in header["leaves"]:
+        if not (isinstance(leaf, dict) and isinstance(leaf.get("path"), str)
+                and isinstance(leaf.get("shape"), list) and isinstance(leaf.get("dtype"), str)
+                and all(isinstance(d, int) and d >= 0 for d in leaf["shape"])):
+            return "its header describes a leaf wrongly"
+    return ""
 
 
 def read_header(path: str | os.PathLike) -> dict[str, Any]:
-    """The header of the checkpoint at ``path`` (validates the format)."""
-    return _read(Path(path))["header"]
+    """The header of the checkpoint at ``path`` (validates the format and both checksums)."""
+    return _read(Path(path), body=False)["header"]
 
 
 def _differences(
@@ -240,11 +324,23 @@ def load(
             f"checkpoint {path} does not match this run: " + "; ".join(shown)
         )
     leaves = []
+    stored = raw["leaves"]
+    if not isinstance(stored, dict) or len(stored) != len(expected):
+        raise CheckpointError(f"checkpoint {path} is damaged: it holds a wrong number of arrays")
     for i, info in enumerate(expected):
-        arr = raw["leaves"][str(i)]
+        arr = stored.get(str(i))
+        if arr is None:
+            raise CheckpointError(f"checkpoint {path} is damaged: array {i} is missing")
         if "key_impl" in info:
-            arr = jax.random.wrap_key_data(jnp.asarray(arr), impl=info["key_impl"])
+            try:
+                arr = jax.random.wrap_key_data(jnp.asarray(arr), impl=info["key_impl"])
+            except Exception:  # noqa: BLE001 - wrong shape or dtype of key data
+                raise CheckpointError(f"checkpoint {path} is corrupt at state{info['path']}") from None
+            if list(arr.shape) != info["shape"]:
+                raise CheckpointError(f"checkpoint {path} is corrupt at state{info['path']}")
         else:
+            if not isinstance(arr, (np.ndarray, np.generic, int, float, bool)):
+                raise CheckpointError(f"checkpoint {path} is corrupt at state{info['path']}")
             arr = np.asarray(arr)
             if list(arr.shape) != info["shape"] or arr.dtype.name != np.dtype(info["dtype"]).name:
                 raise CheckpointError(f"checkpoint {path} is corrupt at state{info['path']}")

@@ -6,6 +6,7 @@
     jaxrl train --resume DIR
     jaxrl eval DIR [--episodes 20]
     jaxrl play DIR
+    jaxrl export DIR [--out FILE]
     jaxrl sweep ppo --env CartPole-v1 --grid lr=1e-4,3e-4,1e-3 --seeds 8
     jaxrl list [envs | algos | ALGO]
 
@@ -18,13 +19,14 @@ from __future__ import annotations
 
 import argparse
 import ast
-import difflib
 import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
-COMMANDS = ("train", "eval", "play", "sweep", "list")
+from jaxrl.config import closest
+
+COMMANDS = ("train", "eval", "play", "export", "sweep", "list")
 
 
 class UsageError(Exception):
@@ -37,9 +39,9 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         if "invalid choice" in message:
             bad = message.split("'")[1] if "'" in message else ""
-            close = difflib.get_close_matches(bad, COMMANDS, n=1, cutoff=0.5)
-            if close:
-                message += f"; did you mean {close[0]!r}?"
+            hint = closest(bad, COMMANDS, n=1)
+            if hint:
+                message += f"; did you mean {hint.split(': ')[1].rstrip('?')!r}?"
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
@@ -100,7 +102,9 @@ def _nonnegative(name: str):
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--env", default="CartPole-v1", help="environment name (see 'jaxrl list envs')")
+    p.add_argument("--env", default=None,
+                   help="environment name (see 'jaxrl list envs') or package.module:ClassName "
+                        "(default: the preset's, else the algorithm's own default)")
     p.add_argument("--seeds", type=_positive("--seeds"), default=None,
                    help="independent runs trained together in one program (default 1; sweep 8)")
     p.add_argument("--seed", type=_nonnegative("--seed"), default=0, help="base random seed")
@@ -147,6 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="updates per compiled call (default: about 50 calls per run)")
     p.add_argument("--stop-after", type=_positive("--stop-after"), default=None, metavar="N",
                    help="stop after N updates (as if interrupted); continue with --resume")
+    p.add_argument("--wandb", default=None, metavar="PROJECT",
+                   help="also log to Weights & Biases (pip install 'jaxrl[wandb]')")
+    p.add_argument("--mlflow", default=None, metavar="EXPERIMENT",
+                   help="also log to MLflow (pip install 'jaxrl[mlflow]'; "
+                        "MLFLOW_TRACKING_URI picks the server)")
+    p.add_argument("--on-nonfinite", choices=("stop", "mask"), default=None,
+                   help="when a seed's loss or parameters become NaN/inf: stop the run "
+                        "(default; the last good checkpoint is kept) or mask that seed and "
+                        "train the others on")
 
     p = sub.add_parser("eval", help="evaluate a trained run",
                        description="Play N episodes with every seed's learned policy, greedy and "
@@ -171,6 +184,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=_positive("--max-steps"), default=None)
     p.add_argument("--delay", type=float, default=0.0,
                    help="seconds between boards for text environments")
+
+    p = sub.add_parser("export", help="write a small policy file of a trained run",
+                       description="Write the parameters the run's policy acts with (no optimiser "
+                                   "state, no replay buffer) to DIR/policy.msgpack; load it with "
+                                   "jaxrl.load_policy(path) -> policy(obs) -> action.")
+    p.add_argument("run_dir", metavar="DIR")
+    p.add_argument("--out", default=None, metavar="FILE",
+                   help="the file to write (default: DIR/policy.msgpack)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing FILE")
 
     p = sub.add_parser("sweep", help="train a grid of settings as one vmapped program",
                        description="Train every combination of --grid values for --seeds seeds "
@@ -204,56 +226,70 @@ def _default_out(algo: str, env: str, kind: str = "") -> Path:
 def cmd_train(args: argparse.Namespace) -> int:
     from jaxrl import run
 
+    callbacks = _trackers(args)
     if args.resume:
         if args.algo or args.overrides or args.toml or args.num_envs or args.total_steps \
-                or args.seeds or args.env_options or args.out or args.preset:
+                or args.seeds or args.env_options or args.out or args.preset or args.env \
+                or args.overwrite or args.chunk or args.checkpoint_every is not None \
+                or args.on_nonfinite:
             raise UsageError("--resume DIR continues a run with its saved settings; "
                              "give no algorithm or run options with it (only --stop-after, --quiet)")
         run_dir = Path(args.resume)
-        spec = run.read_spec(run_dir)
-        from jaxrl import checkpoint as ckpt
-
-        if not (run_dir / ckpt.FILENAME).exists():
-            raise run.RunError(f"{run_dir} has no checkpoint to resume from")
-        done = ckpt.read_header(run_dir / ckpt.FILENAME)["updates_done"]
-        if done >= spec.num_updates:
-            print(f"{run_dir}: the run is already complete ({done}/{spec.num_updates} updates)")
-            result = run.load(run_dir)
-            print(result.summary())
-            return 0
-        built = run.build(spec)
-        result = _drive(run, built, run_dir, args, resume=True)
+        call = lambda: run.resume(run_dir, progress=not args.quiet,  # noqa: E731
+                                  stop_after=args.stop_after, callbacks=callbacks)
     else:
         if not args.algo:
             raise UsageError("train needs an algorithm (see 'jaxrl list algos') or --resume DIR")
-        spec, built = run.make_spec(
-            args.algo, args.env, seeds=args.seeds or 1, seed=args.seed, toml=args.toml,
-            num_envs=args.num_envs, total_steps=args.total_steps,
-            env_options={k: _literal(v) for k, v in _key_values(args.env_options, "--env-option").items()},
+        env = args.env
+        run.algorithm_module(args.algo)
+        run_dir = Path(args.out) if args.out else _default_out(
+            args.algo, env or (run.preset(args.algo, args.preset).env if args.preset else None)
+            or run.default_env(args.algo))
+        kwargs = dict(
+            seeds=args.seeds or 1, seed=args.seed, toml=args.toml, num_envs=args.num_envs,
+            total_steps=args.total_steps, env_options=_env_options(args.env_options),
             chunk_updates=args.chunk, checkpoint_every=args.checkpoint_every,
-            overrides=_key_values(args.overrides, "--set"), preset=args.preset,
+            preset=args.preset, on_nonfinite=args.on_nonfinite or "stop",
         )
-        run_dir = run.prepare_run_dir(args.out or _default_out(args.algo, args.env), args.overwrite)
-        result = _drive(run, built, run_dir, args, resume=False)
+        overrides = _key_values(args.overrides, "--set")
+        call = lambda: run.train(args.algo, env, out_dir=run_dir,  # noqa: E731
+                                 overwrite=args.overwrite, progress=not args.quiet,
+                                 stop_after=args.stop_after, callbacks=callbacks, **kwargs,
+                                 **overrides)
+    try:
+        result = call()
+    except run.Interrupted as stop:
+        result = stop.result
+        print(result.summary())
+        print(f"interrupted at update {result.updates_done}/{result.spec.num_updates}; "
+              f"checkpoint saved; continue with: jaxrl train --resume {run_dir}", file=sys.stderr)
+        raise SystemExit(130) from None
     print(result.summary())
     if result.complete:
         print(f"run directory: {run_dir}")
     else:
-        print(f"stopped at update {result.updates_done}/{spec.num_updates}; "
+        print(f"stopped at update {result.updates_done}/{result.spec.num_updates}; "
               f"continue with: jaxrl train --resume {run_dir}")
     return 0
 
 
-def _drive(run: Any, built: Any, run_dir: Path, args: argparse.Namespace, resume: bool) -> Any:
+def _trackers(args: argparse.Namespace) -> list[Any]:
+    """W&B / MLflow callbacks asked for on the command line (checked before compiling)."""
+    from jaxrl import tracking
+
+    out = []
     try:
-        return run.drive(built, run_dir, resume=resume, progress=not args.quiet,
-                         stop_after=args.stop_after)
-    except run.Interrupted as stop:
-        result = stop.result
-        print(result.summary())
-        print(f"interrupted at update {result.updates_done}/{built.spec.num_updates}; "
-              f"checkpoint saved; continue with: jaxrl train --resume {run_dir}", file=sys.stderr)
-        raise SystemExit(130) from None
+        if args.wandb:
+            out.append(tracking.WandbCallback(project=args.wandb))
+        if args.mlflow:
+            out.append(tracking.MLflowCallback(experiment=args.mlflow))
+    except ImportError as e:
+        raise UsageError(str(e).splitlines()[0]) from None
+    return out
+
+
+def _env_options(items: Sequence[str]) -> dict[str, Any]:
+    return {k: _literal(v) for k, v in _key_values(items, "--env-option").items()}
 
 
 def _note(args: argparse.Namespace, text: str) -> None:
@@ -263,6 +299,7 @@ def _note(args: argparse.Namespace, text: str) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from jaxrl import run
+    from jaxrl.evaluate import EVAL_HEADERS, eval_row, resolve_start
     from jaxrl.logging import table
 
     result = run.load(args.run_dir)
@@ -270,10 +307,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for greedy in (True, False):
         ev = result.evaluate(episodes=args.episodes, greedy=greedy, seed=args.seed,
                              max_steps=args.max_steps)
-        rows.append(ev.row())
+        rows.append(eval_row(ev, greedy))
     print(f"{result.algorithm} on {result.env_name}: {result.seeds} seed(s) x {args.episodes} "
           f"episodes, checkpoint at update {result.updates_done}/{result.spec.num_updates}")
-    print(table(run.EVAL_HEADERS, rows))
+    print(table(EVAL_HEADERS, rows))
+    if resolve_start(result.env, result.env_params, result.state) == "trained":
+        print("(episodes start from the bandit each seed trained on)")
     return 0
 
 
@@ -290,6 +329,23 @@ def cmd_play(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from jaxrl import policy, run
+    from jaxrl.rundir import nice_bytes
+
+    target = Path(args.out) if args.out else Path(args.run_dir) / policy.POLICY_FILE
+    if target.exists() and not args.overwrite:
+        raise run.RunError(f"{target} exists; pass --overwrite to replace it")
+    result = run.load(args.run_dir)
+    path = policy.export(result, target)
+    ckpt_size = (Path(args.run_dir) / "checkpoint.msgpack").stat().st_size
+    print(f"{path}: {nice_bytes(path.stat().st_size)} (the checkpoint: {nice_bytes(ckpt_size)}); "
+          f"{result.seeds} seed(s), acting with the best one by default")
+    print(f"use it: from jaxrl import load_policy; policy = load_policy({str(path)!r}); "
+          f"action = policy(obs)")
+    return 0
+
+
 def _grid(items: Sequence[str], defaults: dict[str, Any]) -> dict[str, list[Any]]:
     from jaxrl import run
 
@@ -300,9 +356,7 @@ def _grid(items: Sequence[str], defaults: dict[str, Any]) -> dict[str, list[Any]
         name, values = item.split("=", 1)
         name = name.strip()
         if name not in defaults:
-            close = difflib.get_close_matches(name, list(defaults), n=3, cutoff=0.5)
-            hint = f" Did you mean: {', '.join(close)}?" if close else ""
-            raise run.RunError(f"--grid: no config field {name!r}.{hint}")
+            raise run.RunError(f"--grid: no config field {name!r}.{closest(name, list(defaults))}")
         texts = [v for v in values.split(",") if v.strip()]
         if not texts:
             raise UsageError(f"--grid {name}= needs at least one value")
@@ -313,58 +367,58 @@ def _grid(items: Sequence[str], defaults: dict[str, Any]) -> dict[str, list[Any]
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    import dataclasses
+
     import numpy as np
 
     from jaxrl import run
     from jaxrl import sweep as sweep_mod
+    from jaxrl.rundir import prepare_output
 
     seeds = args.seeds or 8
     module = run.algorithm_module(args.algo)
-    start = run.preset_config(args.algo, args.preset) if args.preset else None
+    start = run.preset(args.algo, args.preset) if args.preset else None
+    env_name = args.env
+    env_options = _env_options(args.env_options)
+    if start is not None and start.env is not None:
+        if env_name is not None and env_name != start.env:
+            raise run.RunError(f"preset {args.preset!r} of {args.algo} is made for {start.env}, "
+                               f"not {env_name}; drop --env, or sweep from the defaults")
+        env_name, env_options = start.env, {**start.env_options, **env_options}
+    env_name = env_name or run.default_env(args.algo)
     base = run.resolve_config(args.algo, _key_values(args.overrides, "--set"), toml=args.toml,
-                              num_envs=args.num_envs, total_steps=args.total_steps, base=start)
+                              num_envs=args.num_envs, total_steps=args.total_steps,
+                              base=start.config if start else None)
     grid = _grid(args.grid, run.config_defaults(module))
     _, static = sweep_mod.sweepable_fields(base)
     for name in grid:
         if name in static:
             raise run.RunError(f"--grid {name}: a static field (it fixes array shapes or loop "
                                f"lengths) cannot be vmapped in one program; run one sweep per value")
-    env_options = {k: _literal(v) for k, v in _key_values(args.env_options, "--env-option").items()}
-    env, env_params = run.make_env(args.env, env_options)
+    env, env_params = run.make_env(env_name, env_options, start.obs_noise if start else 0.0)
     for name, values in grid.items():  # every setting is valid before compiling
         for v in values:
             try:
                 base.replace(**{name: v}).validate()
             except ValueError as e:
                 raise run.RunError(f"--grid {name}={v}: {e}") from None
-    out = run.prepare_run_dir(args.out or _default_out(args.algo, args.env, "sweep-"),
-                              args.overwrite)
+    out = prepare_output(args.out or _default_out(args.algo, env_name, "sweep-"),
+                         ("sweep.png", "sweep.csv", "sweep.json"), args.overwrite)
     n_settings = int(np.prod([len(v) for v in grid.values()]))
-    _note(args, f"sweep: {n_settings} settings x {seeds} seeds of {args.algo} on {args.env} "
+    _note(args, f"sweep: {n_settings} settings x {seeds} seeds of {args.algo} on {env_name} "
                 f"in one program; compiling and training (no progress bar: one compiled call)...")
     try:
         result = sweep_mod.sweep(args.algo, (env, env_params), base_config=base, grid=grid,
                                  seeds=seeds, key=args.seed)
     except ValueError as e:
         raise run.RunError(str(e)) from None
+    result = dataclasses.replace(result, env_name=env_name)
     print(result.table())
     steps = float(np.sum(result.metrics["env_steps"][..., -1]))
     print(f"compile {result.compile_seconds:.1f} s, run {result.run_seconds:.1f} s, "
           f"{steps / max(result.run_seconds, 1e-9):,.0f} steps/s (all settings and seeds)")
-    result.plot(str(out / "sweep.png"))
-    with open(out / "sweep.csv", "w") as f:
-        fields = list(grid)
-        f.write(",".join([*fields, "seed", "final_return"]) + "\n")
-        for i, setting in enumerate(result.settings):
-            for s in range(result.num_seeds):
-                f.write(",".join([*(repr(setting[k]) for k in fields), str(s),
-                                  repr(float(result.final_returns[i, s]))]) + "\n")
-    run.write_json(out / "sweep.json", {
-        "algorithm": args.algo, "env": args.env, "env_options": env_options, "seeds": seeds,
-        "seed": args.seed, "config": run.config_to_dict(base), "grid": grid,
-        "final_window": result.final_window, "best": result.best_setting,
-        "compile_seconds": result.compile_seconds, "run_seconds": result.run_seconds,
-    })
+    result.save(out, {"env_options": env_options, "seeds": seeds, "seed": args.seed,
+                      "config": run.config_to_dict(base)})
     print(f"sweep directory: {out} (sweep.png, sweep.csv, sweep.json)")
     return 0
 
@@ -391,6 +445,7 @@ def _list_algos(names: Sequence[str]) -> list[str]:
     import dataclasses
 
     from jaxrl import run
+    from jaxrl.overrides import preset_changes
     from jaxrl.logging import table
 
     lines = []
@@ -415,6 +470,17 @@ def _list_algos(names: Sequence[str]) -> list[str]:
         named = run.presets(name)
         if named:
             lines.append(f"presets (--preset NAME): {', '.join(named)}")
+            for pname, p in named.items():
+                changes = preset_changes(name, p)
+                where = p.env or "any env"
+                if p.env_options:
+                    where += " " + " ".join(f"{k}={v}" for k, v in p.env_options.items())
+                if p.obs_noise:
+                    where += f" + obs noise {p.obs_noise:g}"
+                sets = ", ".join(f"{k}={v}" for k, v in changes.items()) or "the defaults"
+                lines.append(f"  {pname}: {where}; {sets}"
+                             + (f"  ({p.description})" if p.description else ""))
+        lines.append(f"default environment: {run.default_env(name)}")
         lines.append("")
     return lines
 
@@ -453,9 +519,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         lines += _list_algos(algos.names())
     elif what not in ("all", "envs"):
         if what not in algos.names():
-            close = difflib.get_close_matches(what, ["envs", "algos", *algos.names()], n=3, cutoff=0.5)
-            hint = f" Did you mean: {', '.join(close)}?" if close else ""
-            raise UsageError(f"list takes 'envs', 'algos', 'all' or an algorithm name, got {what!r}.{hint}")
+            hint = closest(what, ["envs", "algos", *algos.names()])
+            raise UsageError(f"list takes 'envs', 'algos', 'all' or an algorithm name, "
+                             f"got {what!r}.{hint}")
         lines += _list_algos([what])
     print("\n".join(lines).rstrip())
     return 0
@@ -505,8 +571,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        handler = {"train": cmd_train, "eval": cmd_eval, "play": cmd_play, "sweep": cmd_sweep,
-                   "list": cmd_list}[args.command]
+        handler = {"train": cmd_train, "eval": cmd_eval, "play": cmd_play, "export": cmd_export,
+                   "sweep": cmd_sweep, "list": cmd_list}[args.command]
         if args.command != "list":
             enable_compile_cache()
         if args.command in ("train", "sweep"):
@@ -520,12 +586,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as e:  # noqa: BLE001 - user errors only; anything else is a bug
         from jaxrl.checkpoint import CheckpointError
-        from jaxrl.run import RunError
+        from jaxrl.errors import RunError, TrainingError
 
         if isinstance(e, (RunError, CheckpointError)):
-            print(f"jaxrl: error: {e}", file=sys.stderr)
+            print(f"jaxrl: error: {_one_line(e)}", file=sys.stderr)
             return 2
+        if isinstance(e, TrainingError):
+            print(f"jaxrl: training stopped: {_one_line(e)}", file=sys.stderr)
+            return 1
+        if isinstance(e, OSError):  # a full disk, a permission taken away mid-run
+            print(f"jaxrl: error: {e.strerror or e}"
+                  f"{': ' + str(e.filename) if getattr(e, 'filename', None) else ''}",
+                  file=sys.stderr)
+            return 1
         raise
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text or type(e).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,20 +1,31 @@
-"""Evaluating a trained agent: rollouts over fresh episodes, and a text replay.
+"""Evaluating a trained agent: the one episode loop of the project, and what is built on it.
 
-``evaluate`` runs ``num_episodes`` fresh episodes side by side inside one compiled
-program, acting through ``agent.act`` (greedy by default), and stops each episode at
-its first termination, truncation or after ``max_steps`` steps. It is pure, so it
-vmaps over seeds: ``jax.vmap(lambda s: evaluate(agent, s, env, params, key, 1000))``
-scores eight trained seeds on the same 1000 boards.
+``evaluate`` runs ``num_episodes`` episodes side by side inside one compiled program,
+acting through ``agent.act`` (greedy by default), and stops each episode at its first
+termination, truncation or after ``max_steps`` steps. Every other episode runner is a
+thin use of it:
 
-``replay_text`` plays one episode on the host and writes it down move by move, with
-the board drawn by the environment's ``render(state)`` where it has one (Gridworld
-draws ``P + - W``), the way the book shows a game.
+* ``evaluate_seeds``: every seed of a trained run on the same episodes (``Result.evaluate``
+  and ``jaxrl eval``); ``eval_row`` / ``EVAL_HEADERS`` make its table.
+* ``record=True`` keeps each step's state, observation, action, reward and flags
+  (``Trajectory``): ``jaxrl.play`` draws one episode from it, ``replay_text`` writes it
+  down move by move.
+* ``start=(obs, state)``: episodes begin from a given state instead of a reset. The
+  tabular helpers play from chosen start cells with it, and bandit runs are evaluated
+  on the problem they trained on (``training_env_state``): a bandit's arms are drawn at
+  reset, so a fresh reset would measure an agent on arms it never saw.
+
+It is pure, so it vmaps over seeds:
+``jax.vmap(lambda s: evaluate(agent, s, env, params, key, 1000))`` scores eight trained
+seeds on the same 1000 boards.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import resource
 import time
+import warnings
 from typing import Any, Callable, Sequence
 
 import jax
@@ -24,14 +35,47 @@ from flax import struct
 
 from envs.core import Environment
 from jaxrl.agent import Agent
+from jaxrl.config import is_traced
 from jaxrl.parallel import over_seeds
 
 Array = jax.Array
 
 __all__ = [
-    "EvalResult", "Timing", "evaluate", "process_cpu_seconds", "replay_text",
-    "train_and_evaluate",
+    "DEFAULT_CAP", "EVAL_HEADERS", "Episode", "EvalResult", "START_MODES", "Timing",
+    "Trajectory", "episode_cap", "eval_row", "evaluate", "evaluate_seeds", "observe",
+    "positive_termination", "process_cpu_seconds", "record_episode", "replay_text",
+    "resolve_start", "task_just_reset", "train_and_evaluate", "trains_on_one_task",
+    "training_env_state",
 ]
+
+#: Episode cap when neither the caller nor the env's params give one.
+DEFAULT_CAP = 10_000
+
+
+@struct.dataclass
+class Trajectory:
+    """Every step of the episodes of a recorded ``evaluate`` (``record=True``).
+
+    Axes: episodes first, then time (more axes in front if vmapped). Step ``t`` goes
+    from ``states[:, t]`` to ``states[:, t + 1]`` by ``actions[:, t]``, paying
+    ``rewards[:, t]``. Entries past an episode's ``length`` are filler (zero rewards,
+    false flags, repeated states).
+
+    Attributes:
+        states: env states, leaves ``[N, T + 1, ...]``; ``states[:, 0]`` the starts.
+        observations: ``[N, T + 1, ...]``, the observation of each state.
+        actions: ``[N, T, ...]`` as the env saw them (after ``clip_action``).
+        rewards: ``float32[N, T]``.
+        terminated: ``bool[N, T]``, the step ended the episode by termination.
+        truncated: ``bool[N, T]``, the env truncated the episode on this step.
+    """
+
+    states: Any
+    observations: Any
+    actions: Any
+    rewards: Array
+    terminated: Array
+    truncated: Array
 
 
 @struct.dataclass
@@ -46,6 +90,7 @@ class EvalResult:
         wins: bool[N] the win predicate held at the episode's end.
         initial_state: the environment states the episodes started from (leaves
             ``[N, ...]``), e.g. for ``Gridworld.solvable``.
+        trajectory: every step (``Trajectory``) when ``record=True``, else None.
     """
 
     returns: Array
@@ -53,6 +98,7 @@ class EvalResult:
     terminated: Array
     wins: Array
     initial_state: Any
+    trajectory: Trajectory | None = None
 
     @property
     def mean_return(self) -> Array:
@@ -75,8 +121,34 @@ def positive_termination(state: Any, reward: Array, terminated: Array) -> Array:
     return terminated & (reward > 0)
 
 
+def _count(name: str, value: Any) -> int:
+    """``value`` as a positive Python int, or ``ValueError`` naming ``name``."""
+    whole = isinstance(value, (int, np.integer)) or (
+        isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not whole or value < 1:
+        raise ValueError(f"evaluate needs {name} >= 1 (an integer), got {value!r}")
+    return int(value)
+
+
+def episode_cap(env_params: Any, max_steps: int | None = None) -> Any:
+    """Steps after which ``evaluate`` stops an episode.
+
+    ``max_steps`` when given, else the params' ``max_steps_in_episode`` (a Python int
+    when the params are concrete; traced inside a program that traces them), else
+    ``DEFAULT_CAP``.
+    """
+    if max_steps is not None:
+        return _count("max_steps", max_steps)
+    cap = getattr(env_params, "max_steps_in_episode", None)
+    if cap is None:
+        return DEFAULT_CAP
+    if is_traced(cap):
+        return cap
+    return int(np.asarray(cap))
+
+
 @struct.dataclass
-class _Rollout:
+class _Loop:
     obs: Any
     state: Any
     key: Array
@@ -86,6 +158,7 @@ class _Rollout:
     lengths: Array
     terminated: Array
     wins: Array
+    trajectory: Trajectory | None
 
 
 def evaluate(
@@ -95,17 +168,20 @@ def evaluate(
     env_params: Any,
     key: Array,
     num_episodes: int,
-    max_steps: int = 1000,
+    max_steps: int | None = None,
     greedy: bool = True,
     win_fn: Callable[[Any, Array, Array], Array] | None = None,
+    *,
+    start: tuple[Any, Any] | None = None,
+    record: bool = False,
 ) -> EvalResult:
-    """Roll out ``num_episodes`` fresh episodes with ``agent.act``.
+    """Roll out ``num_episodes`` episodes with ``agent.act``.
 
     Each episode runs until the env terminates or truncates it, or until it has
     taken ``max_steps`` steps (the evaluation's own cap, e.g. the book's 15 moves on
-    Gridworld). Episodes run side by side; finished ones stay frozen until all are
-    done. Keys: ``key`` is split once for the resets and once per step into action
-    and transition keys, one per episode.
+    Gridworld). Episodes run side by side in one ``while_loop``; finished ones stay
+    frozen until all are done. Keys: ``key`` is split once for the resets and once
+    per step into action and transition keys, one per episode.
 
     Args:
         agent: the ``Agent`` (only ``act`` is used).
@@ -114,31 +190,59 @@ def evaluate(
         env_params: its params.
         key: PRNG key.
         num_episodes: ``N`` (static).
-        max_steps: step cap per episode (static), >= 1.
+        max_steps: step cap per episode, >= 1 (default ``episode_cap``: the params'
+            ``max_steps_in_episode``, else ``DEFAULT_CAP``).
         greedy: act greedily (static); else the agent's exploration policy.
         win_fn: ``(final_state, final_reward, terminated) -> bool[]`` on one episode;
             default: ended by termination with a positive final reward.
+        start: ``(obs, state)``, one unbatched observation and env state every episode
+            starts from instead of a reset (vmap over it for several starts).
+        record: keep every step in ``EvalResult.trajectory`` (static). The cap must
+            then be a Python int: pass ``max_steps`` or concrete params.
 
     Returns:
         ``EvalResult``.
     """
-    if int(num_episodes) != num_episodes or num_episodes < 1:
-        raise ValueError(f"evaluate needs num_episodes >= 1, got {num_episodes!r}")
-    if int(max_steps) != max_steps or max_steps < 1:
-        raise ValueError(f"evaluate needs max_steps >= 1, got {max_steps!r}")
+    n = _count("num_episodes", num_episodes)
+    cap = episode_cap(env_params, max_steps)
+    if record and not isinstance(cap, int):
+        raise ValueError("evaluate(record=True) needs a static episode cap: pass max_steps")
     win_fn = positive_termination if win_fn is None else win_fn
-    n = int(num_episodes)
     k_reset, k_loop = jax.random.split(key)
-    obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, n), env_params)
+    if start is None:
+        obs, state = jax.vmap(env.reset, in_axes=(0, None))(
+            jax.random.split(k_reset, n), env_params)
+    else:
+        obs, state = jax.tree.map(
+            lambda x: jnp.broadcast_to(jnp.asarray(x), (n, *jnp.shape(x))), tuple(start))
     act = jax.vmap(agent.act, in_axes=(None, 0, 0, None))
 
     def step_one(k, s, a):
-        return env.step_env(k, s, env.clip_action(a, env_params), env_params)
+        a = env.clip_action(a, env_params)
+        return (a, *env.step_env(k, s, a, env_params))
 
-    def body(r: _Rollout) -> _Rollout:
+    trajectory = None
+    if record:
+        def buffer(x, length):  # [N, ...] -> [N, length, ...], filled with x
+            return jnp.repeat(x[:, None], length, axis=1)
+
+        action_shape = jax.eval_shape(
+            lambda o, k: env.clip_action(act(agent_state, o, k, greedy), env_params),
+            obs, jax.random.split(k_loop, n))
+        trajectory = Trajectory(
+            states=jax.tree.map(lambda x: buffer(x, cap + 1), state),
+            observations=jax.tree.map(lambda x: buffer(x, cap + 1), obs),
+            actions=jax.tree.map(lambda s: jnp.zeros((s.shape[0], cap, *s.shape[1:]), s.dtype),
+                                 action_shape),
+            rewards=jnp.zeros((n, cap), jnp.float32),
+            terminated=jnp.zeros((n, cap), bool),
+            truncated=jnp.zeros((n, cap), bool),
+        )
+
+    def body(r: _Loop) -> _Loop:
         key, k_act, k_step = jax.random.split(r.key, 3)
         action = act(agent_state, r.obs, jax.random.split(k_act, n), greedy)
-        obs, state, reward, term, trunc, _ = jax.vmap(step_one)(
+        action, obs, state, reward, term, trunc, _ = jax.vmap(step_one)(
             jax.random.split(k_step, n), r.state, action
         )
         # Multi-agent envs return one reward (and flag) per agent: the episode's reward
@@ -147,37 +251,314 @@ def evaluate(
         term = jnp.any(jnp.reshape(jnp.asarray(term, bool), (n, -1)), axis=-1)
         trunc = jnp.any(jnp.reshape(jnp.asarray(trunc, bool), (n, -1)), axis=-1)
         length = r.lengths + r.active.astype(jnp.int32)
-        done_now = r.active & (term | trunc | (length >= max_steps))
-        return _Rollout(
-            obs=jax.tree.map(lambda new, old: _select(r.active, new, old), obs, r.obs),
-            state=jax.tree.map(lambda new, old: _select(r.active, new, old), state, r.state),
+        done_now = r.active & (term | trunc | (length >= cap))
+        new_obs = jax.tree.map(lambda new, old: _select(r.active, new, old), obs, r.obs)
+        new_state = jax.tree.map(lambda new, old: _select(r.active, new, old), state, r.state)
+        reward = jnp.where(r.active, reward, 0.0)
+        traj = r.trajectory
+        if traj is not None:
+            t = r.step
+
+            def put(buf, x, at):
+                return jax.lax.dynamic_update_index_in_dim(buf, x, at, axis=1)
+
+            traj = Trajectory(
+                states=jax.tree.map(lambda b, x: put(b, x, t + 1), traj.states, new_state),
+                observations=jax.tree.map(lambda b, x: put(b, x, t + 1), traj.observations,
+                                          new_obs),
+                actions=jax.tree.map(lambda b, x: put(b, x, t), traj.actions, action),
+                rewards=put(traj.rewards, reward, t),
+                terminated=put(traj.terminated, r.active & term, t),
+                truncated=put(traj.truncated, r.active & trunc, t),
+            )
+        return _Loop(
+            obs=new_obs,
+            state=new_state,
             key=key,
             step=r.step + 1,
             active=r.active & ~done_now,
-            returns=r.returns + jnp.where(r.active, reward, 0.0),
+            returns=r.returns + reward,
             lengths=length,
             terminated=r.terminated | (done_now & term),
             wins=r.wins | (done_now & jax.vmap(win_fn)(state, reward, term)),
+            trajectory=traj,
         )
 
-    init = _Rollout(
+    init = _Loop(
         obs=obs, state=state, key=k_loop, step=jnp.zeros((), jnp.int32),
         active=jnp.ones((n,), bool), returns=jnp.zeros((n,), jnp.float32),
         lengths=jnp.zeros((n,), jnp.int32), terminated=jnp.zeros((n,), bool),
-        wins=jnp.zeros((n,), bool),
+        wins=jnp.zeros((n,), bool), trajectory=trajectory,
     )
-    final = jax.lax.while_loop(
-        lambda r: jnp.any(r.active) & (r.step < max_steps), body, init
-    )
+    final = jax.lax.while_loop(lambda r: jnp.any(r.active) & (r.step < cap), body, init)
     return EvalResult(
         returns=final.returns, lengths=final.lengths, terminated=final.terminated,
-        wins=final.wins, initial_state=state,
+        wins=final.wins, initial_state=state, trajectory=final.trajectory,
     )
 
 
 def _select(mask: Array, new: Array, old: Array) -> Array:
     """``where(mask, new, old)`` with ``mask: bool[N]`` broadcast over trailing axes."""
     return jnp.where(mask.reshape(mask.shape + (1,) * (new.ndim - 1)), new, old)
+
+
+# --------------------------------------------------------------------------------- starts
+def observe(env: Environment, state: Any, env_params: Any) -> Any:
+    """The observation of env state ``state``, for starting an episode from it.
+
+    Uses the env's ``observe(state)`` (jaxrl's environments, looked up through
+    wrappers) or a gymnax env's ``get_obs``.
+
+    Raises:
+        ValueError: the env offers neither.
+    """
+    fn = getattr(env, "observe", None)
+    if callable(fn):
+        return fn(state)
+    inner = getattr(getattr(env, "unwrapped", env), "_env", None)  # envs.registry.GymnaxEnv
+    get_obs = getattr(inner, "get_obs", None)
+    if callable(get_obs):
+        return get_obs(state, params=env_params, key=jax.random.key(0))
+    raise ValueError(f"{getattr(env, 'name', env)} cannot observe a given state "
+                     "(it has no observe(state)): start it from a reset")
+
+
+def training_env_state(agent_state: Any, env: Environment, env_params: Any,
+                       copy: int = 0, reset_clock: bool = True) -> Any:
+    """The state of one env copy inside a training state, or None if there is none.
+
+    Found by type: the first subtree that is an instance of the state class ``env``
+    resets to. When its leaves carry an env-copies axis, copy ``copy`` is taken. Its
+    episode clock (``time``) is set to 0 (unless ``reset_clock=False``), so an episode
+    started from it runs its full length on the same task. Works on concrete and on
+    traced states (inside ``vmap``).
+    """
+    proto = jax.eval_shape(lambda k: env.reset(k, env_params)[1], jax.random.key(0))
+    cls = type(proto)
+    found: list[Any] = []
+
+    def visit(x: Any) -> Any:
+        if isinstance(x, cls) and not found:
+            found.append(x)
+        return x
+
+    jax.tree.map(visit, agent_state, is_leaf=lambda x: isinstance(x, cls))
+    if not found:
+        return None
+    sub = found[0]
+    shapes = [leaf.shape for leaf in jax.tree.leaves(proto)]
+    if any(jnp.ndim(a) == len(s) + 1 for a, s in zip(jax.tree.leaves(sub), shapes)):
+        sub = jax.tree.map(lambda a: jnp.asarray(a)[copy], sub)
+    sub = jax.tree.map(jnp.asarray, sub)
+    if reset_clock and hasattr(sub, "time") and hasattr(sub, "replace"):
+        sub = sub.replace(time=jnp.zeros_like(sub.time))
+    return sub
+
+
+def trains_on_one_task(env: Environment) -> bool:
+    """Does ``env`` draw its task at reset and keep it for a whole training run?
+
+    Then an agent learns about the task of its own training episode (a bandit's arms),
+    and evaluating it on freshly reset tasks measures nothing. True for ``Bandit`` and
+    ``ContextualBandit``; any env can say so with an attribute
+    ``evaluate_on_training_state = True`` (or False to opt out).
+    """
+    base = getattr(env, "unwrapped", env)
+    hook = getattr(base, "evaluate_on_training_state", None)
+    if hook is not None:
+        return bool(hook)
+    from envs.bandits import Bandit, ContextualBandit
+
+    return isinstance(base, (Bandit, ContextualBandit))
+
+
+START_MODES = ("auto", "fresh", "trained")
+
+
+def resolve_start(env: Environment, env_params: Any, agent_state: Any,
+                  start: str = "auto") -> str:
+    """Where ``evaluate_seeds`` starts episodes: ``"fresh"`` (resets) or ``"trained"``.
+
+    ``"auto"``: the task each seed trained on when ``trains_on_one_task(env)`` and
+    the training state holds it (``training_env_state``), else fresh resets.
+    ``"trained"`` insists (``ValueError`` when the training state holds no env state).
+
+    Args:
+        agent_state: a training state (one seed's or seed-batched: only its
+            structure is looked at).
+    """
+    if start not in START_MODES:
+        raise ValueError(f"start must be one of {', '.join(START_MODES)}, got {start!r}")
+    if start == "fresh":
+        return "fresh"
+    has = jax.eval_shape(lambda s: training_env_state(s, env, env_params), agent_state) is not None
+    if start == "trained" and not has:
+        raise ValueError("start='trained': the training state holds no state of "
+                         f"{getattr(env, 'name', env)}")
+    return "trained" if has and (start == "trained" or trains_on_one_task(env)) else "fresh"
+
+
+def evaluate_seeds(
+    agent: Agent,
+    states: Any,
+    env: Environment,
+    env_params: Any,
+    *,
+    episodes: int = 10,
+    greedy: bool = True,
+    seed: int = 0,
+    max_steps: int | None = None,
+    start: str = "auto",
+    win_fn: Callable[[Any, Array, Array], Array] | None = None,
+) -> EvalResult:
+    """Every seed's policy for ``episodes`` episodes, in one compiled program.
+
+    All seeds play the same episodes (the same reset keys: common random numbers),
+    the seeds split over devices by ``jaxrl.parallel.over_seeds``. Bandit runs play
+    the bandit each seed trained on (see ``resolve_start``).
+
+    Args:
+        agent: the ``Agent``.
+        states: training states with a leading seeds axis (device or NumPy arrays).
+        env, env_params: the environment the agent trained on.
+        episodes: episodes per seed.
+        greedy: greedy actions, else the agent's exploration policy.
+        seed: seed of the episodes' keys.
+        max_steps: step cap per episode (default: ``episode_cap``).
+        start: ``"auto"``, ``"fresh"`` or ``"trained"`` (``resolve_start``).
+        win_fn: as for ``evaluate``.
+
+    Returns:
+        ``EvalResult`` on the host, every field ``[seeds, episodes]``.
+
+    Raises:
+        ValueError: a bad ``episodes``, ``max_steps`` or ``start``.
+    """
+    episodes = _count("episodes", episodes)
+    if max_steps is not None:
+        max_steps = _count("max_steps", max_steps)
+    one_seed = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), states)
+    mode = resolve_start(env, env_params, one_seed, start)
+    if mode == "trained":
+        _warn_if_just_reset(states, env, env_params)
+    key = jax.random.key(seed)
+
+    def one(agent_state: Any) -> EvalResult:
+        begin = None
+        if mode == "trained":
+            env_state = training_env_state(agent_state, env, env_params)
+            begin = (observe(env, env_state, env_params), env_state)
+        return evaluate(agent, agent_state, env, env_params, key, episodes, max_steps, greedy,
+                        win_fn, start=begin)
+
+    return jax.device_get(over_seeds(one)(states))
+
+
+def task_just_reset(agent_state: Any, env: Environment, env_params: Any) -> bool:
+    """Has one seed's training task (copy 0) not been acted on yet (its clock is 0)?
+
+    True when the run ended exactly as an episode did: auto-reset drew a task the
+    agent never saw, so an evaluation on it shows nothing of what it learned.
+    """
+    found = training_env_state(agent_state, env, env_params, reset_clock=False)
+    return found is not None and hasattr(found, "time") and bool(np.all(found.time == 0))
+
+
+def _warn_if_just_reset(states: Any, env: Environment, env_params: Any) -> None:
+    """Warn when every seed's task in the training state has not been acted on yet
+    (its clock is 0): the run ended exactly as an episode did, and auto-reset drew a
+    task the agent never saw."""
+    def clock(s: Any) -> Any:
+        found = training_env_state(s, env, env_params, reset_clock=False)
+        return getattr(found, "time", jnp.ones((), jnp.int32))
+
+    if np.all(np.asarray(jax.vmap(clock)(states)) == 0):
+        warnings.warn(
+            f"the {getattr(env, 'name', 'env')} task in the training state was drawn by an "
+            "auto-reset on the run's last step: the agent never acted on it, so this "
+            "evaluation cannot show what it learned (train with a max_steps_in_episode "
+            "above the steps each env copy takes in the run)", RuntimeWarning, stacklevel=3)
+
+
+EVAL_HEADERS = ["policy", "episodes", "return (mean ± std over seeds)", "min", "max", "length"]
+
+
+def eval_row(result: EvalResult, greedy: bool) -> list[str]:
+    """One row of the ``jaxrl eval`` table (``EVAL_HEADERS``) for ``evaluate_seeds``' result.
+
+    The ± is the spread over seeds of each seed's mean return.
+    """
+    returns = np.asarray(result.returns, np.float64)
+    returns = returns.reshape(-1, returns.shape[-1])
+    lengths = np.asarray(result.lengths, np.float64)
+    return [
+        "greedy" if greedy else "stochastic",
+        str(returns.shape[-1]),
+        f"{returns.mean():.2f} ± {returns.mean(axis=1).std():.2f}",
+        f"{returns.min():.2f}", f"{returns.max():.2f}",
+        f"{lengths.mean():.1f}",
+    ]
+
+
+# --------------------------------------------------------------------------------- one episode
+@dataclasses.dataclass
+class Episode:
+    """One recorded episode on the host (from ``evaluate(..., record=True)``).
+
+    ``states[t]`` is the env state after ``t`` steps (``states[0]`` the start) and
+    ``observations[t]`` its observation; ``actions[t]`` / ``rewards[t]`` are the step
+    from ``states[t]`` to ``states[t + 1]``.
+    """
+
+    states: list[Any]
+    observations: list[np.ndarray]
+    actions: np.ndarray
+    rewards: np.ndarray
+    terminated: bool
+    truncated: bool
+
+    @property
+    def length(self) -> int:
+        return len(self.actions)
+
+    @property
+    def total_return(self) -> float:
+        return float(np.sum(self.rewards))
+
+    @classmethod
+    def from_result(cls, result: EvalResult, index: int = 0) -> "Episode":
+        """Episode ``index`` of a recorded, unbatched ``EvalResult``."""
+        traj = result.trajectory
+        if traj is None:
+            raise ValueError("the evaluation was not recorded: pass record=True")
+        traj = jax.device_get(traj)
+        n = int(np.asarray(result.lengths)[index])
+        take = lambda tree, t: jax.tree.map(lambda x: np.asarray(x)[index, t], tree)  # noqa: E731
+        term = bool(n and np.asarray(traj.terminated)[index, n - 1])
+        return cls(
+            states=[take(traj.states, t) for t in range(n + 1)],
+            observations=[np.asarray(take(traj.observations, t)) for t in range(n + 1)],
+            actions=np.asarray(traj.actions)[index, :n],
+            rewards=np.asarray(traj.rewards, np.float64)[index, :n],
+            terminated=term,
+            truncated=bool(n and not term and np.asarray(traj.truncated)[index, n - 1]),
+        )
+
+
+def record_episode(agent: Agent, agent_state: Any, env: Environment, env_params: Any,
+                   key: Array, *, max_steps: int | None = None, greedy: bool = True,
+                   start: tuple[Any, Any] | None = None) -> Episode:
+    """One episode, every step kept: ``evaluate(..., num_episodes=1, record=True)`` on the host.
+
+    ``agent_state`` is one seed's state (device or NumPy arrays); it enters the
+    compiled program as an argument, never as a constant.
+    """
+    cap = episode_cap(env_params, max_steps)
+
+    def run(s: Any, begin: Any, k: Array) -> EvalResult:
+        return evaluate(agent, s, env, env_params, k, 1, cap, greedy, start=begin, record=True)
+
+    return Episode.from_result(jax.jit(run)(agent_state, start, key))
 
 
 def _render(env: Environment, state: Any, obs: Any) -> str:
@@ -216,7 +597,7 @@ def replay_text(
     "lost" (any other termination), "time limit" (the env truncated it) or
     "stopped" (``max_steps`` moves played). Boards come from
     ``env.render(state)`` when the environment (or one it wraps) has it, else the
-    observation is printed.
+    observation is printed. The episode is played by ``evaluate`` (recorded).
 
     Args:
         env: a single environment (e.g. ``ObservationNoise(Gridworld)``).
@@ -234,30 +615,18 @@ def replay_text(
     """
     if action_names is None:
         action_names = getattr(env, "action_names", None)
-    k_reset, key = jax.random.split(key)
-    reset = jax.jit(env.reset)
-    act = jax.jit(agent.act, static_argnums=3)
-    step = jax.jit(lambda k, s, a: env.step_env(k, s, env.clip_action(a, params), params))
-    obs, state = reset(k_reset, params)
-    lines = ["start:", _render(env, state, obs)]
-    total = 0.0
-    outcome = "stopped"
-    for move in range(1, max_steps + 1):
-        key, k_act, k_step = jax.random.split(key, 3)
-        action = int(act(agent_state, obs, k_act, greedy))
-        obs, state, reward, term, trunc, _ = step(k_step, state, action)
-        reward = float(np.sum(reward))
-        total += reward
+    ep = record_episode(agent, agent_state, env, params, key, max_steps=max_steps, greedy=greedy)
+    lines = ["start:", _render(env, ep.states[0], ep.observations[0])]
+    for t in range(ep.length):
+        action = int(np.asarray(ep.actions[t]).ravel()[0])
         name = action_names[action] if action_names is not None else str(action)
-        lines.append(f"move {move}: {name}, reward {reward:+g}")
-        lines.append(_render(env, state, obs))
-        if bool(term):
-            outcome = "won" if reward > 0 else "lost"
-            break
-        if bool(trunc):
-            outcome = "time limit"
-            break
-    lines.append(f"{outcome} after {move} moves, return {total:+g}")
+        lines.append(f"move {t + 1}: {name}, reward {ep.rewards[t]:+g}")
+        lines.append(_render(env, ep.states[t + 1], ep.observations[t + 1]))
+    if ep.terminated:
+        outcome = "won" if ep.length and ep.rewards[-1] > 0 else "lost"
+    else:
+        outcome = "time limit" if ep.truncated else "stopped"
+    lines.append(f"{outcome} after {ep.length} moves, return {ep.total_return:+g}")
     return "\n".join(lines)
 
 
@@ -300,7 +669,7 @@ def train_and_evaluate(
     seed_keys: Array,
     eval_key: Array,
     num_episodes: int,
-    max_steps: int = 1000,
+    max_steps: int | None = None,
     win_fn: Callable[[Any, Array, Array], Array] | None = None,
 ) -> tuple[Any, dict[str, Array], EvalResult, Timing]:
     """Train one agent per key and evaluate each, all in ONE compiled program.
@@ -327,4 +696,3 @@ def train_and_evaluate(
     out = jax.block_until_ready(compiled(seed_keys))
     wall2, cpu2 = time.perf_counter(), process_cpu_seconds()
     return (*out, Timing(wall1 - wall0, cpu1 - cpu0, wall2 - wall1, cpu2 - cpu1))
-

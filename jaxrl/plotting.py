@@ -1,52 +1,105 @@
-"""Plots of runs and sweeps (matplotlib, drawn without pyplot so no display is needed).
+"""Pictures of runs, sweeps and bandit testbeds (matplotlib without pyplot: no display needed).
 
-* ``learning_curve``: mean and spread over seeds of the episode return, x in env steps.
-* ``sweep_plot``: final return per setting: a heatmap for a two-field grid, a line
-  with error bars for a one-field grid, bars otherwise.
+* ``smooth_returns``: the one smoothing helper (a trailing, episode-weighted moving
+  average); every curve in the project and the benchmarks goes through it.
+* ``learning_curve``: mean and spread over seeds of the episode return against env
+  steps; for a task whose episodes never end (a bandit) the per-step reward instead.
+* ``sweep_plot``: a sweep's final return per setting (a heatmap for a two-field grid,
+  bars otherwise) beside every setting's learning curve.
+* ``bandit_testbed``: the classic two panels of the multi-armed testbed.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+import warnings
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+__all__ = [
+    "bandit_testbed", "curve_values", "figure", "learning_curve", "smooth_returns",
+    "sweep_plot",
+]
 
-def _figure(width: float = 7.0, height: float = 4.2) -> Any:
+
+def figure(width: float = 7.0, height: float = 4.2, dpi: int = 100) -> Any:
+    """A bare matplotlib ``Figure`` with an Agg canvas (no pyplot, no global state)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=100)
+    fig = Figure(figsize=(width, height), dpi=dpi)
     FigureCanvasAgg(fig)
     return fig
 
 
+_figure = figure  # the old private name
+
+
+class _quiet:
+    """Silence NumPy's warnings about all-NaN slices (curves before the first episode)."""
+
+    def __enter__(self) -> None:
+        self._w = warnings.catch_warnings()
+        self._w.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc: Any) -> None:
+        self._w.__exit__(*exc)
+
+
 def smooth_returns(returns: np.ndarray, episodes: np.ndarray | None, window: int) -> np.ndarray:
-    """Episode-weighted moving average of per-update mean returns, per seed.
+    """Trailing moving average along the last axis, weighted by episode counts.
+
+    Entry ``u`` averages the entries ``u - window + 1 .. u`` (fewer at the start),
+    each weighted by the episodes behind it, so every episode counts the same; NaN
+    entries (no episode ended) weigh nothing, and a window without any episode
+    carries the last average forward. With ``episodes=None`` every finite entry
+    weighs 1: a plain moving average (of per-pull rewards, episode lengths...).
 
     Args:
-        returns: ``float[seeds, updates]``, NaN where no episode ended.
-        episodes: ``float[seeds, updates]`` episodes behind each entry (None: 1 each).
-        window: updates per average (trailing window).
+        returns: ``float[..., updates]`` (one row per seed, or a single curve).
+        episodes: same shape, episodes behind each entry, or None.
+        window: entries per average, >= 1.
 
     Returns:
-        ``float64[seeds, updates]``; NaN until the first episode ends.
+        ``float64`` of the same shape; NaN until the first finite entry.
     """
     ret = np.asarray(returns, np.float64)
-    w = np.ones_like(ret) if episodes is None else np.asarray(episodes, np.float64)
+    squeeze = ret.ndim == 1
+    ret = np.atleast_2d(ret)
+    w = np.ones_like(ret) if episodes is None else np.atleast_2d(np.asarray(episodes, np.float64))
     w = np.where(np.isfinite(ret), w, 0.0)
-    num = np.cumsum(np.where(w > 0, ret * w, 0.0), axis=1)
-    den = np.cumsum(w, axis=1)
+    num = np.cumsum(np.where(w > 0, ret * w, 0.0), axis=-1)
+    den = np.cumsum(w, axis=-1)
     window = max(int(window), 1)
-    num[:, window:] = num[:, window:] - num[:, :-window]
-    den[:, window:] = den[:, window:] - den[:, :-window]
+    num[..., window:] = num[..., window:] - num[..., :-window]
+    den[..., window:] = den[..., window:] - den[..., :-window]
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(den > 0, num / np.maximum(den, 1e-12), np.nan)
     # Carry the last average forward through windows without any episode.
-    idx = np.where(np.isnan(out), 0, np.arange(out.shape[1]))
-    idx = np.maximum.accumulate(idx, axis=1)
-    return np.take_along_axis(out, idx, axis=1)
+    idx = np.where(np.isnan(out), 0, np.arange(out.shape[-1]))
+    idx = np.maximum.accumulate(idx, axis=-1)
+    out = np.take_along_axis(out, idx, axis=-1)
+    return out[0] if squeeze else out
+
+
+def curve_values(metrics: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """What a learning curve shows: ``(values, weights, what)``.
+
+    Normally the per-update mean ``episode_return`` weighted by ``episodes``. When
+    no episode ever ended and the algorithm reports a per-step ``reward`` (a bandit:
+    every pull is one step of an endless task), the mean reward per step instead,
+    each update weighing the same, so the curve is not empty.
+    """
+    from jaxrl.metrics import continuing
+
+    if continuing(metrics) or ("episode_return" not in metrics and "reward" in metrics):
+        return np.asarray(metrics["reward"], np.float64), None, "reward per step"
+    episodes = metrics.get("episodes")
+    return (np.asarray(metrics["episode_return"], np.float64),
+            None if episodes is None else np.asarray(episodes, np.float64), "episode return")
 
 
 def learning_curve(
@@ -57,10 +110,14 @@ def learning_curve(
     window: int | None = None,
     seeds_shown: int = 10,
 ) -> Any:
-    """Mean return over seeds against env steps, with a ±1 std band and min/max dashes.
+    """Mean over seeds against env steps, with a ±1 std band and min/max dashes.
+
+    The curve is the episode return, or the reward per step for a run in which no
+    episode ended (``curve_values``); the y label says which.
 
     Args:
-        metrics: ``episode_return``, ``env_steps`` (and ``episodes``) as ``[seeds, updates]``.
+        metrics: ``env_steps`` and ``episode_return`` (and ``episodes``; ``reward``
+            for endless tasks) as ``[seeds, updates]``.
         title: the axes title.
         path: save a PNG here.
         window: smoothing window in updates (default 2% of the run, at least 1).
@@ -69,30 +126,35 @@ def learning_curve(
     Returns:
         The matplotlib ``Figure``.
     """
-    ret = np.asarray(metrics["episode_return"], np.float64)
-    x = np.asarray(metrics["env_steps"], np.float64)[0]
-    seeds, updates = ret.shape
+    values, weights, what = curve_values(metrics)
+    values = np.atleast_2d(values)
+    x = np.asarray(metrics["env_steps"], np.float64).reshape(values.shape)[0]
+    seeds, updates = values.shape
     window = window or max(1, updates // 50)
-    curves = smooth_returns(ret, metrics.get("episodes"), window)
-    fig = _figure()
+    curves = np.atleast_2d(smooth_returns(values, weights, window))
+    fig = figure()
     ax = fig.add_subplot(1, 1, 1)
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns before the first episode
+    with _quiet():
         mean = np.nanmean(curves, axis=0)
         std = np.nanstd(curves, axis=0)
         lo, hi = np.nanmin(curves, axis=0), np.nanmax(curves, axis=0)
     if 1 < seeds <= seeds_shown:
         for c in curves:
             ax.plot(x, c, color="tab:blue", alpha=0.2, linewidth=0.8)
-    ax.plot(x, mean, color="tab:blue", linewidth=2, label=f"mean of {seeds} seed{'s' * (seeds > 1)}")
+    ax.plot(x, mean, color="tab:blue", linewidth=2,
+            label=f"mean of {seeds} seed{'s' * (seeds > 1)}")
     if seeds > 1:
         ax.fill_between(x, mean - std, mean + std, color="tab:blue", alpha=0.25, label="±1 std")
-        ax.plot(x, lo, color="tab:blue", linestyle="--", linewidth=0.8, alpha=0.7, label="min / max")
-        ax.plot(x, hi, color="tab:blue", linestyle="--", linewidth=0.8, alpha=0.7)
+        dashed = {"color": "tab:blue", "linestyle": "--", "linewidth": 0.8, "alpha": 0.7}
+        ax.plot(x, lo, label="min / max", **dashed)
+        ax.plot(x, hi, **dashed)
     ax.set_xlabel("environment steps (per seed)")
-    ax.set_ylabel("episode return" + (f" (moving average, {window} updates)" if window > 1 else ""))
+    label = what
+    if what == "reward per step":
+        label += " (no episode ended)"
+    if window > 1:
+        label += f"\nmoving average, {window} updates"
+    ax.set_ylabel(label)
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
@@ -102,83 +164,145 @@ def learning_curve(
     return fig
 
 
+# ------------------------------------------------------------------------------ sweeps
+def _fmt(v: Any) -> str:
+    number = isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+    return f"{v:g}" if number else str(v)
+
+
 def sweep_plot(
-    settings: Sequence[Mapping[str, Any]],
+    grid: Mapping[str, Sequence[Any]],
     final: np.ndarray,
+    metrics: Mapping[str, np.ndarray],
     *,
+    window: int,
     title: str = "",
     path: str | os.PathLike | None = None,
 ) -> Any:
-    """Final return per setting of a grid.
+    """A sweep: final return per setting (left) beside every setting's learning curve.
+
+    Left: a heatmap of the mean final return for a two-field grid (the best setting
+    outlined in red, each cell labelled mean and ± std over seeds), otherwise bars
+    with ± std error bars, the best in red and every seed as a dot. Right: per
+    setting, the seeds' curves smoothed over ``window`` updates (each seed on its own,
+    then averaged: averaging first would mix seeds in and out as their episodes end),
+    the best setting thick and red.
 
     Args:
-        settings: one dict of field values per setting.
-        final: ``float[settings, seeds]`` final return of every seed of every setting.
-        title: the axes title.
+        grid: ``{field: [values]}``; the settings are ``itertools.product`` of the
+            values, the last field varying fastest (``jaxrl.sweep``'s order).
+        final: ``float[settings, seeds]``, each run's final return (NaN: none).
+        metrics: ``[settings, seeds, updates]`` arrays: ``env_steps``,
+            ``episode_return``, ``episodes`` (``reward`` for endless tasks).
+        window: smoothing window of the curves, in updates.
+        title: the figure title.
         path: save a PNG here.
 
     Returns:
-        The matplotlib ``Figure``: a heatmap (two varied fields), a line with ±1 std
-        error bars (one field), or bars (more fields).
+        The matplotlib ``Figure`` (two axes, plus a colorbar for a heatmap).
     """
-    final = np.asarray(final, np.float64)
-    import warnings
+    from matplotlib import colormaps
+    from matplotlib.patches import Rectangle
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
+    fields = list(grid)
+    settings = [dict(zip(fields, values, strict=True))
+                for values in itertools.product(*grid.values())]
+    final = np.asarray(final, np.float64).reshape(len(settings), -1)
+    with _quiet():
         mean = np.nanmean(final, axis=1)
         std = np.nanstd(final, axis=1)
-    fields = [k for k in settings[0] if len({repr(s[k]) for s in settings}) > 1] if settings else []
-    fig = _figure()
-    ax = fig.add_subplot(1, 1, 1)
+    best = int(np.nanargmax(mean)) if np.isfinite(mean).any() else None
+    fig = figure(13, 5)
+    ax_l, ax_r = fig.subplots(1, 2)
     if len(fields) == 2:
         a, b = fields
-        xs = _unique([s[a] for s in settings])
-        ys = _unique([s[b] for s in settings])
-        grid = np.full((len(ys), len(xs)), np.nan)
-        for s, m in zip(settings, mean):
-            grid[ys.index(s[b]), xs.index(s[a])] = m
-        im = ax.imshow(grid, origin="lower", cmap="viridis", aspect="auto")
-        ax.set_xticks(range(len(xs)), [str(v) for v in xs])
-        ax.set_yticks(range(len(ys)), [str(v) for v in ys])
-        ax.set_xlabel(a)
-        ax.set_ylabel(b)
-        for i in range(len(ys)):
-            for j in range(len(xs)):
-                if np.isfinite(grid[i, j]):
-                    ax.text(j, i, f"{grid[i, j]:.1f}", ha="center", va="center", color="w", fontsize=8)
-        fig.colorbar(im, ax=ax, label="final return (mean over seeds)")
-    elif len(fields) == 1:
-        (a,) = fields
-        xs = [s[a] for s in settings]
-        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in xs)
-        pos = np.asarray(xs, float) if numeric else np.arange(len(xs))
-        ax.errorbar(pos, mean, yerr=std, marker="o", capsize=4)
-        if numeric and np.all(pos > 0) and pos.max() / pos.min() >= 10:
-            ax.set_xscale("log")
-        if not numeric:
-            ax.set_xticks(pos, [str(v) for v in xs])
-        ax.set_xlabel(a)
-        ax.set_ylabel("final return (mean ± std over seeds)")
-        ax.grid(alpha=0.3)
+        shape = (len(grid[a]), len(grid[b]))
+        cells = mean.reshape(shape)
+        im = ax_l.imshow(cells, cmap="viridis", aspect="auto", origin="lower")
+        fig.colorbar(im, ax=ax_l, label="final return (mean over seeds)")
+        ax_l.set_xticks(range(shape[1]), [_fmt(v) for v in grid[b]])
+        ax_l.set_yticks(range(shape[0]), [_fmt(v) for v in grid[a]])
+        ax_l.set_xlabel(b)
+        ax_l.set_ylabel(a)
+        finite = cells[np.isfinite(cells)]
+        mid = (finite.min() + finite.max()) / 2 if finite.size else 0.0
+        for i in range(shape[0]):
+            for j in range(shape[1]):
+                k = i * shape[1] + j
+                ax_l.text(j, i, f"{mean[k]:.0f}\n±{std[k]:.0f}", ha="center", va="center",
+                          fontsize=8, color="black" if cells[i, j] > mid else "white")
+        if best is not None:
+            bi, bj = divmod(best, shape[1])
+            ax_l.add_patch(Rectangle((bj - 0.5, bi - 0.5), 1, 1, fill=False, edgecolor="red",
+                                     linewidth=2.5))
+        ax_l.set_title("final return (best outlined)")
     else:
-        labels = [", ".join(f"{k}={s[k]}" for k in (fields or list(s))) for s in settings]
-        ax.bar(np.arange(len(labels)), mean, yerr=std, capsize=4)
-        ax.set_xticks(np.arange(len(labels)), labels, rotation=30, ha="right", fontsize=8)
-        ax.set_ylabel("final return (mean ± std over seeds)")
-    ax.set_title(title)
+        labels = [", ".join(_fmt(s[f]) for f in fields) for s in settings]
+        x = np.arange(len(labels))
+        ax_l.bar(x, mean, yerr=std, capsize=3,
+                 color=["tab:red" if i == best else "tab:blue" for i in range(len(labels))])
+        for i in range(len(labels)):
+            ax_l.plot(np.full(final.shape[1], x[i]), final[i], "k.", alpha=0.4, markersize=4)
+        ax_l.set_xticks(x, labels, rotation=45 if len(labels) > 4 else 0, ha="right")
+        ax_l.set_xlabel(", ".join(fields))
+        ax_l.set_ylabel("final return")
+        ax_l.set_title("final return per setting (best in red; dots are seeds)")
+
+    cmap = colormaps["viridis"].resampled(max(len(settings), 1))
+    what = "episode return"
+    for i, setting in enumerate(settings):
+        one = {k: np.asarray(v)[i] for k, v in metrics.items()}
+        values, weights, what = curve_values(one)
+        steps = np.asarray(one["env_steps"]).reshape(np.shape(values))[0]
+        with _quiet():
+            curve = np.nanmean(np.atleast_2d(smooth_returns(values, weights, window)), axis=0)
+        ax_r.plot(steps, curve, color="red" if i == best else cmap(i),
+                  linewidth=2.5 if i == best else 1.0,
+                  label=", ".join(f"{f}={_fmt(setting[f])}" for f in fields))
+    ax_r.set_xlabel("environment steps")
+    ax_r.set_ylabel(f"{what} ({window}-update average, mean of seeds)")
+    ax_r.set_title("learning curves")
+    ax_r.legend(fontsize=7, loc="best")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+    return fig
+
+
+# ------------------------------------------------------------------------------ bandits
+def bandit_testbed(result: Any, path: str | os.PathLike | None = None,
+                   title: str | None = None) -> Any:
+    """The classic two panels: average reward and % optimal action against pulls.
+
+    Args:
+        result: a ``jaxrl.algos.bandit_agents.BanditTestbedResult`` (``labels``,
+            ``average_reward`` and ``optimal_action`` ``[agents, pulls]``,
+            ``best_expected_reward`` ``[pulls]``, ``num_runs``, ``num_pulls``).
+        path: if given, the figure is written there (PNG by extension).
+        title: a title over both panels.
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    fig = figure(10.5, 8.0)
+    ax_r, ax_o = fig.subplots(2, 1, sharex=True)
+    pulls = np.arange(1, result.num_pulls + 1)
+    for i, label in enumerate(result.labels):
+        line, = ax_r.plot(pulls, result.average_reward[i], lw=1.0, label=label)
+        ax_o.plot(pulls, 100.0 * np.asarray(result.optimal_action[i]), lw=1.0,
+                  color=line.get_color())
+    ax_r.plot(pulls, result.best_expected_reward, "k:", lw=1.0, label="best arm (mean)")
+    ax_r.set_ylabel("Average reward")
+    ax_o.set_ylabel("% Optimal action")
+    ax_o.set_ylim(0, 100)
+    ax_o.set_xlabel("Pulls")
+    ax_r.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    for ax in (ax_r, ax_o):
+        ax.grid(alpha=0.3)
+    fig.suptitle(title or f"{result.num_runs} runs x {result.num_pulls} pulls")
     fig.tight_layout()
     if path is not None:
         fig.savefig(path)
     return fig
-
-
-def _unique(values: list[Any]) -> list[Any]:
-    out: list[Any] = []
-    for v in values:
-        if v not in out:
-            out.append(v)
-    try:
-        return sorted(out)
-    except TypeError:
-        return out

@@ -22,6 +22,11 @@ it is replayed at least once soon; importance weights
 scale updates down. Sampling is stratified: the probability mass is cut into
 ``batch_size`` equal segments and one index is drawn in each (the paper's scheme).
 
+Observations are stored in the narrowest dtype that holds every value the observation
+space allows exactly (``storage_dtype``: ``bool`` for MinAtar's 0/1 planes, ``uint16``
+for Taxi's 500 states, unchanged float32 for CartPole) and come back from
+``n_step_batch`` in the dtype ``add`` received (``ReplayBuffer.obs_dtype``).
+
 Priorities live in a sum tree (and a min tree for the weights' normaliser), as in
 the paper, but ``BRANCH``-ary (32 children per node) rather than binary: a sample
 walks down 4 levels for 48,000 slots instead of 16, each level one vectorised step
@@ -39,8 +44,10 @@ from typing import Any
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
+from envs import spaces
 from jaxrl import value_targets
 
 Array = jax.Array
@@ -51,10 +58,10 @@ class Transition:
     """One environment step (leading axes are whatever the caller batches).
 
     Attributes:
-        obs: float32[..., *obs_shape] observation the action was taken in.
+        obs: [..., *obs_shape] observation the action was taken in.
         action: int32[...] action taken.
         reward: float32[...] reward received.
-        next_obs: float32[..., *obs_shape] observation the step produced, before
+        next_obs: [..., *obs_shape] observation the step produced, before
             any auto-reset (``info["final_observation"]``).
         terminated: bool[...] the step reached a terminal state (no bootstrap).
         truncated: bool[...] the episode was cut by a time limit on this step
@@ -83,6 +90,9 @@ class ReplayBuffer:
         max_priority: float32[] largest ``p_i^alpha`` so far (new transitions get it).
         insert: int32[] row the next ``add`` writes.
         size: int32[] rows holding data (at most ``rows``).
+        obs_dtype: static; the dtype name of the observations ``add`` receives and
+            ``n_step_batch`` returns, when ``data.obs`` stores them narrower (``None``:
+            stored as received).
     """
 
     data: Transition
@@ -91,6 +101,7 @@ class ReplayBuffer:
     max_priority: Array
     insert: Array
     size: Array
+    obs_dtype: str | None = struct.field(pytree_node=False, default=None)
 
     @property
     def rows(self) -> int:
@@ -136,11 +147,11 @@ class NStepBatch:
     """Sampled transitions with their n-step windows folded in.
 
     Attributes:
-        obs: float32[batch, *obs_shape] first observation of each window.
+        obs: [batch, *obs_shape] first observation of each window.
         action: int32[batch] first action.
         reward: float32[batch] discounted reward sum of the window.
         discount: float32[batch] discount of the bootstrap value (0 if terminated).
-        next_obs: float32[batch, *obs_shape] bootstrap observation.
+        next_obs: [batch, *obs_shape] bootstrap observation.
     """
 
     obs: Array
@@ -205,16 +216,66 @@ def _tree_find(levels: tuple[Array, ...], mass: Array) -> Array:
 
 
 # --------------------------------------------------------------------------------- building
-def init(example: Transition, rows: int, num_envs: int) -> ReplayBuffer:
+_NARROW_INTEGERS = (np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32)
+
+
+def storage_dtype(space: Any) -> np.dtype | None:
+    """The narrowest dtype that holds every observation ``space`` allows, exactly.
+
+    * ``Box`` of ``bool``: ``bool``.
+    * ``Discrete(n)``, or a ``Box`` of integers with finite bounds: the smallest of
+      ``uint8, int8, uint16, int16, uint32, int32`` whose range covers the values
+      (``[0, n - 1]``, ``[low, high]``), if narrower than the space's own dtype.
+    * Anything else (float ``Box`` such as CartPole's, ``Dict``): ``None``, keep the
+      observations' dtype. A float ``Box(0, 1)`` may hold any fraction, so it is kept.
+
+    Returns:
+        A ``numpy`` dtype, or ``None`` when nothing narrower is exact.
+    """
+    if isinstance(space, spaces.Discrete):
+        low, high, dtype = 0, int(space.n) - 1, np.dtype(space.dtype)
+    elif isinstance(space, spaces.Box):
+        dtype = np.dtype(space.dtype)
+        if dtype == np.bool_:
+            return np.dtype(np.bool_)
+        if not np.issubdtype(dtype, np.integer) or space.low.size == 0:
+            return None
+        low, high = int(np.min(space.low)), int(np.max(space.high))
+    else:
+        return None
+    for candidate in map(np.dtype, _NARROW_INTEGERS):
+        info = np.iinfo(candidate)
+        if info.min <= low and high <= info.max:
+            return candidate if candidate.itemsize < dtype.itemsize else None
+    return None
+
+
+def init(
+    example: Transition, rows: int, num_envs: int, obs_storage: Any = None
+) -> ReplayBuffer:
     """An empty buffer of ``rows * num_envs`` transitions shaped like ``example``.
 
     Args:
         example: one unbatched ``Transition`` (values ignored, shapes and dtypes used).
         rows: steps kept per environment copy.
         num_envs: environment copies written per ``add``.
+        obs_storage: dtype to keep ``obs`` and ``next_obs`` in (``storage_dtype`` of the
+            observation space; it must hold them exactly), or ``None``: their own dtype.
+            ``n_step_batch`` casts them back to ``example.obs``'s dtype.
     """
     if rows < 1 or num_envs < 1:
         raise ValueError(f"buffer needs rows >= 1 and num_envs >= 1, got {rows}, {num_envs}")
+    obs_dtype = None
+    if obs_storage is not None:
+        if not isinstance(example.obs, (jax.Array, np.ndarray)):
+            raise ValueError("obs_storage needs array observations (not a pytree of them)")
+        own = jnp.asarray(example.obs).dtype
+        if np.dtype(obs_storage) != own:
+            obs_dtype = own.name
+            example = example.replace(
+                obs=jnp.zeros(jnp.shape(example.obs), obs_storage),
+                next_obs=jnp.zeros(jnp.shape(example.next_obs), obs_storage),
+            )
     data = jax.tree.map(
         lambda x: jnp.zeros((rows, num_envs, *jnp.shape(x)), jnp.asarray(x).dtype), example
     )
@@ -226,6 +287,7 @@ def init(example: Transition, rows: int, num_envs: int) -> ReplayBuffer:
         max_priority=jnp.ones((), jnp.float32),
         insert=jnp.zeros((), jnp.int32),
         size=jnp.zeros((), jnp.int32),
+        obs_dtype=obs_dtype,
     )
 
 
@@ -339,7 +401,8 @@ def n_step_batch(
         gamma: float32[] discount.
 
     Returns:
-        ``NStepBatch`` with a leading ``batch`` axis.
+        ``NStepBatch`` with a leading ``batch`` axis; observations in the dtype ``add``
+        received (``buffer.obs_dtype``), whatever they are stored in.
     """
     if n < 1:
         raise ValueError(f"n-step windows need n >= 1, got {n}")
@@ -357,8 +420,13 @@ def n_step_batch(
         reward, terminated, stop, gamma
     )
     last_row = (index.row + folded.last) % buffer.rows
-    obs = jax.tree.map(lambda x: x[index.row, index.env], data.obs)
-    next_obs = jax.tree.map(lambda x: x[last_row, index.env], data.next_obs)
+
+    def gather(stored: Any, row: Array) -> Any:
+        out = jax.tree.map(lambda x: x[row, index.env], stored)
+        return out if buffer.obs_dtype is None else out.astype(buffer.obs_dtype)
+
+    obs = gather(data.obs, index.row)
+    next_obs = gather(data.next_obs, last_row)
     return NStepBatch(
         obs=obs,
         action=data.action[index.row, index.env],

@@ -16,7 +16,7 @@ loop lengths) change the compiled program and cannot be vmapped: asking for one 
 refused, as is an unknown field name (with the closest matches), before anything is
 compiled. Every setting is validated concretely with ``Config.validate()`` first; the
 algorithm's ``make`` then sees traced leaves, so its ``validate`` must skip checks on
-traced values (``isinstance(x, jax.core.Tracer)``).
+traced values (``jaxrl.config.is_traced``).
 
 All settings share the same seed keys (common random numbers), so differences between
 settings are not blurred by different initialisations.
@@ -25,7 +25,6 @@ settings are not blurred by different initialisations.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import itertools
 import math
 import numbers
@@ -37,6 +36,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxrl.config import closest
+from jaxrl.metrics import final_returns, final_window as default_final_window
 from jaxrl.parallel import over_seeds
 
 __all__ = ["SweepResult", "sweep", "sweepable_fields"]
@@ -67,10 +68,9 @@ def _check_grid(config: Any, grid: Mapping[str, Sequence[Any]]) -> dict[str, lis
                 f"Sweepable fields: {', '.join(leaves)}."
             )
         if name not in leaves:
-            close = difflib.get_close_matches(name, leaves + static, n=3, cutoff=0.5)
-            hint = f" Did you mean: {', '.join(close)}?" if close else ""
             raise ValueError(
-                f"{cls} has no field {name!r}.{hint} Sweepable fields: {', '.join(leaves)}."
+                f"{cls} has no field {name!r}.{closest(name, leaves + static)} Sweepable "
+                f"fields: {', '.join(leaves)}."
             )
         if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
             raise ValueError(f"grid[{name!r}] must be a non-empty list of numbers, got {values!r}")
@@ -189,117 +189,43 @@ class SweepResult:
     def __str__(self) -> str:
         return self.table()
 
+    def save(self, out_dir: Any, extra: Mapping[str, Any] | None = None) -> None:
+        """Write ``sweep.png``, ``sweep.csv`` (one row per setting and seed) and ``sweep.json``."""
+        from pathlib import Path
+
+        from jaxrl.rundir import write_json
+
+        out = Path(out_dir)
+        self.plot(str(out / "sweep.png"))
+        fields = list(self.grid)
+        lines = [",".join([*fields, "seed", "final_return"])]
+        for i, setting in enumerate(self.settings):
+            for s in range(self.num_seeds):
+                lines.append(",".join([*(repr(setting[k]) for k in fields), str(s),
+                                       repr(float(self.final_returns[i, s]))]))
+        (out / "sweep.csv").write_text("\n".join(lines) + "\n")
+        write_json(out / "sweep.json", {
+            "algorithm": self.algo, "env": self.env_name, **(extra or {}), "grid": self.grid,
+            "final_window": self.final_window, "best": self.best_setting,
+            "compile_seconds": self.compile_seconds, "run_seconds": self.run_seconds,
+        })
+
     def plot(self, path: str | None = None):
         """Final returns (heatmap for a 2-D grid, bars otherwise) beside learning curves.
 
         Returns the matplotlib ``Figure``; saves it to ``path`` when given.
         """
-        # No pyplot: a bare Figure needs no display and leaves no global state behind.
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-        from matplotlib.patches import Rectangle
+        from jaxrl import plotting
 
-        fields = list(self.grid)
-        mean, std, best = self.mean, self.std, self.best
-        fig = Figure(figsize=(13, 5))
-        FigureCanvasAgg(fig)
-        ax_l, ax_r = fig.subplots(1, 2)
-        if len(fields) == 2:
-            a, b = fields
-            grid = mean.reshape(len(self.grid[a]), len(self.grid[b]))
-            im = ax_l.imshow(grid, cmap="viridis", aspect="auto", origin="lower")
-            fig.colorbar(im, ax=ax_l, label="final return (mean over seeds)")
-            ax_l.set_xticks(range(len(self.grid[b])), [f"{v:g}" for v in self.grid[b]])
-            ax_l.set_yticks(range(len(self.grid[a])), [f"{v:g}" for v in self.grid[a]])
-            ax_l.set_xlabel(b)
-            ax_l.set_ylabel(a)
-            finite = grid[np.isfinite(grid)]
-            mid = (finite.min() + finite.max()) / 2 if finite.size else 0.0
-            for i in range(grid.shape[0]):
-                for j in range(grid.shape[1]):
-                    k = i * grid.shape[1] + j
-                    ax_l.text(
-                        j, i, f"{mean[k]:.0f}\n+-{std[k]:.0f}", ha="center", va="center",
-                        fontsize=8, color="black" if grid[i, j] > mid else "white",
-                    )
-            bi, bj = divmod(best, grid.shape[1])
-            ax_l.add_patch(Rectangle((bj - 0.5, bi - 0.5), 1, 1, fill=False,
-                                     edgecolor="red", linewidth=2.5))
-            ax_l.set_title("final return (best outlined)")
-        else:
-            labels = [", ".join(f"{s[f]:g}" for f in fields) for s in self.settings]
-            colors = ["tab:red" if i == best else "tab:blue" for i in range(len(labels))]
-            x = np.arange(len(labels))
-            ax_l.bar(x, mean, yerr=std, color=colors, capsize=3)
-            for i in range(len(labels)):
-                r = self.final_returns[i]
-                ax_l.plot(np.full(r.shape, x[i]), r, "k.", alpha=0.4, markersize=4)
-            ax_l.set_xticks(x, labels, rotation=45 if len(labels) > 4 else 0, ha="right")
-            ax_l.set_xlabel(", ".join(fields))
-            ax_l.set_ylabel("final return")
-            ax_l.set_title("final return per setting (best in red; dots are seeds)")
-        from matplotlib import colormaps
-
-        from jaxrl.plotting import smooth_returns
-
-        steps = self.env_steps
-        cmap = colormaps["viridis"].resampled(len(self.settings))
-        for i, setting in enumerate(self.settings):
-            # Smooth each seed (episode-weighted, the final-return window), then average
-            # seeds: averaging first would mix seeds in and out as their episodes end.
-            per_seed = smooth_returns(self.metrics["episode_return"][i],
-                                      self.metrics["episodes"][i], self.final_window)
-            with _quiet_nan_warnings():
-                c = np.nanmean(per_seed, axis=0)
-            label = ", ".join(f"{f}={setting[f]:g}" for f in fields)
-            ax_r.plot(steps, c, color="red" if i == best else cmap(i),
-                      linewidth=2.5 if i == best else 1.0, label=label)
-        ax_r.set_xlabel("environment steps")
-        ax_r.set_ylabel(f"episode return ({self.final_window}-update average, mean of seeds)")
-        ax_r.set_title("learning curves")
-        ax_r.legend(fontsize=7, loc="best")
-        fig.suptitle(f"{self.algo} on {self.env_name}: {len(self.settings)} settings x "
-                     f"{self.num_seeds} seeds in one program")
-        fig.tight_layout()
-        if path is not None:
-            fig.savefig(path, dpi=110)
-        return fig
+        return plotting.sweep_plot(
+            self.grid, self.final_returns, self.metrics, window=self.final_window,
+            title=f"{self.algo} on {self.env_name}: {len(self.settings)} settings x "
+                  f"{self.num_seeds} seeds in one program", path=path)
 
 
 def _nanmean(x: np.ndarray) -> float:
     finite = x[np.isfinite(x)]
     return float(finite.mean()) if finite.size else float("nan")
-
-
-class _quiet_nan_warnings:
-    def __enter__(self):
-        import warnings
-
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc):
-        return self._w.__exit__(*exc)
-
-
-def final_returns(episode_return: np.ndarray, episodes: np.ndarray, window: int) -> np.ndarray:
-    """Mean return of the episodes ending in the last ``window`` updates.
-
-    Args:
-        episode_return: ``float[..., num_updates]``, per-update mean return (NaN if none).
-        episodes: ``int[..., num_updates]``, episodes ending in each update.
-        window: updates to pool (from the end).
-
-    Returns:
-        ``float64[...]``: the episode-weighted mean, NaN where no episode ended.
-    """
-    ret = np.asarray(episode_return, np.float64)[..., -window:]
-    n = np.asarray(episodes, np.float64)[..., -window:]
-    total = np.sum(np.where(n > 0, ret * n, 0.0), axis=-1)
-    count = np.sum(n, axis=-1)
-    with np.errstate(all="ignore"):
-        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 # --------------------------------------------------------------------------------- sweep
@@ -321,9 +247,11 @@ def sweep(
         grid: ``{field: [values]}``; the settings are the cartesian product, in
             ``itertools.product`` order (the last field varies fastest).
         seeds: runs per setting; every setting uses the same ``seeds`` keys.
-        key: a PRNG key or an integer seed.
-        final_window: updates pooled for the final return (default ``num_updates // 20``,
-            at least 1).
+        key: a PRNG key or an integer seed. Seed ``i`` uses ``fold_in(key, i)``, the
+            same keys ``jaxrl.train`` gives its seeds, so a setting of the sweep with
+            seed 0 reproduces ``jaxrl.train(..., seed=0)``'s runs.
+        final_window: updates pooled for the final return (default
+            ``jaxrl.metrics.final_window``: the last 5 %, as ``jaxrl train`` reports).
 
     Returns:
         ``SweepResult``.
@@ -378,13 +306,13 @@ def sweep(
     agent0 = module.make(base.replace(**settings[0]), env, env_params)
     num_updates = int(agent0.num_updates)
     if final_window is None:
-        final_window = max(1, num_updates // 20)
+        final_window = default_final_window(num_updates)
     if not 1 <= final_window <= num_updates:
         raise ValueError(f"final_window must lie in [1, {num_updates}], got {final_window!r}")
 
     if isinstance(key, numbers.Integral):
-        key = jax.random.PRNGKey(int(key))
-    seed_keys = jax.random.split(key, int(seeds))
+        key = jax.random.key(int(key))
+    seed_keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(int(seeds)))
     batched = {
         f: jnp.asarray([s[f] for s in settings], _leaf_dtype(getattr(base, f))) for f in fields
     }

@@ -26,3 +26,30 @@ def test_readme_opens_with_install_and_test_commands_that_ci_runs():
     ci = (ROOT / ".ci" / "run").read_text()
     assert 'pip install -e ".[dev]"' in ci
     assert tests in ci, f"CI does not run the README's test command {tests!r}"
+
+
+def test_readme_custom_environment_walkthrough(tmp_path):
+    """The README's corridor: saved as corridor.py, trained, exported and run as written."""
+    import os
+
+    block = next(b for b in re.findall(r"```python\n(.*?)```", README, flags=re.S)
+                 if "class Corridor" in b)
+    (tmp_path / "corridor.py").write_text(block)
+    section = README[README.index("class Corridor"):]
+    commands = re.findall(r"```\n(PYTHONPATH=.*?)```", section, flags=re.S)[0].strip().splitlines()
+    assert [c.split()[1] for c in commands] == ["jaxrl", "jaxrl", "python"]
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    bin_dir = pathlib.Path(sys.executable).parent
+    outputs = []
+    for line in commands:
+        argv = line.split(None, 1)[1]  # drop PYTHONPATH=.
+        argv = argv.replace("jaxrl ", f"{bin_dir / 'jaxrl'} ", 1) if argv.startswith("jaxrl") \
+            else argv.replace("python ", f"{sys.executable} ", 1)
+        proc = subprocess.run(argv, shell=True, capture_output=True, text=True, timeout=600,
+                              cwd=tmp_path, env=env)
+        assert proc.returncode == 0, f"{line}\n{proc.stderr[-3000:]}"
+        outputs.append(proc.stdout)
+    assert "policy.msgpack" in outputs[1]
+    assert outputs[2].strip() == "[" + " ".join(["1"] * 10) + "]"  # go right, everywhere
+    ckpt_size = (tmp_path / "corridor-run" / "checkpoint.msgpack").stat().st_size
+    assert (tmp_path / "corridor-run" / "policy.msgpack").stat().st_size < ckpt_size / 20

@@ -1,14 +1,17 @@
 """Algorithm registry: every trainable algorithm by name, one module each.
 
 Each module provides ``Config`` and ``make(config, env, env_params) -> jaxrl.agent.Agent``
-(see ``jaxrl.agent``). ``get(name)`` returns the module; ``names()`` lists them.
+(see ``jaxrl.agent``), ``PRESETS: dict[str, jaxrl.presets.Preset]`` and ``DEFAULT_ENV``
+(the environment a run uses when none is named). ``get(name)`` returns the module;
+``names()`` lists them.
 """
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from types import ModuleType
+
+from jaxrl.config import closest
 
 # name -> module path. Modules are imported on first use.
 _ALGORITHMS: dict[str, str] = {
@@ -30,8 +33,7 @@ def names() -> list[str]:
 def get(name: str) -> ModuleType:
     """The module implementing algorithm ``name``; unknown names get the closest matches."""
     if name not in _ALGORITHMS:
-        close = difflib.get_close_matches(name, names(), n=3, cutoff=0.4)
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        hint = closest(name, names(), cutoff=0.4)
         raise ValueError(f"unknown algorithm {name!r}.{hint} Known: {', '.join(names())}.")
     module = importlib.import_module(_ALGORITHMS[name])
     # A module serving several names (q_learning / sarsa) exposes a per-name hook.

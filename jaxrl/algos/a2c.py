@@ -75,15 +75,20 @@ from envs import spaces
 from envs.core import Environment
 from envs.wrappers import EpisodeStatistics, VecEnv
 from jaxrl.agent import Agent, Metrics, episode_metrics
+from jaxrl.config import is_traced
 from jaxrl.config import static as _static
-from jaxrl.networks import ACTIVATIONS, activation
+from jaxrl.distributions import categorical_log_prob_entropy
+from jaxrl.networks import ACTIVATIONS, activation, encode_observation, observation_input
+from jaxrl.presets import Preset
 from jaxrl.returns import bootstrapped_returns, gae, standardize
+from jaxrl.schedules import learning_rate
 
 Array = jax.Array
 
 __all__ = [
     "ActorCritic",
     "Config",
+    "DEFAULT_ENV",
     "Learner",
     "LossTerms",
     "PRESETS",
@@ -214,7 +219,7 @@ class Config:
         }
         for name, (ok, rule) in checks.items():
             value = getattr(self, name)
-            if isinstance(value, jax.core.Tracer):
+            if is_traced(value):
                 continue
             arr = np.asarray(value, dtype=np.float64)
             finite = np.all(np.isfinite(arr)) or name == "max_grad_norm"
@@ -223,11 +228,38 @@ class Config:
         return self
 
 
-#: Named settings. ``"book"``: chapter 5's N-step agent (7 copies, N = 10).
-#: ``"book_mc"``: the same with Monte Carlo returns. ``"tuned"``: mean episode length
-#: 450 on CartPole-v1 after about 65,000 steps per seed (numbers in
-#: benchmarks/a2c_cartpole.py). Still N-step (N = 10) advantage actor-critic; what
-#: changed from the book, and why (each found by sweeping 16 seeds, two seed sets):
+# The "tuned" preset's config (why each setting: see PRESETS below).
+_TUNED = Config(
+    num_envs=16,
+    num_steps=10,
+    total_timesteps=120_000,
+    trunk=(),
+    actor_hidden=(32, 32),
+    critic_hidden=(32, 32),
+    activation="tanh",
+    critic_output="linear",
+    detach_critic=False,
+    obs_normalization="none",
+    orthogonal_init=True,
+    return_normalization="none",
+    normalize_advantages=True,
+    loss_reduction="mean",
+    terminal_reward=None,
+    anneal_lr=True,
+    lr=3e-3,
+    gamma=0.99,
+    critic_coef=0.5,
+    entropy_coef=0.01,
+    max_grad_norm=0.5,
+    reward_scale=0.1,
+)
+
+#: Named settings (``jaxrl.presets.Preset``), all for CartPole-v1. ``"book"``: chapter
+#: 5's N-step agent (7 copies, N = 10). ``"book_mc"``: the same with Monte Carlo
+#: returns. ``"tuned"``: mean episode length 450 on CartPole-v1 after about 65,000 steps
+#: per seed (numbers in benchmarks/a2c_cartpole.py). Still N-step (N = 10) advantage
+#: actor-critic; what changed from the book, and why (each found by sweeping 16 seeds,
+#: two seed sets):
 #:
 #: * separate actor and critic MLPs 4-32-32 (tanh), orthogonal init with a 0.01
 #:   policy head: the shared trunk let the large critic gradients drive the policy's
@@ -238,41 +270,28 @@ class Config:
 #: * 16 copies, losses averaged (not summed), advantages standardised per update,
 #:   Adam 3e-3 decayed linearly to 0 over 120,000 steps, global-norm clip 0.5,
 #:   entropy bonus 0.01, gamma 0.99, critic weight 0.5.
-PRESETS: dict[str, Config] = {
-    "book": Config(),
-    "book_mc": Config(mode="monte_carlo"),
-    "tuned": Config(
-        num_envs=16,
-        num_steps=10,
-        total_timesteps=120_000,
-        trunk=(),
-        actor_hidden=(32, 32),
-        critic_hidden=(32, 32),
-        activation="tanh",
-        critic_output="linear",
-        detach_critic=False,
-        obs_normalization="none",
-        orthogonal_init=True,
-        return_normalization="none",
-        normalize_advantages=True,
-        loss_reduction="mean",
-        terminal_reward=None,
-        anneal_lr=True,
-        lr=3e-3,
-        gamma=0.99,
-        critic_coef=0.5,
-        entropy_coef=0.01,
-        max_grad_norm=0.5,
-        reward_scale=0.1,
+PRESETS: dict[str, Preset] = {
+    "book": Preset(Config(), env="CartPole-v1", description="book ch. 5, N-step (N = 10)"),
+    "book_mc": Preset(
+        Config(mode="monte_carlo"), env="CartPole-v1",
+        description="book ch. 5, Monte Carlo returns",
+    ),
+    "tuned": Preset(
+        _TUNED, env="CartPole-v1",
+        description="jaxrl tuned: mean length 450 after ~65,000 steps",
     ),
 }
+
+#: The environment a run trains on when none is named.
+DEFAULT_ENV: str = "CartPole-v1"
 
 
 # --------------------------------------------------------------------------------- network
 class ActorCritic(nn.Module):
     """Two-headed network: ``obs -> (logits float32[..., num_actions], value float32[...])``.
 
-    Leading axes of ``obs`` are batch axes; the last ``obs_ndim`` are flattened.
+    Leading axes of ``obs`` are batch axes; the last ``obs_ndim`` are flattened (a
+    Discrete observation, ``obs_categories > 0``, is one-hot encoded first).
     """
 
     num_actions: int
@@ -285,10 +304,11 @@ class ActorCritic(nn.Module):
     obs_normalization: str = "l2"
     orthogonal_init: bool = False  # orthogonal, gains sqrt(2) hidden, 0.01 actor, 1 critic
     obs_ndim: int = 1
+    obs_categories: int = 0  # > 0: a Discrete observation, one-hot encoded
 
     @nn.compact
     def __call__(self, obs: Array) -> tuple[Array, Array]:
-        x = jnp.reshape(obs, (*obs.shape[: obs.ndim - self.obs_ndim], -1)).astype(jnp.float32)
+        x = encode_observation(obs, self.obs_ndim, self.obs_categories)
         if self.obs_normalization == "l2":
             # torch's F.normalize: x / max(|x|, 1e-12)
             x = x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
@@ -417,19 +437,22 @@ class Learner:
 
 
 def make_learner(
-    config: Config, obs_shape: tuple[int, ...], num_actions: int, num_updates: int | None = None
+    config: Config,
+    obs_shape: tuple[int, ...],
+    num_actions: int,
+    num_updates: int | None = None,
+    obs_categories: int = 0,
 ) -> Learner:
     """Network, optimiser, action sampler and learning step for ``config``.
 
     ``num_updates`` is the run's length, needed only when ``config.anneal_lr``.
+    ``obs_categories = n > 0``: observations are indices in ``[0, n)`` (a ``Discrete(n)``
+    space), one-hot encoded by the network.
     """
     config.validate()
-    if config.anneal_lr:
-        if num_updates is None:
-            raise ValueError("a2c.make_learner: anneal_lr needs num_updates (the run's length)")
-        lr = lambda count: config.lr * (1.0 - count / num_updates)  # noqa: E731
-    else:
-        lr = config.lr
+    if config.anneal_lr and num_updates is None:
+        raise ValueError("a2c.make_learner: anneal_lr needs num_updates (the run's length)")
+    lr = learning_rate(config.lr, config.anneal_lr, num_updates)  # one Adam step per update
     net = ActorCritic(
         num_actions=num_actions,
         trunk=config.trunk,
@@ -441,6 +464,7 @@ def make_learner(
         obs_normalization=config.obs_normalization,
         orthogonal_init=config.orthogonal_init,
         obs_ndim=len(obs_shape),
+        obs_categories=obs_categories,
     )
     optimizer = optax.chain(
         optax.clip_by_global_norm(config.max_grad_norm),
@@ -448,7 +472,7 @@ def make_learner(
     )
 
     def init_params(key: Array) -> Any:
-        return net.init(key, jnp.zeros(obs_shape, jnp.float32))
+        return net.init(key, jnp.zeros(obs_shape, jnp.int32 if obs_categories else jnp.float32))
 
     def sample(params: Any, obs: Array, key: Array) -> Array:
         logits, _ = net.apply(params, obs)
@@ -459,7 +483,7 @@ def make_learner(
         _, next_values = net.apply(params, ro.final_obs)
         next_values = jax.lax.stop_gradient(next_values)
         lam = config.gae_lambda
-        if not isinstance(lam, jax.core.Tracer) and float(lam) == 1.0:
+        if not is_traced(lam) and float(lam) == 1.0:
             returns = jax.vmap(bootstrapped_returns, in_axes=(1, 1, 1, 1, None), out_axes=1)(
                 ro.rewards, next_values, ro.terminated, ro.truncated, config.gamma
             )
@@ -478,9 +502,7 @@ def make_learner(
 
     def loss_fn(params: Any, ro: Rollout, returns: Array) -> tuple[Array, LossTerms]:
         logits, values = net.apply(params, ro.obs)
-        logp_all = jax.nn.log_softmax(logits)
-        logp = jnp.take_along_axis(logp_all, ro.actions[..., None], axis=-1)[..., 0]
-        entropies = -jnp.sum(jnp.exp(logp_all) * logp_all, axis=-1)
+        logp, entropies = categorical_log_prob_entropy(logits, ro.actions)
         adv = returns - jax.lax.stop_gradient(values)
         if config.normalize_advantages:
             adv = standardize(adv, ro.valid)
@@ -529,10 +551,14 @@ def make(config: Config, env: Environment, env_params: Any) -> Agent:
     """
     config.validate()
     action_space = env.action_space(env_params)
-    if not isinstance(action_space, spaces.Discrete):
-        raise ValueError(f"a2c needs a Discrete action space, got {action_space!r}")
+    if not isinstance(action_space, spaces.Discrete) or action_space.shape != ():
+        raise ValueError(
+            f"a2c needs a single Discrete action, but {env.name} has actions "
+            f"{action_space!r}; use ppo for continuous actions"
+        )
+    inp = observation_input(env.observation_space(env_params), "a2c", env.name)
     limit = getattr(env_params, "max_steps_in_episode", None)
-    limit = None if limit is None or isinstance(limit, jax.core.Tracer) else int(limit)
+    limit = None if limit is None or is_traced(limit) else int(limit)
     horizon = config.rollout_length(limit)
     num_updates = config.num_updates_for(limit)
     if num_updates < 1:
@@ -540,8 +566,7 @@ def make(config: Config, env: Environment, env_params: Any) -> Agent:
             f"a2c.Config: total_timesteps={config.total_timesteps} is less than one update "
             f"(num_envs * rollout length = {config.num_envs * horizon})"
         )
-    obs_shape = env.observation_space(env_params).shape
-    learner = make_learner(config, obs_shape, action_space.n, num_updates)
+    learner = make_learner(config, inp.shape, action_space.n, num_updates, inp.num_categories)
     venv = VecEnv(EpisodeStatistics(env), config.num_envs, reset_pool=config.reset_pool)
     monte_carlo = config.mode == "monte_carlo"
 

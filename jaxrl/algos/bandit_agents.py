@@ -26,7 +26,7 @@ index and bias every early pull).
 ``run_testbed(agents, key, num_runs, num_pulls)`` runs every agent on the same
 ``num_runs`` independent problems (common random numbers: the same arms, and the
 same uniforms behind each pull's reward) for ``num_pulls`` pulls each, inside one
-``jit``; ``plot_testbed`` draws the classic two-panel figure.
+``jit``; ``jaxrl.plotting.bandit_testbed`` draws the classic two-panel figure.
 
 Contextual bandit (the book's chapter 2): ``ContextualBanditConfig`` and ``make`` give
 an ``Agent`` (``jaxrl.agent``), registered as ``"contextual_bandit"``: an MLP
@@ -61,22 +61,23 @@ import optax
 from flax import struct
 
 from envs import spaces
-from envs.bandits import Bandit
+from envs.bandits import Bandit, ContextualBandit
 from envs.core import Environment
 from envs.wrappers import EpisodeStatistics, VecEnv
 from jaxrl.agent import Agent, Metrics, episode_metrics
 from jaxrl.config import check_leaves as _check_leaves
 from jaxrl.config import static as _static
 from jaxrl.networks import MLP
+from jaxrl.presets import Preset
 
 Array = jax.Array
 
 __all__ = [
     "BanditAgentState", "EpsilonGreedyConfig", "SoftmaxConfig", "UCBConfig",
-    "GradientBanditConfig", "greedy", "BanditTestbedResult", "run_testbed", "plot_testbed",
+    "GradientBanditConfig", "greedy", "BanditTestbedResult", "run_testbed",
     "greedy_action", "epsilon_greedy_probabilities", "softmax_probabilities", "ucb_scores",
     "incremental_update", "gradient_bandit_update",
-    "Config", "ContextualBanditConfig", "ContextualTrainState", "make",
+    "Config", "ContextualBanditConfig", "ContextualTrainState", "DEFAULT_ENV", "PRESETS", "make",
     "pulled_arm_loss", "ContextualResult", "train_contextual",
 ]
 
@@ -558,44 +559,6 @@ def run_testbed(
     )
 
 
-def plot_testbed(
-    result: BanditTestbedResult, path: str | None = None, title: str | None = None
-) -> Any:
-    """The classic two panels: average reward and % optimal action against pulls.
-
-    Args:
-        result: from ``run_testbed``.
-        path: if given, the figure is written there (PNG by extension).
-        title: a title over both panels.
-
-    Returns:
-        The ``matplotlib.figure.Figure``.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(10.5, 8.0), dpi=100)
-    FigureCanvasAgg(fig)
-    ax_r, ax_o = fig.subplots(2, 1, sharex=True)
-    pulls = np.arange(1, result.num_pulls + 1)
-    for i, label in enumerate(result.labels):
-        line, = ax_r.plot(pulls, result.average_reward[i], lw=1.0, label=label)
-        ax_o.plot(pulls, 100.0 * result.optimal_action[i], lw=1.0, color=line.get_color())
-    ax_r.plot(pulls, result.best_expected_reward, "k:", lw=1.0, label="best arm (mean)")
-    ax_r.set_ylabel("Average reward")
-    ax_o.set_ylabel("% Optimal action")
-    ax_o.set_ylim(0, 100)
-    ax_o.set_xlabel("Pulls")
-    ax_r.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    for ax in (ax_r, ax_o):
-        ax.grid(alpha=0.3)
-    fig.suptitle(title or f"{result.num_runs} runs x {result.num_pulls} pulls")
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path)
-    return fig
-
-
 # ============================================================================ contextual
 @struct.dataclass
 class ContextualBanditConfig:
@@ -643,6 +606,24 @@ class ContextualBanditConfig:
 
 
 Config = ContextualBanditConfig
+
+#: The environment a run trains on when none is named.
+DEFAULT_ENV: str = "ContextualBandit-v0"
+
+#: Named settings (``jaxrl.presets.Preset``), for ContextualBandit-v0 (10 states, 10 arms).
+PRESETS: dict[str, Preset] = {
+    "book": Preset(
+        ContextualBanditConfig(), env="ContextualBandit-v0",
+        description="book ch. 2: 10-100-10 network, softmax tau 2, Adam 1e-2, 5,000 pulls",
+    ),
+    "errata": Preset(
+        ContextualBanditConfig(total_steps=10_000, learning_rate=1e-3),
+        env="ContextualBandit-v0",
+        # one problem for the whole run: the episode outlasts the 10,000 pulls
+        env_options={"max_steps_in_episode": 10_001},
+        description="the book's errata: Adam 1e-3, 10,000 pulls",
+    ),
+}
 
 
 @struct.dataclass
@@ -700,9 +681,15 @@ def make(config: ContextualBanditConfig, env: Environment, env_params: Any) -> A
     copies; ``best_expected_reward`` is 10 max_a p[s, a] of the state pulled in).
 
     Raises:
-        ValueError: bad config or a non-discrete action space.
+        ValueError: bad config, an environment that is not a bandit (``envs.bandits``),
+            or a non-discrete action space.
     """
     config.validate()
+    if not isinstance(getattr(env, "unwrapped", env), (Bandit, ContextualBandit)):
+        raise ValueError(
+            f"contextual_bandit needs a bandit environment (Bandit-v0 or ContextualBandit-v0: "
+            f"every step one independent pull in the state observed), got {env.name}"
+        )
     action_space = env.action_space(env_params)
     if not isinstance(action_space, spaces.Discrete) or action_space.shape:
         raise ValueError(

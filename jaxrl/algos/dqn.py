@@ -36,7 +36,6 @@ environment.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import flax.linen as nn
@@ -50,15 +49,18 @@ from envs import spaces
 from envs.core import Environment
 from envs.wrappers import EpisodeStatistics, VecEnv
 from jaxrl import replay, value_targets
-from jaxrl.config import check_leaves
+from jaxrl.config import check_leaves, closest
 from jaxrl.config import static as _static
 from jaxrl.agent import Agent, Metrics, episode_metrics
-from jaxrl.networks import ACTIVATIONS
+from jaxrl.networks import ACTIVATIONS, encode_observation, observation_input
+from jaxrl.presets import Preset
+from jaxrl.schedules import learning_rate
 
 Array = jax.Array
 
 __all__ = [
     "Config",
+    "DEFAULT_ENV",
     "PRESETS",
     "QNetwork",
     "TrainState",
@@ -260,7 +262,8 @@ def epsilon_greedy(key: Array, q: Array, epsilon: Array | float) -> Array:
 class QNetwork(nn.Module):
     """MLP from an observation to one value per action.
 
-    The last ``obs_ndim`` axes are flattened (leading axes are batch). With
+    The last ``obs_ndim`` axes are flattened (leading axes are batch); a Discrete
+    observation (``obs_categories > 0``) is one-hot encoded first. With
     ``dueling`` the last hidden layer feeds a value head (1 unit) and an advantage
     head (``num_actions`` units), combined by ``value_targets.dueling_aggregate``.
     """
@@ -272,10 +275,11 @@ class QNetwork(nn.Module):
     obs_ndim: int = 1
     obs_low: tuple[float, ...] | None = None  # with obs_high: rescale the flat obs to [-1, 1]
     obs_high: tuple[float, ...] | None = None
+    obs_categories: int = 0  # > 0: a Discrete observation, one-hot encoded
 
     @nn.compact
     def __call__(self, obs: Array) -> Array:
-        x = jnp.reshape(obs, (*obs.shape[: obs.ndim - self.obs_ndim], -1)).astype(jnp.float32)
+        x = encode_observation(obs, self.obs_ndim, self.obs_categories)
         if self.obs_low is not None:
             low = np.asarray(self.obs_low, np.float32)
             high = np.asarray(self.obs_high, np.float32)
@@ -333,8 +337,9 @@ class TrainState:
         target_params: target-network parameters (a copy of ``params`` when unused).
         opt_state: Adam state.
         env_state: ``num_envs`` environment states (``EpisodeStatistics``-wrapped).
-        obs: float32[num_envs, *obs_shape] current observations.
-        buffer: ``replay.ReplayBuffer`` (one row when ``replay="none"``).
+        obs: [num_envs, *obs_shape] current observations, as the env returns them.
+        buffer: ``replay.ReplayBuffer`` (one row when ``replay="none"``); observations
+            stored in ``replay.storage_dtype`` of the observation space.
         key: PRNG key, split on every use.
         env_steps: int32[] environment steps taken by all copies.
         grad_steps: int32[] gradient steps taken.
@@ -366,15 +371,24 @@ def q_network(config: Config, env: Environment, env_params: Any = None) -> QNetw
     gives ``float32[..., num_actions]``.
 
     Raises:
-        ValueError: the action space is not a scalar ``Discrete``.
+        ValueError: the action space is not a scalar ``Discrete``, or the observations
+            are neither a ``Box`` nor one ``Discrete``.
     """
     action_space = env.action_space(env_params)
     if not isinstance(action_space, spaces.Discrete) or action_space.shape != ():
-        raise ValueError(f"DQN needs a scalar Discrete action space, got {action_space!r}")
+        raise ValueError(
+            f"dqn needs a single Discrete action (one Q-value per action), but {env.name} "
+            f"has actions {action_space!r}; use ppo for continuous actions"
+        )
     obs_space = env.observation_space(env_params)
-    obs_shape = tuple(obs_space.shape)
+    inp = observation_input(obs_space, "dqn", env.name)
     low = high = None
     if config.scale_obs:
+        if inp.num_categories:
+            raise ValueError(
+                f"dqn.Config.scale_obs needs a Box observation space, but {env.name} observes "
+                f"{obs_space!r} (one-hot encoded; nothing to scale)"
+            )
         low = np.asarray(obs_space.low, np.float64).reshape(-1)
         high = np.asarray(obs_space.high, np.float64).reshape(-1)
         if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high)) and np.all(high > low)):
@@ -385,7 +399,8 @@ def q_network(config: Config, env: Environment, env_params: Any = None) -> QNetw
         low, high = tuple(low.tolist()), tuple(high.tolist())
     return QNetwork(
         hidden=tuple(config.hidden), num_actions=action_space.n, act=config.activation,
-        dueling=config.dueling, obs_ndim=max(len(obs_shape), 1), obs_low=low, obs_high=high,
+        dueling=config.dueling, obs_ndim=inp.ndim, obs_low=low, obs_high=high,
+        obs_categories=inp.num_categories,
     )
 
 
@@ -412,18 +427,19 @@ def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
     network = q_network(config, env, env_params)
     num_actions = network.num_actions
     venv = VecEnv(EpisodeStatistics(env), config.num_envs, reset_pool=0)
+    # Observations sit in the buffer in the narrowest exact dtype (bool for MinAtar's
+    # 0/1 planes; float observations stay float32) and are sampled back as they came.
+    obs_storage = replay.storage_dtype(env.observation_space(env_params))
     c = config
     num_updates = c.num_updates
     online = c.replay == "none"
     batch_size = c.num_envs if online else c.batch_size
     rows = 1 if online else c.buffer_rows
 
-    def lr_schedule(count: Array) -> Array:
-        if not c.anneal_lr:
-            return jnp.asarray(c.lr, jnp.float32)
-        total = max(num_updates * c.gradient_steps // c.train_every, 1)
-        return c.lr * jnp.maximum(1.0 - count / total, 0.0)
-
+    # The schedule counts gradient steps: about num_updates * gradient_steps / train_every.
+    lr_schedule = learning_rate(
+        c.lr, c.anneal_lr, max(num_updates * c.gradient_steps // c.train_every, 1), schedule=True
+    )
     optimizer = optax.adam(lr_schedule, eps=c.adam_eps)
 
     def clip_grads(grads: Any) -> Any:
@@ -458,7 +474,7 @@ def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
             opt_state=optimizer.init(params),
             env_state=env_state,
             obs=obs,
-            buffer=replay.init(example, rows, c.num_envs),
+            buffer=replay.init(example, rows, c.num_envs, obs_storage),
             key=k_state,
             env_steps=jnp.zeros((), jnp.int32),
             grad_steps=jnp.zeros((), jnp.int32),
@@ -591,25 +607,6 @@ def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
 
 
 # --------------------------------------------------------------------------------- presets
-@dataclasses.dataclass(frozen=True)
-class Preset:
-    """A named setting: the config and the environment it was made for.
-
-    Attributes:
-        config: the DQN config.
-        env_name: name for ``envs.make``.
-        env_options: options for ``envs.make`` (static options and params fields).
-        obs_noise: scale of the book's ``U(0, 1) * scale`` observation noise (0: none).
-        source: where the setting comes from.
-    """
-
-    config: Config
-    env_name: str
-    env_options: dict[str, Any]
-    obs_noise: float = 0.0
-    source: str = ""
-
-
 def _book(**overrides: Any) -> Config:
     """The book's chapter 3 network and optimiser: 64-150-100-4 ReLU, Adam 1e-3,
     gamma 0.9, MSE loss, one environment, no clipping, plain (not double) targets."""
@@ -620,6 +617,11 @@ def _book(**overrides: Any) -> Config:
     return Config(**{**base, **overrides})
 
 
+#: The environment a run trains on when none is named.
+DEFAULT_ENV: str = "CartPole-v1"
+
+#: Named settings (``jaxrl.presets.Preset``: config, environment, options, observation
+#: noise): the sources' agents and jaxrl's tuned ones.
 PRESETS: dict[str, Preset] = {
     # Chapter 3, listing "online": no replay, no target; 1000 games of static mode with
     # epsilon 1.0 -> 0.1 over the games. Static-mode games with a trained agent last 3
@@ -627,8 +629,9 @@ PRESETS: dict[str, Preset] = {
     "book_online": Preset(
         _book(replay="none", target="none", total_env_steps=10_000,
               epsilon_start=1.0, epsilon_end=0.1, epsilon_decay_steps=10_000.0),
-        "Gridworld-v0", {"mode": "static", "max_steps_in_episode": 50}, 0.01,
-        "book ch. 3, online DQN, static mode",
+        env="Gridworld-v0", env_options={"mode": "static", "max_steps_in_episode": 50},
+        obs_noise=0.01,
+        description="book ch. 3, online DQN, static mode",
     ),
     # Experience replay: buffer 500, batch 100, 3000 random-mode games of at most 50
     # moves, epsilon 0.3 -> 0.1 over the games (~ 25,000 steps, 8 a game early on).
@@ -636,8 +639,9 @@ PRESETS: dict[str, Preset] = {
         _book(replay="uniform", target="none", buffer_size=500, batch_size=100,
               learning_starts=100, total_env_steps=25_000, epsilon_start=0.3,
               epsilon_end=0.1, epsilon_decay_steps=25_000.0),
-        "Gridworld-v0", {"mode": "random", "max_steps_in_episode": 50}, 0.01,
-        "book ch. 3, DQN + experience replay (86.5 % wins)",
+        env="Gridworld-v0", env_options={"mode": "random", "max_steps_in_episode": 50},
+        obs_noise=0.01,
+        description="book ch. 3, DQN + experience replay (86.5 % wins)",
     ),
     # Replay + target network: buffer 2000, batch 250, 5000 games of at most 100
     # moves, target synced every 500 steps (one gradient step per move).
@@ -645,8 +649,9 @@ PRESETS: dict[str, Preset] = {
         _book(replay="uniform", target="hard", buffer_size=2000, batch_size=250,
               learning_starts=250, total_env_steps=40_000, target_update_period=500,
               epsilon_start=0.3, epsilon_end=0.1, epsilon_decay_steps=40_000.0),
-        "Gridworld-v0", {"mode": "random", "max_steps_in_episode": 100}, 0.01,
-        "book ch. 3, DQN + replay + target network (over 90 % wins)",
+        env="Gridworld-v0", env_options={"mode": "random", "max_steps_in_episode": 100},
+        obs_noise=0.01,
+        description="book ch. 3, DQN + replay + target network (over 90 % wins)",
     ),
     # The MountainCar article: MLP 32-32, Adam 1e-3, gamma 0.99, batch 64, replay
     # 50,000, target update every 1000 steps, training from step 2000, epsilon down
@@ -656,7 +661,8 @@ PRESETS: dict[str, Preset] = {
                batch_size=64, buffer_size=50_000, target="hard", target_update_period=1000,
                learning_starts=2000, double=False, loss="mse", max_grad_norm=0.0, n_steps=1,
                epsilon_start=1.0, epsilon_end=0.01, epsilon_decay_steps=20_000.0),
-        "MountainCar-v0", {}, 0.0, "MountainCar DQN article (-136.75 after 120,000 steps)",
+        env="MountainCar-v0",
+        description="MountainCar DQN article (-136.75 after 120,000 steps)",
     ),
     # jaxrl's tuned settings (see benchmarks/dqn_*.py for the measured results).
     "gridworld": Preset(
@@ -664,8 +670,9 @@ PRESETS: dict[str, Preset] = {
                batch_size=64, buffer_size=32_000, learning_starts=2_000, target="hard",
                target_update_period=250, double=True, n_steps=1, loss="mse",
                epsilon_start=1.0, epsilon_end=0.05, epsilon_decay_steps=80_000.0),
-        "Gridworld-v0", {"mode": "random", "max_steps_in_episode": 50}, 0.01,
-        "jaxrl tuned, random mode",
+        env="Gridworld-v0", env_options={"mode": "random", "max_steps_in_episode": 50},
+        obs_noise=0.01,
+        description="jaxrl tuned, random mode",
     ),
     "mountaincar": Preset(
         Config(num_envs=8, total_env_steps=120_000, hidden=(64, 64), lr=3e-3, gamma=0.99,
@@ -674,11 +681,13 @@ PRESETS: dict[str, Preset] = {
                target_update_period=250, train_every=1, gradient_steps=2, double=True,
                n_steps=5, loss="mse", scale_obs=True, epsilon_start=1.0, epsilon_end=0.05,
                epsilon_decay_steps=30_000.0),
-        "MountainCar-v0", {}, 0.0, "jaxrl tuned",
+        env="MountainCar-v0",
+        description="jaxrl tuned",
     ),
     "cartpole": Preset(
         Config(),
-        "CartPole-v1", {}, 0.0, "jaxrl tuned (the defaults)",
+        env="CartPole-v1",
+        description="jaxrl tuned (the defaults)",
     ),
 }
 
@@ -689,9 +698,11 @@ def preset_env(name: str) -> tuple[Environment, Any]:
     from envs.wrappers import ObservationNoise
 
     if name not in PRESETS:
-        raise ValueError(f"unknown DQN preset {name!r}; choose from {', '.join(PRESETS)}")
+        raise ValueError(
+            f"unknown DQN preset {name!r}.{closest(name, PRESETS)} Presets: {', '.join(PRESETS)}."
+        )
     preset = PRESETS[name]
-    env, params = envs.make(preset.env_name, **preset.env_options)
+    env, params = envs.make(preset.env, **preset.env_options)
     if preset.obs_noise > 0:
         env = ObservationNoise(env, preset.obs_noise)
     return env, params

@@ -25,14 +25,14 @@ Details that matter (the "37 implementation details" the field settled on):
   ratio is exactly one.
 
 The loss terms are pure functions on flat ``[B]`` arrays with chex checks, each with
-its equation: ``clipped_surrogate_loss``, ``clipped_value_loss``, the categorical and
-Gaussian ``*_log_prob`` / ``*_entropy``.
+its equation: ``clipped_surrogate_loss``, ``clipped_value_loss``; the categorical and
+Gaussian ``*_log_prob`` / ``*_entropy`` live in ``jaxrl.distributions`` (also
+importable from here).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
 
 import chex
@@ -49,7 +49,15 @@ from envs.wrappers import EpisodeStatistics, VecEnv
 from jaxrl.config import check_leaves
 from jaxrl.config import static as _static
 from jaxrl.agent import Agent, Metrics, episode_metrics
-from jaxrl.networks import ACTIVATIONS, MLP
+from jaxrl.distributions import (  # noqa: F401  (also importable from here, as before)
+    categorical_entropy,
+    categorical_log_prob,
+    gaussian_entropy,
+    gaussian_log_prob,
+)
+from jaxrl.networks import ACTIVATIONS, MLP, observation_input
+from jaxrl.presets import Preset
+from jaxrl.schedules import learning_rate
 from jaxrl.returns import gae
 from jaxrl.rng import permutation
 
@@ -57,6 +65,7 @@ Array = jax.Array
 
 __all__ = [
     "Config",
+    "DEFAULT_ENV",
     "LossTerms",
     "PRESETS",
     "Params",
@@ -71,9 +80,6 @@ __all__ = [
     "make",
     "networks",
 ]
-
-_LOG_2PI = math.log(2.0 * math.pi)
-
 
 # --------------------------------------------------------------------------------- config
 @struct.dataclass
@@ -178,16 +184,26 @@ class Config:
         return self
 
 
-#: Named settings. ``cleanrl``: the defaults (CleanRL's and PureJaxRL's CartPole
-#: settings: two 64-unit tanh layers per network, Adam 2.5e-4). ``cartpole``: tuned
-#: here for CartPole-v1 throughput: one 32-unit tanh layer per network and Adam 1e-3,
-#: otherwise the defaults. Measured on a 2-core CPU (two CPU devices, 16 seeds x
-#: 500,000 steps in one program): 0.8-0.9 s per seed against 2.3 s for ``cleanrl``,
-#: and every one of 48 seeds ends at return 500 (``benchmarks/ppo_cartpole.py``).
-PRESETS: dict[str, Config] = {
-    "cleanrl": Config(),
-    "cartpole": Config(actor_hidden=(32,), critic_hidden=(32,), lr=1e-3),
+#: Named settings (``jaxrl.presets.Preset``), both for CartPole-v1. ``cleanrl``: the
+#: defaults (CleanRL's and PureJaxRL's CartPole settings: two 64-unit tanh layers per
+#: network, Adam 2.5e-4). ``cartpole``: tuned here for CartPole-v1 throughput: one
+#: 32-unit tanh layer per network and Adam 1e-3, otherwise the defaults. Measured on a
+#: 2-core CPU (two CPU devices, 16 seeds x 500,000 steps in one program): 0.8-0.9 s per
+#: seed against 2.3 s for ``cleanrl``, and every one of 48 seeds ends at return 500
+#: (``benchmarks/ppo_cartpole.py``).
+PRESETS: dict[str, Preset] = {
+    "cleanrl": Preset(
+        Config(), env="CartPole-v1",
+        description="CleanRL's and PureJaxRL's CartPole settings (the defaults)",
+    ),
+    "cartpole": Preset(
+        Config(actor_hidden=(32,), critic_hidden=(32,), lr=1e-3), env="CartPole-v1",
+        description="jaxrl tuned for CartPole-v1 throughput: 32-unit networks, Adam 1e-3",
+    ),
 }
+
+#: The environment a run trains on when none is named.
+DEFAULT_ENV: str = "CartPole-v1"
 
 
 # --------------------------------------------------------------------------------- losses
@@ -244,47 +260,6 @@ def squared_value_loss(values: Array, targets: Array) -> Array:
     chex.assert_rank([values, targets], 1)
     chex.assert_equal_shape([values, targets])
     return 0.5 * jnp.mean((values - targets) ** 2)
-
-
-def categorical_log_prob(logits: Array, action: Array) -> Array:
-    """``log softmax(logits)[a]`` for a batch: ``logits float32[B, n]``, ``action int[B]`` -> ``[B]``."""
-    chex.assert_rank([logits, action], [2, 1])
-    chex.assert_equal_shape_prefix([logits, action], 1)
-    logp = jax.nn.log_softmax(logits, axis=-1)
-    return jnp.take_along_axis(logp, action[:, None].astype(jnp.int32), axis=-1)[:, 0]
-
-
-def categorical_entropy(logits: Array) -> Array:
-    """``H = -sum_a p_a log p_a`` per row: ``logits float32[B, n]`` -> ``float32[B]``."""
-    chex.assert_rank(logits, 2)
-    logp = jax.nn.log_softmax(logits, axis=-1)
-    return -jnp.sum(jnp.exp(logp) * logp, axis=-1)
-
-
-def gaussian_log_prob(mean: Array, log_std: Array, action: Array) -> Array:
-    """Diagonal Gaussian log-density, summed over action dimensions.
-
-    ``log p(a) = sum_i [-(a_i - mu_i)^2 / (2 sigma_i^2) - log sigma_i - log(2 pi) / 2]``.
-
-    Args:
-        mean: ``float32[B, d]``.
-        log_std: ``float32[d]`` (state-independent).
-        action: ``float32[B, d]``.
-
-    Returns:
-        ``float32[B]``.
-    """
-    chex.assert_rank([mean, log_std, action], [2, 1, 2])
-    chex.assert_equal_shape([mean, action])
-    chex.assert_equal_shape_suffix([mean, log_std], 1)
-    z = (action - mean) * jnp.exp(-log_std)
-    return jnp.sum(-0.5 * z**2 - log_std - 0.5 * _LOG_2PI, axis=-1)
-
-
-def gaussian_entropy(log_std: Array) -> Array:
-    """Entropy of a diagonal Gaussian: ``sum_i (log sigma_i + (1 + log 2 pi) / 2)``; ``[d] -> []``."""
-    chex.assert_rank(log_std, 1)
-    return jnp.sum(log_std + 0.5 * (1.0 + _LOG_2PI))
 
 
 @struct.dataclass
@@ -385,7 +360,8 @@ class Networks:
     ``actor.apply(state.params.actor, obs)`` gives logits (discrete) or Gaussian means
     (continuous, std ``exp(state.params.log_std)``); ``critic.apply(state.params.critic,
     obs)[..., 0]`` gives values. ``obs`` as the networks see it (normalised when
-    ``normalize_obs``: use ``state.obs_stats.normalize``).
+    ``normalize_obs``: use ``state.obs_stats.normalize``; Discrete observations are
+    passed as integer indices).
     """
 
     actor: MLP
@@ -395,6 +371,7 @@ class Networks:
     obs_shape: tuple[int, ...]
     low: Array | None  # action bounds (continuous only)
     high: Array | None
+    obs_categories: int = 0  # > 0: Discrete observations (state indices), one-hot encoded
 
 
 def networks(config: Config, env: Environment, env_params: Any = None) -> Networks:
@@ -426,15 +403,17 @@ def networks(config: Config, env: Environment, env_params: Any = None) -> Networ
         raise ValueError(
             f"ppo supports Discrete or 1-D Box action spaces, got {action_space!r} for {env.name}"
         )
-    if not isinstance(obs_space, spaces.Box):
-        raise ValueError(f"ppo needs a Box observation space, got {obs_space!r} for {env.name}")
-    obs_shape = tuple(obs_space.shape)
-    obs_ndim = max(len(obs_shape), 1)
+    inp = observation_input(obs_space, "ppo", env.name)
+    if inp.num_categories and config.normalize_obs:
+        raise ValueError(
+            f"ppo.Config.normalize_obs needs a Box observation space, but {env.name} observes "
+            f"{obs_space!r} (a state index, one-hot encoded); set normalize_obs=False"
+        )
     actor = MLP(config.actor_hidden, act_dim, config.activation, orthogonal=True,
-                out_scale=0.01, obs_ndim=obs_ndim)
+                out_scale=0.01, obs_ndim=inp.ndim, obs_categories=inp.num_categories)
     critic = MLP(config.critic_hidden, 1, config.activation, orthogonal=True, out_scale=1.0,
-                 obs_ndim=obs_ndim)
-    return Networks(actor, critic, discrete, act_dim, obs_shape, low, high)
+                 obs_ndim=inp.ndim, obs_categories=inp.num_categories)
+    return Networks(actor, critic, discrete, act_dim, inp.shape, low, high, inp.num_categories)
 
 
 def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
@@ -442,7 +421,8 @@ def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
 
     Args:
         config: a ``Config``; leaves may be traced (sweeps), static fields must be concrete.
-        env: a single (unbatched) environment with a ``Discrete`` or 1-D ``Box`` action space.
+        env: a single (unbatched) environment with a ``Discrete`` or 1-D ``Box`` action
+            space and a ``Box`` or ``Discrete`` (one-hot encoded) observation space.
         env_params: its params (``env.default_params`` when None).
 
     Returns:
@@ -461,25 +441,25 @@ def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
     actor, critic, discrete, act_dim = nets.actor, nets.critic, nets.discrete, nets.act_dim
     low, high = nets.low, nets.high
     obs_shape = nets.obs_shape
+    # Box observations travel as float32; Discrete ones (state indices) as int32.
+    obs_dtype = jnp.int32 if nets.obs_categories else jnp.float32
 
     vec_env = VecEnv(EpisodeStatistics(env), cfg.num_envs, reset_pool=0)
     num_updates = cfg.num_updates
     steps_per_update = cfg.epochs * cfg.minibatches
 
-    def lr_scale(count: Array) -> Array:
-        if not cfg.anneal_lr:
-            return jnp.ones((), jnp.float32)
-        done_updates = (count // steps_per_update).astype(jnp.float32)
-        return 1.0 - done_updates / num_updates
-
+    # One decay per update (epochs * minibatches optimiser steps).
+    lr_at = learning_rate(
+        cfg.lr, cfg.anneal_lr, num_updates, steps_per_decay=steps_per_update, schedule=True
+    )
     optimizer = optax.chain(
         optax.clip_by_global_norm(cfg.max_grad_norm),
         optax.scale_by_adam(eps=cfg.adam_eps),
-        optax.scale_by_schedule(lambda count: -cfg.lr * lr_scale(count)),
+        optax.scale_by_schedule(lambda count: -lr_at(count)),
     )
 
     def prep(obs: Array, stats: RunningStats) -> Array:
-        obs = jnp.asarray(obs, jnp.float32)
+        obs = jnp.asarray(obs, obs_dtype)
         return stats.normalize(obs) if cfg.normalize_obs else obs
 
     def policy(params: Params, obs: Array) -> Array:
@@ -513,7 +493,7 @@ def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
     # ------------------------------------------------------------------ init
     def init(key: Array) -> TrainState:
         k_actor, k_critic, k_env, k_next = jax.random.split(key, 4)
-        dummy = jnp.zeros((1, *obs_shape), jnp.float32)
+        dummy = jnp.zeros((1, *obs_shape), obs_dtype)
         log_std = (
             jnp.zeros((0,), jnp.float32)
             if discrete
@@ -525,7 +505,7 @@ def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
             params=params,
             opt_state=optimizer.init(params),
             env_state=env_state,
-            obs=jnp.asarray(obs, jnp.float32),
+            obs=jnp.asarray(obs, obs_dtype),
             obs_stats=RunningStats.create(obs_shape),
             key=k_next,
             update_step=jnp.zeros((), jnp.int32),
@@ -549,7 +529,7 @@ def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
                 net_obs, action, log_prob, cfg.reward_scale * jnp.asarray(reward, jnp.float32),
                 term, trunc, final, ep_info, obs if cfg.normalize_obs else None,
             )
-            return (env_state, jnp.asarray(next_obs, jnp.float32)), transition
+            return (env_state, jnp.asarray(next_obs, obs_dtype)), transition
 
         # All of the rollout's policy noise and step keys are drawn up front, in two
         # batched calls: on CPU each random draw inside the loop costs more than the
@@ -643,7 +623,7 @@ def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
     # ------------------------------------------------------------------ update
     def update(state: TrainState) -> tuple[TrainState, Metrics]:
         key, k_collect, k_learn = jax.random.split(state.key, 3)
-        lr_now = cfg.lr * lr_scale(state.update_step * steps_per_update)
+        lr_now = lr_at(state.update_step * steps_per_update)
         state, rollout = collect(state.replace(key=key), k_collect)
         batch = compute_targets(state.params, rollout)
         state, terms = learn(state, batch, k_learn)

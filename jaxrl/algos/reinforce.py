@@ -44,15 +44,20 @@ from flax import struct
 from envs import spaces
 from envs.core import Environment
 from envs.wrappers import EpisodeStatistics, VecEnv
-from jaxrl.config import check_leaves
+from jaxrl.config import check_leaves, is_traced
 from jaxrl.config import static as _static
 from jaxrl.agent import Agent, Metrics, episode_metrics
-from jaxrl.networks import ACTIVATIONS, MLP
+from jaxrl.distributions import categorical_log_prob_entropy
+from jaxrl.networks import ACTIVATIONS, MLP, observation_input
+from jaxrl.presets import Preset
 from jaxrl.returns import bootstrapped_returns, standardize
+from jaxrl.schedules import learning_rate
 
 Array = jax.Array
 
-__all__ = ["Config", "PRESETS", "Rollout", "TrainState", "make", "policy_gradient_loss"]
+__all__ = [
+    "Config", "DEFAULT_ENV", "PRESETS", "Rollout", "TrainState", "make", "policy_gradient_loss",
+]
 
 
 _UNROLL = 1
@@ -138,21 +143,28 @@ class Config:
         return self
 
 
-#: Named settings. ``"book"``: the book's chapter 4 agent. ``"tuned"``: the same
-#: network, still 500 episodes, but four episodes per update (125 updates) with the
-#: advantages standardised over all four together, and a learning rate of 1e-2
-#: decayed linearly to zero. It reaches a window-50 moving average of 190+ of 200
-#: by episode 500 on CartPole-v0 (mean of 16 seeds; numbers in
+#: Named settings (``jaxrl.presets.Preset``), both for CartPole-v0 (the book's
+#: environment, 200-step episodes). ``"book"``: the book's chapter 4 agent. ``"tuned"``:
+#: the same network, still 500 episodes, but four episodes per update (125 updates) with
+#: the advantages standardised over all four together, and a learning rate of 1e-2
+#: decayed linearly to zero. It reaches a window-50 moving average of 190+ of 200 by
+#: episode 500 on CartPole-v0 (mean of 16 seeds; numbers in
 #: benchmarks/reinforce_cartpole.py). Why each change: standardising one episode by
 #: itself gives the late steps of every episode a negative weight, even in a perfect
 #: 200-step episode cut by the time limit, and pushes good policies away (seeds
 #: collapse); pooling four episodes fixes most of that; the decay removes the late
-#: collapses a constant rate still shows; four episodes per update also take a
-#: quarter of the sequential steps, so the run is about four times faster.
-PRESETS: dict[str, Config] = {
-    "book": Config(),
-    "tuned": Config(num_envs=4, standardize="batch", lr=1e-2, anneal_lr=True),
+#: collapses a constant rate still shows; four episodes per update also take a quarter
+#: of the sequential steps, so the run is about four times faster.
+PRESETS: dict[str, Preset] = {
+    "book": Preset(Config(), env="CartPole-v0", description="book ch. 4"),
+    "tuned": Preset(
+        Config(num_envs=4, standardize="batch", lr=1e-2, anneal_lr=True), env="CartPole-v0",
+        description="jaxrl tuned: moving average 190+ of 200 by episode 500",
+    ),
 }
+
+#: The environment a run trains on when none is named.
+DEFAULT_ENV: str = "CartPole-v1"
 
 
 # --------------------------------------------------------------------------------- state
@@ -222,35 +234,35 @@ def make(config: Config, env: Environment, env_params: Any) -> Agent:
     """
     config.validate()
     action_space = env.action_space(env_params)
-    if not isinstance(action_space, spaces.Discrete):
-        raise ValueError(f"reinforce needs a Discrete action space, got {action_space!r}")
+    if not isinstance(action_space, spaces.Discrete) or action_space.shape != ():
+        raise ValueError(
+            f"reinforce needs a single Discrete action, but {env.name} has actions "
+            f"{action_space!r}; use ppo for continuous actions"
+        )
+    inp = observation_input(env.observation_space(env_params), "reinforce", env.name)
     horizon = config.max_episode_steps
     if horizon is None:
         limit = getattr(env_params, "max_steps_in_episode", None)
-        if limit is None or isinstance(limit, jax.core.Tracer):
+        if limit is None or is_traced(limit):
             raise ValueError(
                 "reinforce: the env params have no concrete max_steps_in_episode; "
                 "set Config.max_episode_steps (the rollout length)"
             )
         horizon = int(limit)
     num_envs = config.num_envs
-    obs_shape = env.observation_space(env_params).shape
-    obs_ndim = len(obs_shape)
 
     venv = VecEnv(EpisodeStatistics(env), num_envs, reset_pool=0)
-    policy = MLP(config.hidden, action_space.n, act=config.activation, obs_ndim=obs_ndim)
-    value_fn = MLP(config.baseline_hidden, 1, act=config.activation, obs_ndim=obs_ndim)
-    if config.anneal_lr:
-        num_updates = config.num_updates
-        policy_lr = lambda count: config.lr * (1.0 - count / num_updates)  # noqa: E731
-    else:
-        policy_lr = config.lr
-    policy_opt = optax.adam(policy_lr)
+    policy = MLP(config.hidden, action_space.n, act=config.activation, obs_ndim=inp.ndim,
+                 obs_categories=inp.num_categories)
+    value_fn = MLP(config.baseline_hidden, 1, act=config.activation, obs_ndim=inp.ndim,
+                   obs_categories=inp.num_categories)
+    # One policy Adam step per update.
+    policy_opt = optax.adam(learning_rate(config.lr, config.anneal_lr, config.num_updates))
     baseline_opt = optax.adam(config.baseline_lr)
 
     def init(key: Array) -> TrainState:
         key, k_pi, k_v = jax.random.split(key, 3)
-        dummy = jnp.zeros(obs_shape, jnp.float32)
+        dummy = inp.dummy()
         pi_params = policy.init(k_pi, dummy)
         if config.baseline:
             v_params = value_fn.init(k_v, dummy)
@@ -314,12 +326,10 @@ def make(config: Config, env: Environment, env_params: Any) -> Agent:
         return jax.lax.stop_gradient(returns), jax.lax.stop_gradient(adv)
 
     def policy_loss(pi_params: Any, ro: Rollout, adv: Array) -> tuple[Array, Array]:
-        logp_all = jax.nn.log_softmax(policy.apply(pi_params, ro.obs))
-        logp = jnp.take_along_axis(logp_all, ro.actions[..., None], axis=-1)[..., 0]
+        logp, entropy = categorical_log_prob_entropy(policy.apply(pi_params, ro.obs), ro.actions)
         per_episode = jax.vmap(policy_gradient_loss, in_axes=(1, 1, 1, None))(
             logp, adv, ro.valid, config.loss_reduction
         )
-        entropy = -jnp.sum(jnp.exp(logp_all) * logp_all, axis=-1)
         mean_entropy = jnp.sum(jnp.where(ro.valid, entropy, 0.0)) / jnp.maximum(
             jnp.sum(ro.valid), 1
         )

@@ -268,3 +268,29 @@ def test_params_are_vmappable():
     out = jax.vmap(env.step, in_axes=(None, None, None, 0))(jax.random.key(1), state, 1, many)
     v = np.asarray(out[1].x_dot)
     assert v[1] > v[0] > 0
+
+
+def test_auto_reset_selects_per_copy_and_keeps_the_final_observation():
+    """envs.core.auto_reset, the one implementation behind Environment.step and VecEnv.step."""
+    from envs.core import auto_reset
+
+    obs = jnp.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])  # 3 copies, obs [2]
+    state = {"t": jnp.array([5, 6, 7]), "pos": jnp.ones((3, 2, 2))}
+    term = jnp.array([False, True, False])
+    trunc = jnp.array([False, False, True])
+    seen = []
+
+    def reset(done):
+        seen.append(np.asarray(done))
+        return -jnp.ones_like(obs), {"t": jnp.zeros(3, jnp.int32), "pos": jnp.zeros((3, 2, 2))}
+
+    out_obs, out_state, reward, te, tr, info = auto_reset(
+        (obs, state, jnp.arange(3.0), term, trunc, {"x": 1}), reset
+    )
+    np.testing.assert_array_equal(seen[0], [False, True, True])
+    np.testing.assert_array_equal(out_obs, [[1.0, 1.0], [-1.0, -1.0], [-1.0, -1.0]])
+    np.testing.assert_array_equal(out_state["t"], [5, 0, 0])
+    np.testing.assert_array_equal(out_state["pos"].sum(axis=(1, 2)), [4.0, 0.0, 0.0])
+    np.testing.assert_array_equal(info["final_observation"], obs)
+    assert info["x"] == 1 and te is term and tr is trunc
+    np.testing.assert_array_equal(reward, [0.0, 1.0, 2.0])

@@ -326,12 +326,13 @@ def test_bad_size(size):
 
 
 def test_unknown_mode_names_the_closest():
-    with pytest.raises(ValueError, match=r"'randm'.*Did you mean 'random'.*static, player, random"):
+    with pytest.raises(ValueError,
+                       match=r"'randm'.*Did you mean: random\?.*static, player, random"):
         envs.make("Gridworld-v0", mode="randm")
 
 
 def test_unknown_reward_scheme():
-    with pytest.raises(ValueError, match=r"reward scheme 'spars'.*'sparse'"):
+    with pytest.raises(ValueError, match=r"reward scheme 'spars'.*Did you mean: sparse\?"):
         envs.make("Gridworld-v0", rewards="spars")
 
 

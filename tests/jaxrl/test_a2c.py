@@ -149,9 +149,11 @@ def test_make_rejects_a_run_shorter_than_one_update():
 
 
 def test_presets_validate_and_book_settings():
-    for cfg in a2c.PRESETS.values():
-        cfg.validate()
-    book = a2c.PRESETS["book"]
+    for preset in a2c.PRESETS.values():
+        preset.config.validate()
+        assert preset.env == "CartPole-v1"
+    assert a2c.DEFAULT_ENV == "CartPole-v1"
+    book = a2c.PRESETS["book"].config
     assert (book.trunk, book.actor_hidden, book.critic_hidden) == ((25, 50), (), (25,))
     assert (book.num_steps, book.lr, book.gamma, book.critic_coef) == (10, 1e-4, 0.95, 0.1)
     assert book.critic_output == "tanh" and book.detach_critic
@@ -240,7 +242,7 @@ def test_learn_gae_branch_matches_n_step_branch_at_lambda_one():
         rewards=jnp.ones((T, E)), terminated=jnp.asarray(term), truncated=jnp.asarray(trunc),
         final_obs=jnp.asarray(final_obs), valid=jnp.ones((T, E), bool),
     )
-    cfg = a2c.PRESETS["tuned"]
+    cfg = a2c.PRESETS["tuned"].config
     out = []
     for lam in (1.0, 1.0 - 1e-7):
         learner = a2c.make_learner(cfg.replace(gae_lambda=lam), (4,), 2, num_updates=10)
@@ -305,7 +307,7 @@ def cartpole_v1():
 
 def test_book_preset_runs_and_counts_steps(cartpole_v1):
     env, params = cartpole_v1
-    cfg = a2c.PRESETS["book"].replace(total_timesteps=7 * 10 * 5)
+    cfg = a2c.PRESETS["book"].config.replace(total_timesteps=7 * 10 * 5)
     agent = a2c.make(cfg, env, params)
     state, m = jax.jit(agent.train)(jax.random.PRNGKey(0))
     np.testing.assert_array_equal(m["env_steps"], 70 * np.arange(1, 6))
@@ -316,7 +318,7 @@ def test_book_preset_runs_and_counts_steps(cartpole_v1):
 def test_cartpole_learns_fast(cartpole_v1):
     """A small budget: the tuned preset for 60k steps (lr annealed over them), 4 seeds."""
     env, params = cartpole_v1
-    cfg = a2c.PRESETS["tuned"].replace(total_timesteps=60_000)
+    cfg = a2c.PRESETS["tuned"].config.replace(total_timesteps=60_000)
     agent = a2c.make(cfg, env, params)
     _, m = jax.jit(jax.vmap(agent.train))(jax.random.split(jax.random.PRNGKey(0), 4))
     curves = [a2c.windowed_mean(m["env_steps"][i], m["episode_return"][i], m["episodes"][i],
@@ -331,7 +333,7 @@ def test_cartpole_learns_fast(cartpole_v1):
 def test_cartpole_reproduction(cartpole_v1):
     """The target: mean episode length 450 on CartPole-v1, 16 seeds trained together."""
     env, params = cartpole_v1
-    agent = a2c.make(a2c.PRESETS["tuned"], env, params)
+    agent = a2c.make(a2c.PRESETS["tuned"].config, env, params)
     _, m = jax.jit(jax.vmap(agent.train))(jax.random.split(jax.random.PRNGKey(0), 16))
     curves = np.stack([a2c.windowed_mean(m["env_steps"][i], m["episode_return"][i],
                                          m["episodes"][i], 10_000) for i in range(16)])

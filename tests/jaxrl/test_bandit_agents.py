@@ -244,17 +244,6 @@ def test_probe_known_best_arm_is_found():
     assert final["eps"]["average_reward"] > 8.0  # best 9.0, any other arm 5.0
 
 
-def test_plot_testbed_draws_both_panels(tmp_path, testbed):
-    path = tmp_path / "testbed.png"
-    fig = ba.plot_testbed(testbed, path=str(path), title="test")
-    ax_r, ax_o = fig.axes
-    assert len(ax_r.lines) == len(testbed.labels) + 1  # agents and the best-arm line
-    assert len(ax_o.lines) == len(testbed.labels)
-    assert path.stat().st_size > 10_000
-    with open(path, "rb") as f:
-        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
-
-
 @pytest.mark.slow
 def test_sutton_barto_gaussian_testbed_numbers():
     """S&B figures 2.2 and 2.4 (2000 runs, q* ~ N(0, 1)): their curves at pull 1000."""

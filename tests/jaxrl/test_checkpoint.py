@@ -1,17 +1,21 @@
 """Checkpoints: exact round trip, refusal of a different run with a precise message,
-atomic saves, and no code execution on load."""
+atomic saves, no code execution on load, and format v2 (a checksummed header and body:
+any flipped byte is refused)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import pickle
+import re
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from flax import struct
+from flax import serialization, struct
 
 from jaxrl import checkpoint as ckpt
 
@@ -158,12 +162,125 @@ def test_loading_a_pickle_runs_no_code(tmp_path):
 
 
 def test_foreign_msgpack_and_missing_file_are_refused(tmp_path):
-    from flax import serialization
-
     other = tmp_path / "other.msgpack"
     other.write_bytes(serialization.msgpack_serialize({"header": '{"format": "something"}',
-                                                       "leaves": {}}))
+                                                       "body": b""}))
     with pytest.raises(ckpt.CheckpointError, match="not a jaxrl checkpoint"):
         ckpt.read_header(other)
     with pytest.raises(ckpt.CheckpointError, match="no checkpoint at"):
         ckpt.read_header(tmp_path / "nothing.msgpack")
+
+
+def test_version_1_checkpoints_are_named_as_such(tmp_path):
+    """Format v1 (header string + ``leaves`` at the top level) is refused, saying so."""
+    old = tmp_path / "v1.msgpack"
+    old.write_bytes(serialization.msgpack_serialize(
+        {"header": json.dumps({"algorithm": "ppo"}), "leaves": {"0": np.zeros(3)}}))
+    with pytest.raises(ckpt.CheckpointError, match="older jaxrl \\(checkpoint version 1\\)"):
+        ckpt.load(old, {"a": jax.ShapeDtypeStruct((3,), jnp.float32)}, **META)
+    raw = serialization.msgpack_restore(save(tmp_path / "c.msgpack", make_state()).read_bytes())
+    raw["version"] = 3
+    (tmp_path / "v3.msgpack").write_bytes(serialization.msgpack_serialize(raw))
+    with pytest.raises(ckpt.CheckpointError, match="version 3; this jaxrl reads 2"):
+        ckpt.read_header(tmp_path / "v3.msgpack")
+
+
+# ------------------------------------------------------------------ format v2
+def _raw(path: Path) -> dict:
+    return serialization.msgpack_restore(path.read_bytes())
+
+
+def _sha(data) -> str:
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+
+
+def test_v2_layout_header_and_body_with_their_checksums(tmp_path):
+    state = make_state()
+    raw = _raw(save(tmp_path / "c.msgpack", state, updates=9, extra={"note": [1, 2]}))
+    assert set(raw) == {"format", "version", "header", "header_sha256", "body"}
+    assert raw["format"] == ckpt.FORMAT and raw["version"] == ckpt.VERSION == 2
+    assert isinstance(raw["body"], bytes) and raw["header_sha256"] == _sha(raw["header"])
+    header = json.loads(raw["header"])
+    assert header["body_sha256"] == _sha(raw["body"])
+    assert header["updates_done"] == 9 and header["extra"] == {"note": [1, 2]}
+    assert [leaf["path"] for leaf in header["leaves"]] == [d["path"] for d in ckpt.describe(state)]
+    leaves = serialization.msgpack_restore(raw["body"])  # the arrays, in flattening order
+    assert sorted(leaves, key=int) == [str(i) for i in range(len(jax.tree.leaves(state)))]
+    kernel = state.params["dense"]["kernel"]
+    np.testing.assert_array_equal(leaves["0"], np.asarray(state.params["dense"]["bias"]))
+    np.testing.assert_array_equal(leaves["1"], np.asarray(kernel))
+    assert ckpt.read_header(tmp_path / "c.msgpack") == header
+
+
+def test_any_flipped_byte_is_refused(tmp_path):
+    path = save(tmp_path / "c.msgpack", make_state())
+    data = path.read_bytes()
+    body = _raw(path)["body"]
+    start = data.find(body)
+    template = jax.eval_shape(make_state)
+    rng = np.random.default_rng(0)
+    spots = [start + len(body) // 2, start + 3, data.find(b'"updates_done"') + 16,
+             *rng.integers(0, len(data), 40).tolist()]
+    for i in spots:
+        broken = bytearray(data)
+        broken[i] ^= 0x5A
+        (tmp_path / "b.msgpack").write_bytes(bytes(broken))
+        with pytest.raises(ckpt.CheckpointError):
+            ckpt.load(tmp_path / "b.msgpack", template, **META)
+    broken = bytearray(data)
+    broken[start + len(body) // 2] ^= 1
+    (tmp_path / "b.msgpack").write_bytes(bytes(broken))
+    with pytest.raises(ckpt.CheckpointError, match="arrays do not match their checksum"):
+        ckpt.load(tmp_path / "b.msgpack", template, **META)
+
+
+def test_forged_headers_with_valid_checksums_are_checked(tmp_path):
+    path = save(tmp_path / "c.msgpack", make_state())
+    template = jax.eval_shape(make_state)
+
+    def forge(edit) -> Path:
+        raw = _raw(path)
+        header = json.loads(raw["header"])
+        edit(header)
+        raw["header"] = json.dumps(header)
+        raw["header_sha256"] = _sha(raw["header"])
+        out = tmp_path / "forged.msgpack"
+        out.write_bytes(serialization.msgpack_serialize(raw))
+        return out
+
+    cases = {
+        "its header has no 'leaves'": lambda h: h.pop("leaves"),
+        "its header's 'updates_done' is not a int": lambda h: h.update(updates_done="5"),
+        "its header's 'updates_done' is negative": lambda h: h.update(updates_done=-3),
+        "its header describes a leaf wrongly": lambda h: h["leaves"][0].update(shape=[-1]),
+        "its arrays do not match their checksum": lambda h: h.update(body_sha256="0" * 64),
+    }
+    for expected, edit in cases.items():
+        with pytest.raises(ckpt.CheckpointError, match=re.escape(expected)):
+            ckpt.load(forge(edit), template, **META)
+    with pytest.raises(ckpt.CheckpointError, match="its header is not JSON"):
+        raw = _raw(path)
+        raw["header"] = "[" * 100_000
+        raw["header_sha256"] = _sha(raw["header"])
+        (tmp_path / "deep.msgpack").write_bytes(serialization.msgpack_serialize(raw))
+        ckpt.read_header(tmp_path / "deep.msgpack")
+
+
+def test_atomic_write_uses_the_usual_file_mode_and_a_recognisable_temp_name(tmp_path, monkeypatch):
+    old = os.umask(0o022)
+    try:
+        path = save(tmp_path / "c.msgpack", make_state())
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+    seen = []
+    real = os.replace
+
+    def spy(src, dst):
+        seen.append(Path(src).name)
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", spy)
+    ckpt.atomic_write(tmp_path / "x.json", b"{}")
+    assert seen and seen[0].startswith(f"{ckpt.TEMP_PREFIX}x.json.")
+    assert (tmp_path / "x.json").read_bytes() == b"{}"

@@ -57,7 +57,7 @@ def runs(tmp_path_factory):
 def _leaves(path: Path) -> dict:
     from flax import serialization
 
-    return serialization.msgpack_restore(path.read_bytes())["leaves"]
+    return serialization.msgpack_restore(serialization.msgpack_restore(path.read_bytes())["body"])
 
 
 def test_train_prints_progress_and_summary(runs):
@@ -113,11 +113,12 @@ def test_run_directory_contents(runs):
     acc = ea_mod.EventAccumulator(str(d / "tensorboard"))
     acc.Reload()
     tags = acc.Tags()["scalars"]
-    assert {"episode_return", "policy_loss", "entropy"} <= set(tags)
-    steps = [e.step for e in acc.Scalars("entropy")]
+    assert {"train/episode_return", "loss/policy_loss", "stats/entropy"} <= set(tags)
+    steps = [e.step for e in acc.Scalars("stats/entropy")]
     assert steps == [32 * u for u in range(1, 9)]
     csv_entropy = np.mean(np.array([float(r[header.index("entropy")]) for r in rows]).reshape(8, 2), 1)
-    np.testing.assert_allclose([e.value for e in acc.Scalars("entropy")], csv_entropy, rtol=1e-6)
+    np.testing.assert_allclose([e.value for e in acc.Scalars("stats/entropy")], csv_entropy,
+                               rtol=1e-6)
 
     summary = json.loads((d / "summary.json").read_text())
     assert summary["updates_done"] == NUM_UPDATES and len(summary["final_return"]) == 2
@@ -244,7 +245,9 @@ def test_bad_input_is_refused_before_compiling(argv, expected, capsys, monkeypat
     def no_compile(*a, **k):
         raise AssertionError("compiled despite bad input")
 
-    monkeypatch.setattr(run, "chunk_function", no_compile)
+    from jaxrl import driver
+
+    monkeypatch.setattr(driver, "chunk_function", no_compile)
     assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("jaxrl: error: ")
@@ -260,6 +263,9 @@ def test_list_shows_spaces_and_config_defaults(capsys):
     ppo = out[out.index("\nppo:"):]
     assert "total_timesteps" in ppo and "0.00025" in ppo and "Adam learning rate" in ppo
     assert "presets (--preset NAME): cleanrl, cartpole" in ppo
+    # What each preset sets: its environment and the fields it changes.
+    assert "  cartpole: CartPole-v1; actor_hidden=[32], critic_hidden=[32], lr=0.001" in ppo
+    assert "default environment: CartPole-v1" in ppo
 
 
 def test_python_dash_m_and_help():

@@ -1,5 +1,7 @@
 """jaxrl.evaluate: episode bookkeeping against hand-counted outcomes on a corridor with
-scripted agents, vmapping over seeds, and the move-by-move text replay of Gridworld."""
+scripted agents, vmapping over seeds, starts from a given state, recorded trajectories,
+the per-seed evaluation of a run (bandit runs on the bandit they trained on), and the
+move-by-move text replay of Gridworld."""
 
 from __future__ import annotations
 
@@ -203,3 +205,153 @@ def test_replay_text_without_render_prints_observations():
     text = ev.replay_text(Corridor(), CorridorParams(), always(2), None, jax.random.key(0))
     assert text.split("\n")[-1].startswith("won after")
     assert "[4.]" in text
+
+
+# --------------------------------------------------------------------------------- starts
+def start_at(pos):
+    return jnp.array([pos], jnp.float32), CorridorState(jnp.int32(pos), jnp.zeros((), jnp.int32))
+
+
+def test_start_state_replaces_the_reset():
+    r = ev.evaluate(always(2), None, Corridor(), CorridorParams(), jax.random.key(0), 5, 10,
+                    start=start_at(1))
+    np.testing.assert_array_equal(r.initial_state.pos, 1)  # every episode, not the resets
+    np.testing.assert_array_equal(r.lengths, 3)  # 1 -> 4
+    np.testing.assert_array_equal(r.returns, 1.0)
+    # vmapped over starts: one episode from each cell.
+    starts = jax.vmap(start_at)(jnp.array([1, 2, 3]))
+    r = jax.vmap(lambda o, s: ev.evaluate(always(2), None, Corridor(), CorridorParams(),
+                                          jax.random.key(0), 1, 10, start=(o, s)))(*starts)
+    np.testing.assert_array_equal(r.lengths[:, 0], [3, 2, 1])
+
+
+def test_record_keeps_every_step_and_marks_the_end():
+    # Episodes from cells 1 and 3 going left: 1 step into the pit, or 3 steps.
+    agent = always(1)
+
+    def one(pos):
+        o, s = start_at(pos)
+        return ev.evaluate(agent, None, Corridor(), CorridorParams(), jax.random.key(0), 1, 5,
+                           start=(o, s), record=True)
+
+    r = jax.jit(jax.vmap(one))(jnp.array([1, 3]))
+    traj = r.trajectory
+    assert traj.states.pos.shape == (2, 1, 6) and traj.rewards.shape == (2, 1, 5)
+    np.testing.assert_array_equal(r.lengths[:, 0], [1, 3])
+    np.testing.assert_array_equal(traj.states.pos[1, 0, :4], [3, 2, 1, 0])
+    np.testing.assert_array_equal(traj.observations[1, 0, :4, 0], [3, 2, 1, 0])
+    np.testing.assert_array_equal(traj.actions[1, 0, :3], 1)
+    np.testing.assert_array_equal(traj.rewards[1, 0], [0, 0, -1, 0, 0])  # filler after the end
+    np.testing.assert_array_equal(traj.terminated[1, 0], [False, False, True, False, False])
+    np.testing.assert_array_equal(traj.truncated, False)
+    ep = ev.Episode.from_result(jax.tree.map(lambda x: x[1], r))
+    assert ep.length == 3 and ep.terminated and not ep.truncated and ep.total_return == -1.0
+    assert [int(s.pos) for s in ep.states] == [3, 2, 1, 0]
+
+
+def test_record_reports_the_env_time_limit_and_needs_a_static_cap():
+    ep = ev.record_episode(always(0), None, Corridor(), CorridorParams(max_steps_in_episode=4),
+                           jax.random.key(0))  # the cap: the params' time limit
+    assert ep.length == 4 and ep.truncated and not ep.terminated
+    with pytest.raises(ValueError, match="static episode cap"):
+        jax.jit(lambda p: ev.evaluate(always(0), None, Corridor(), p, jax.random.key(0), 1,
+                                      record=True))(CorridorParams())
+
+
+def test_episode_cap():
+    assert ev.episode_cap(CorridorParams(max_steps_in_episode=7)) == 7
+    assert ev.episode_cap(CorridorParams(), 3) == 3
+    assert ev.episode_cap(None) == ev.DEFAULT_CAP
+    with pytest.raises(ValueError, match="max_steps"):
+        ev.episode_cap(CorridorParams(), 0)
+
+
+# --------------------------------------------------------------------------------- seeds
+def test_evaluate_seeds_plays_every_seed_on_the_same_episodes():
+    states = jnp.array([2, 1, 0], jnp.int32)  # the scripted policy reads its action here
+    r = ev.evaluate_seeds(from_state, states, Corridor(), CorridorParams(), episodes=16,
+                          max_steps=10, seed=3)
+    assert r.returns.shape == (3, 16) and isinstance(r.returns, np.ndarray)
+    np.testing.assert_array_equal(r.initial_state.pos[0], r.initial_state.pos[2])
+    np.testing.assert_allclose(np.mean(r.returns, axis=1), [1.0, -1.0, 0.0])
+    np.testing.assert_array_equal(r.lengths[2], 10)  # staying put: cut at max_steps
+    with pytest.raises(ValueError, match="episodes"):
+        ev.evaluate_seeds(from_state, states, Corridor(), CorridorParams(), episodes=0)
+    with pytest.raises(ValueError, match="start must be one of"):
+        ev.evaluate_seeds(from_state, states, Corridor(), CorridorParams(), start="random")
+
+
+def test_eval_row_by_hand():
+    r = ev.EvalResult(returns=np.array([[1.0, 3.0], [5.0, 7.0]]), lengths=np.array([[2, 4]] * 2),
+                      terminated=None, wins=None, initial_state=None)
+    # Seed means 2 and 6: mean 4, std over seeds 2.
+    assert ev.eval_row(r, greedy=True) == ["greedy", "2", "4.00 ± 2.00", "1.00", "7.00", "3.0"]
+    assert ev.eval_row(r, greedy=False)[0] == "stochastic"
+    assert len(ev.EVAL_HEADERS) == 6
+
+
+# --------------------------------------------------------------------------------- bandits
+def bandit_training_state(arms):
+    """A stand-in training state as a run keeps it: ``[seeds, copies]`` bandit states
+    after 900 pulls, inside wrapper states and other fields."""
+    from envs.bandits import BanditState
+    from envs.wrappers import EpisodeStatisticsState
+
+    seeds, copies = arms.shape[:2]
+    inner = BanditState(jnp.asarray(arms, jnp.float32), jnp.full((seeds, copies), 900, jnp.int32))
+    env_state = EpisodeStatisticsState(inner, jnp.zeros((seeds, copies)),
+                                       jnp.zeros((seeds, copies), jnp.int32))
+    return {"best_arm": jnp.argmax(arms[:, 0], axis=-1).astype(jnp.int32), "env": env_state}
+
+
+def test_bandit_runs_are_evaluated_on_the_bandit_they_trained_on():
+    import envs as envs_mod
+
+    env, params = envs_mod.make("Bandit-v0", num_arms=4)
+    arms = np.array([[[0.1, 0.9, 0.2, 0.3], [0.5, 0.5, 0.5, 0.5]],
+                     [[0.8, 0.1, 0.1, 0.05], [0.5, 0.5, 0.5, 0.5]]], np.float32)
+    states = bandit_training_state(arms)
+    # An agent that learned its bandit perfectly: it pulls the best arm of copy 0.
+    oracle = scripted(lambda s, obs, k, g: s["best_arm"])
+    r = ev.evaluate_seeds(oracle, states, env, params, episodes=3, max_steps=400)
+    assert ev.resolve_start(env, params, states) == "trained"
+    np.testing.assert_allclose(r.initial_state.arms, np.repeat(arms[:, :1], 3, axis=1))
+    np.testing.assert_array_equal(r.initial_state.time, 0)  # a full episode on those arms
+    np.testing.assert_array_equal(r.lengths, 400)
+    # Binomial(10, p) per pull: 9 for seed 0, 8 for seed 1 (400 pulls: sd of the mean 0.05).
+    np.testing.assert_allclose(r.returns.mean(axis=1) / 400, [9.0, 8.0], atol=0.2)
+    assert ev.resolve_start(env, params, states, "fresh") == "fresh"  # resets, if asked
+
+
+def test_training_env_state_concrete_and_traced():
+    import envs as envs_mod
+
+    env, params = envs_mod.make("Bandit-v0", num_arms=4)
+    arms = np.arange(16, dtype=np.float32).reshape(2, 2, 4) / 16
+    states = jax.tree.map(np.asarray, bandit_training_state(arms))  # as loaded from disk
+    one = jax.tree.map(lambda x: x[1], states)
+    found = ev.training_env_state(one, env, params)
+    np.testing.assert_array_equal(found.arms, arms[1, 0])
+    assert int(found.time) == 0
+    traced = jax.jit(jax.vmap(lambda s: ev.training_env_state(s, env, params).arms))(states)
+    np.testing.assert_array_equal(traced, arms[:, 0])
+    assert ev.training_env_state({"q": np.zeros(3)}, env, params) is None
+    assert ev.resolve_start(env, params, {"q": np.zeros(3)}) == "fresh"  # nothing to resume
+    with pytest.raises(ValueError, match="holds no state"):
+        ev.resolve_start(env, params, {"q": np.zeros(3)}, "trained")
+    assert ev.resolve_start(Corridor(), CorridorParams(), one) == "fresh"  # not a bandit
+
+
+def test_a_bandit_reset_on_the_last_training_step_is_reported():
+    import envs as envs_mod
+
+    env, params = envs_mod.make("Bandit-v0", num_arms=4)
+    states = bandit_training_state(np.full((1, 2, 4), 0.5, np.float32))
+    states["env"] = states["env"].replace(env_state=states["env"].env_state.replace(
+        time=jnp.zeros((1, 2), jnp.int32)))  # the run ended as the episode did
+    assert ev.task_just_reset(jax.tree.map(lambda x: x[0], states), env, params)
+    assert not ev.task_just_reset(jax.tree.map(lambda x: x[0], bandit_training_state(
+        np.full((1, 2, 4), 0.5, np.float32))), env, params)  # 900 pulls in
+    oracle = scripted(lambda s, obs, k, g: s["best_arm"])
+    with pytest.warns(RuntimeWarning, match="never acted on it"):
+        ev.evaluate_seeds(oracle, states, env, params, episodes=1, max_steps=5)

@@ -349,7 +349,7 @@ def test_cartpole_16_seeds_reach_475_at_500k(preset):
     from jaxrl.sweep import final_returns
 
     env, params = envs.make("CartPole-v1")
-    agent = ppo.make(ppo.PRESETS[preset], env, params)
+    agent = ppo.make(ppo.PRESETS[preset].config, env, params)
     state, metrics = jax.jit(jax.vmap(agent.train))(jax.random.split(jax.random.PRNGKey(42), 16))
     assert int(metrics["env_steps"][0, -1]) == 499_712  # 976 updates of 512
     final = final_returns(metrics["episode_return"], metrics["episodes"], 10)

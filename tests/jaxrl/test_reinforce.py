@@ -135,11 +135,14 @@ def test_make_rejects_unknown_horizon_and_continuous_actions():
 
 
 def test_presets_validate():
-    for cfg in reinforce.PRESETS.values():
-        cfg.validate()
-    assert reinforce.PRESETS["book"].lr == pytest.approx(9e-4)
-    assert reinforce.PRESETS["book"].hidden == (150,)
-    assert reinforce.PRESETS["book"].activation == "leaky_relu"
+    for preset in reinforce.PRESETS.values():
+        preset.config.validate()
+        assert preset.env == "CartPole-v0"  # the book's environment
+    assert reinforce.DEFAULT_ENV == "CartPole-v1"
+    book = reinforce.PRESETS["book"].config
+    assert book.lr == pytest.approx(9e-4)
+    assert book.hidden == (150,)
+    assert book.activation == "leaky_relu"
 
 
 # --------------------------------------------------------------------------------- loss
@@ -219,7 +222,7 @@ def test_cartpole_learns_fast(cartpole_v0):
     Random play averages about 22; this gave moving averages 192, 193, 194, 196.
     """
     env, params = cartpole_v0
-    agent = reinforce.make(reinforce.PRESETS["tuned"].replace(num_episodes=160), env, params)
+    agent = reinforce.make(reinforce.PRESETS["tuned"].config.replace(num_episodes=160), env, params)
     _, m = jax.jit(jax.vmap(agent.train))(jax.random.split(jax.random.PRNGKey(0), 4))
     lengths = np.asarray(m["episode_lengths"]).reshape(4, -1)
     last = reinforce.moving_average(lengths, 50)[:, -1]
@@ -230,7 +233,7 @@ def test_cartpole_learns_fast(cartpole_v0):
 def test_cartpole_reproduction(cartpole_v0):
     """The target: window-50 moving average >= 190 by episode 500, mean of 16 seeds."""
     env, params = cartpole_v0
-    agent = reinforce.make(reinforce.PRESETS["tuned"], env, params)
+    agent = reinforce.make(reinforce.PRESETS["tuned"].config, env, params)
     _, m = jax.jit(jax.vmap(agent.train))(jax.random.split(jax.random.PRNGKey(0), 16))
     lengths = np.asarray(m["episode_lengths"]).reshape(16, -1)
     assert lengths.shape[1] == 500

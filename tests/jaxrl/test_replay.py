@@ -283,3 +283,89 @@ def test_one_step_batch_is_the_plain_transition():
     # Termination zeroes the bootstrap; truncation keeps gamma.
     np.testing.assert_allclose(batch.discount, [0.9, 0.0, 0.9], rtol=1e-6)
     np.testing.assert_array_equal(batch.next_obs[:, 0], [101, 102, 103])
+
+
+# --------------------------------------------------------------------------------- storage
+def test_storage_dtype_is_the_narrowest_exact_one():
+    from envs import spaces
+
+    assert replay.storage_dtype(spaces.Box(-1.0, 1.0, (4,))) is None  # floats stay
+    assert replay.storage_dtype(spaces.Box(0.0, 1.0, (4,))) is None  # any fraction fits
+    assert replay.storage_dtype(spaces.Box(False, True, (3,), jnp.bool_)) == np.bool_
+    assert replay.storage_dtype(spaces.Box(0, 255, (3,), jnp.int32)) == np.uint8
+    assert replay.storage_dtype(spaces.Box(-5, 100, (3,), jnp.int32)) == np.int8
+    assert replay.storage_dtype(spaces.Box(0, 300, (3,), jnp.int32)) == np.uint16
+    assert replay.storage_dtype(spaces.Box(0, 255, (3,), jnp.uint8)) is None  # already narrow
+    assert replay.storage_dtype(spaces.Box(0, 2**31 - 1, (3,), jnp.int32)) is None
+    assert replay.storage_dtype(spaces.Discrete(500)) == np.uint16  # Taxi's states
+    assert replay.storage_dtype(spaces.Discrete(256)) == np.uint8
+    assert replay.storage_dtype(spaces.Discrete(257)) == np.uint16
+    assert replay.storage_dtype(spaces.Dict({"a": spaces.Discrete(3)})) is None
+
+
+def test_narrow_storage_round_trips_exactly():
+    """Taxi-like indices kept as uint16 come back as the int32 that went in, extremes too."""
+    ex = example().replace(obs=jnp.zeros((), jnp.int32), next_obs=jnp.zeros((), jnp.int32))
+    buf = replay.init(ex, 3, 2, np.uint16)
+    assert buf.data.obs.dtype == jnp.uint16 and buf.obs_dtype == "int32"
+    obs = jnp.array([0, 499], jnp.int32)
+    row = replay.Transition(
+        obs=obs, action=jnp.zeros(2, jnp.int32), reward=jnp.zeros(2), next_obs=obs[::-1],
+        terminated=jnp.zeros(2, bool), truncated=jnp.zeros(2, bool),
+    )
+    buf = add(buf, row)
+    index = replay.SampleIndex(
+        row=jnp.zeros(2, jnp.int32), env=jnp.arange(2, dtype=jnp.int32),
+        prob=jnp.ones(2), weight=jnp.ones(2),
+    )
+    batch = n_step_batch(buf, index, 1, 0.9)
+    assert batch.obs.dtype == jnp.int32 and batch.next_obs.dtype == jnp.int32
+    np.testing.assert_array_equal(batch.obs, [0, 499])
+    np.testing.assert_array_equal(batch.next_obs, [499, 0])
+
+
+def test_minatar_observations_are_stored_as_bool_and_round_trip():
+    """A MinAtar game's 0/1 planes: the space says bool, the buffer keeps bool (a quarter
+    of float32's bytes), DQN's buffer too, and sampling gives back what was stored."""
+    import envs
+    from jaxrl.algos import dqn
+
+    env, params = envs.make("gymnax/Freeway-MinAtar")
+    space = env.observation_space(params)
+    assert replay.storage_dtype(space) == np.bool_
+
+    # DQN's buffer for this env, by shapes only (no compile).
+    agent = dqn.make(dqn.Config(num_envs=2, buffer_size=8, batch_size=4), env, params)
+    state = jax.eval_shape(agent.init, jax.random.key(0))
+    assert state.buffer.data.obs.dtype == jnp.bool_
+    assert state.buffer.data.next_obs.dtype == jnp.bool_
+    assert state.buffer.data.obs.shape == (4, 2, 10, 10, 7)
+
+    # Real boards from 8 resets (the cars start at random places); a step would cost
+    # seconds more of compile time and adds nothing to the storage question.
+    @jax.jit
+    def fill(key):
+        obs, _ = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, 8), params)
+        obs = obs.reshape(4, 2, *obs.shape[1:])  # 4 rows of 2 copies
+        nxt = obs[::-1]
+        ex = replay.Transition(obs=obs[0, 0], action=jnp.zeros((), jnp.int32),
+                               reward=jnp.zeros(()), next_obs=obs[0, 0],
+                               terminated=jnp.zeros((), bool), truncated=jnp.zeros((), bool))
+        buf = replay.init(ex, 4, 2, replay.storage_dtype(space))
+        for t in range(4):
+            buf = replay.add(buf, replay.Transition(
+                obs=obs[t], action=jnp.zeros(2, jnp.int32), reward=jnp.zeros(2),
+                next_obs=nxt[t], terminated=jnp.zeros(2, bool), truncated=jnp.zeros(2, bool)))
+        index = replay.SampleIndex(
+            row=jnp.repeat(jnp.arange(4, dtype=jnp.int32), 2),
+            env=jnp.tile(jnp.arange(2, dtype=jnp.int32), 4),
+            prob=jnp.ones(8), weight=jnp.ones(8),
+        )
+        return buf, obs, nxt, replay.n_step_batch(buf, index, 1, 0.99)
+
+    buf, obs, nxt, batch = fill(jax.random.key(3))
+    assert buf.data.obs.dtype == jnp.bool_ and batch.obs.dtype == jnp.bool_
+    np.testing.assert_array_equal(batch.obs, np.asarray(obs).reshape(8, 10, 10, 7))
+    np.testing.assert_array_equal(batch.next_obs, np.asarray(nxt).reshape(8, 10, 10, 7))
+    assert 0 < np.asarray(obs).sum() < np.asarray(obs).size  # real boards, not blanks
+    assert len({np.asarray(o).tobytes() for o in np.asarray(obs).reshape(8, -1)}) > 1

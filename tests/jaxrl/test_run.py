@@ -1,94 +1,26 @@
 """The training driver, config resolution, logging formats and the Python API.
 
 Driver mechanics (chunking, resume, bit-identity) use ``_DriverProbe``, a tiny
-test-only algorithm defined here (not a real learner) so they run in seconds; the
+test-only algorithm (``tests/jaxrl/probe.py``, not a real learner) so they run in seconds; the
 API test at the end trains the real PPO.
 """
 
 from __future__ import annotations
 
 import math
-import struct as pystruct
-import types
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from flax import struct
 
 import jaxrl
 from jaxrl import checkpoint as ckpt
+from jaxrl import metrics as M
 from jaxrl import run
-from jaxrl.agent import Agent
-from jaxrl.logging import (
-    EventWriter, MetricsCSV, crc32c, encode_event, masked_crc32c, read_metrics_csv,
-)
-
-
-# ------------------------------------------------------------------ a test-only algorithm
-@struct.dataclass
-class ProbeConfig:
-    """Config of ``_DriverProbe`` (test-only)."""
-
-    num_envs: int = struct.field(pytree_node=False, default=2)
-    total_timesteps: int = struct.field(pytree_node=False, default=26)  # 13 updates
-    width: int = struct.field(pytree_node=False, default=3)
-    lr: float = 0.1
-
-    def validate(self):
-        if not self.lr > 0:
-            raise ValueError(f"probe lr must be > 0, got {self.lr}")
-        return self
-
-
-@struct.dataclass
-class ProbeState:
-    w: jax.Array  # float32[width]
-    key: jax.Array
-    t: jax.Array  # int32[]
-
-
-def _probe_make(config: ProbeConfig, env, env_params) -> Agent:
-    def init(key):
-        k1, k2 = jax.random.split(key)
-        return ProbeState(jax.random.normal(k1, (config.width,)), k2, jnp.zeros((), jnp.int32))
-
-    def update(s):
-        key, k = jax.random.split(s.key)
-        # Nonlinear and random, so any change of order or key use shows in the bits.
-        w = jnp.tanh(s.w + config.lr * jax.random.normal(k, s.w.shape)) * 1.01
-        t = s.t + 1
-        ended = t % 2 == 0
-        metrics = {
-            "env_steps": t * config.num_envs,
-            "episode_return": jnp.where(ended, jnp.sum(w), jnp.nan),
-            "episodes": jnp.where(ended, 2, 0).astype(jnp.int32),
-            "w0": w[0],
-        }
-        return ProbeState(w, key, t), metrics
-
-    def act(s, obs, key, greedy):
-        return jnp.int32(0)
-
-    return Agent(init=init, update=update, act=act, config=config,
-                 num_updates=config.total_timesteps // config.num_envs)
-
-
-_DriverProbe = types.SimpleNamespace(__name__="tests._DriverProbe", __doc__="test-only probe",
-                                     Config=ProbeConfig, make=_probe_make)
-
-
-@pytest.fixture
-def probe(monkeypatch):
-    real = run.algorithm_module
-
-    def lookup(name):
-        return _DriverProbe if name == "_probe" else real(name)
-
-    monkeypatch.setattr(run, "algorithm_module", lookup)
-    return "_probe"
+from jaxrl.rundir import MetricsWriter, RunDir, read_metrics
+from probe import probe  # noqa: F401 - the fixture registering the test-only algorithm
 
 
 def _bits(tree):
@@ -132,10 +64,17 @@ def test_resume_is_bit_identical(probe, tmp_path):
             end.metrics[name].astype(np.float64).tobytes(), name
     for f in ("metrics.csv", "config.json"):
         assert (tmp_path / "full" / f).read_bytes() == (tmp_path / "part" / f).read_bytes(), f
-    ev_full = list((tmp_path / "full" / "tensorboard").iterdir())
-    ev_part = list((tmp_path / "part" / "tensorboard").iterdir())
-    assert len(ev_full) == len(ev_part) == 1
-    assert len(_records(ev_full[0])) == len(_records(ev_part[0])) == 1 + 13
+    # TensorBoard: the resumed run's curve has the uninterrupted run's points, once each.
+    assert _scalars(tmp_path / "part" / "tensorboard", "stats/w0") == \
+        _scalars(tmp_path / "full" / "tensorboard", "stats/w0")
+    assert len(_scalars(tmp_path / "full" / "tensorboard", "stats/w0")) == 13
+
+
+def _scalars(logdir: Path, tag: str) -> list[tuple[int, float]]:
+    ea = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    acc = ea.EventAccumulator(str(logdir))
+    acc.Reload()
+    return [(e.step, e.value) for e in acc.Scalars(tag)]
 
 
 def test_resume_cuts_rows_written_after_the_checkpoint(probe, tmp_path):
@@ -165,16 +104,19 @@ def test_resume_refuses_changed_config(probe, tmp_path):
 
 def test_existing_and_unwritable_output_dirs_are_refused(probe, tmp_path):
     run.train(probe, "CartPole-v1", out_dir=tmp_path / "x")
-    with pytest.raises(run.RunError, match="already holds a run.*--resume"):
+    with pytest.raises(run.RunError, match="already holds a run.*complete.*--overwrite"):
         run.train(probe, "CartPole-v1", out_dir=tmp_path / "x")
+    run.train(probe, "CartPole-v1", out_dir=tmp_path / "y", stop_after=2, checkpoint_every=1)
+    with pytest.raises(run.RunError, match="already holds a run.*--resume"):
+        run.train(probe, "CartPole-v1", out_dir=tmp_path / "y")
     again = run.train(probe, "CartPole-v1", out_dir=tmp_path / "x", overwrite=True)
     assert again.complete
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(run.RunError, match="cannot create output directory"):
-        run.prepare_run_dir(blocker / "sub")
+        RunDir.create(blocker / "sub")
     with pytest.raises(run.RunError, match="exists and is not a directory"):
-        run.prepare_run_dir(blocker)
+        RunDir.create(blocker)
 
 
 def test_final_return_is_episode_weighted_over_the_last_twentieth():
@@ -184,7 +126,7 @@ def test_final_return_is_episode_weighted_over_the_last_twentieth():
     ret[0, -2:], eps[0, -2:] = [10.0, 30.0], [3, 1]
     ret[1, -2:], eps[1, -2:] = [np.nan, 4.0], [0, 2]
     ret[2, -2:], eps[2, -2:] = [np.nan, np.nan], [0, 0]
-    out = run.final_returns({"episode_return": ret, "episodes": eps})
+    out = M.final_returns(ret, eps, M.final_window(40))
     np.testing.assert_allclose(out[:2], [15.0, 4.0])
     assert math.isnan(out[2])
 
@@ -196,10 +138,10 @@ def test_continuing_tasks_report_reward_per_step():
     reward[1] *= 2
     metrics = {"episode_return": np.full((2, 40), np.nan), "episodes": np.zeros((2, 40)),
                "reward": reward, "env_steps": np.tile(np.arange(1, 41), (2, 1))}
-    assert run._continuing(metrics)
-    np.testing.assert_allclose(run.final_rewards(metrics), [38.5, 77.0])
+    assert M.continuing(metrics)
+    np.testing.assert_allclose(M.final_rewards(metrics), [38.5, 77.0])
     metrics["episodes"][0, 3] = 1  # one episode ended: an episodic task after all
-    assert not run._continuing(metrics)
+    assert not M.continuing(metrics)
 
 
 def test_config_values_are_read_by_the_default_type():
@@ -242,11 +184,16 @@ def test_presets_are_a_starting_point_for_overrides():
     from jaxrl.algos import dqn, ppo
 
     spec, built = run.make_spec("ppo", preset="cartpole", overrides={"lr": "3e-3"})
-    assert built.config.actor_hidden == ppo.PRESETS["cartpole"].actor_hidden == (32,)
+    assert built.config.actor_hidden == run.preset("ppo", "cartpole").config.actor_hidden == (32,)
     assert built.config.lr == 3e-3  # the override wins over the preset's 1e-3
     assert spec.config["actor_hidden"] == [32]
-    # DQN keeps presets with their environment; the config is what is used.
-    assert run.presets("dqn")["cartpole"] == dqn.PRESETS["cartpole"].config
+    # A preset is (config, env, env options): its environment is the run's.
+    p = run.preset("dqn", "gridworld")
+    spec, built = run.make_spec("dqn", preset="gridworld")
+    assert spec.env == p.env == "Gridworld-v0" and spec.env_options["mode"] == "random"
+    assert spec.obs_noise == p.obs_noise > 0
+    with pytest.raises(run.RunError, match="made for Gridworld-v0, not CartPole-v1"):
+        run.make_spec("dqn", "CartPole-v1", preset="gridworld")
     with pytest.raises(run.RunError, match="no preset 'cartpol'.*Did you mean: cartpole"):
         run.make_spec("ppo", preset="cartpol")
     with pytest.raises(run.RunError, match="a preset or a Config object, not both"):
@@ -263,67 +210,26 @@ def test_toml_then_overrides(tmp_path):
         run.resolve_config("ppo", toml=f)
 
 
-# ------------------------------------------------------------------ logging formats
-def _records(path: Path) -> list[bytes]:
-    """Parse TFRecord framing, checking both CRCs of every record."""
-    data = path.read_bytes()
-    out, i = [], 0
-    while i < len(data):
-        header = data[i:i + 8]
-        (n,) = pystruct.unpack("<Q", header)
-        (crc_len,) = pystruct.unpack("<I", data[i + 8:i + 12])
-        assert crc_len == masked_crc32c(header)
-        body = data[i + 12:i + 12 + n]
-        (crc_body,) = pystruct.unpack("<I", data[i + 12 + n:i + 16 + n])
-        assert crc_body == masked_crc32c(body)
-        out.append(body)
-        i += 16 + n
-    assert i == len(data)
-    return out
-
-
-def test_crc32c_known_answers():
-    assert crc32c(b"123456789") == 0xE3069283  # the standard CRC-32C check value
-    assert crc32c(b"") == 0
-    assert crc32c(bytes(32)) == 0x8A9136AA  # RFC 3720, B.4: 32 bytes of zeros
-
-
-def test_event_encoding_by_hand():
-    # wall_time 1.5, step 3, one scalar "a" = 2.0, encoded field by field.
-    ev = encode_event(1.5, 3, scalars={"a": 2.0})
-    value = b"\x0a\x01a" + b"\x15" + pystruct.pack("<f", 2.0)
-    summary = b"\x0a" + bytes([len(value)]) + value
-    expected = b"\x09" + pystruct.pack("<d", 1.5) + b"\x10\x03" + b"\x2a" + bytes([len(summary)]) + summary
-    assert ev == expected
-
-
-def test_tensorboard_reads_our_event_files(tmp_path):
-    ea_mod = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
-    w = EventWriter(tmp_path)
-    w.scalars(100, {"episode_return": 12.5, "loss": float("nan")})
-    w.scalars(200, {"episode_return": 20.0, "loss": 0.25})
-    w.close()
-    acc = ea_mod.EventAccumulator(str(tmp_path))
-    acc.Reload()
-    ret = [(e.step, e.value) for e in acc.Scalars("episode_return")]
-    assert ret == [(100, 12.5), (200, 20.0)]
-    assert [(e.step, e.value) for e in acc.Scalars("loss")] == [(200, 0.25)]  # NaN skipped
-
-
+# ------------------------------------------------------------------ metrics.csv
 def test_csv_round_trip(tmp_path):
     m = {"env_steps": np.array([[4, 8], [4, 8]], np.int32),
          "episode_return": np.array([[np.nan, 1.25], [3.0, 0.1]], np.float32)}
-    w = MetricsCSV(tmp_path / "m.csv", ["env_steps", "episode_return"])
+    w = MetricsWriter(tmp_path / "m.csv", ["env_steps", "episode_return"])
     w.append(1, m)
+    size, digest = w.flush()
     w.close()
+    data = (tmp_path / "m.csv").read_bytes()
+    assert size == len(data) and digest == __import__("hashlib").sha256(data).hexdigest()
     lines = (tmp_path / "m.csv").read_text().splitlines()
     assert lines[0] == "update,seed,env_steps,episode_return"
     assert lines[1:] == ["1,0,4,nan", "1,1,4,3", "2,0,8,1.25", "2,1,8,0.100000001"]
-    back = read_metrics_csv(tmp_path / "m.csv")
+    back = read_metrics(tmp_path / "m.csv")
     np.testing.assert_array_equal(back["env_steps"], m["env_steps"])
     np.testing.assert_array_equal(back["episode_return"].astype(np.float32), m["episode_return"])
-    with pytest.raises(ValueError, match="has columns"):
-        MetricsCSV(tmp_path / "m.csv", ["env_steps", "other"])
+    with pytest.raises(run.RunError, match="other columns"):
+        MetricsWriter(tmp_path / "m.csv", ["env_steps", "other"], prefix=data)
+    with pytest.raises(run.RunError, match="damaged or missing row"):
+        read_metrics(data[:-12])
 
 
 # ------------------------------------------------------------------ Python API on real PPO
@@ -335,7 +241,8 @@ def test_python_api_with_ppo(tmp_path):
     result = jaxrl.train("ppo", env="CartPole-v1", seeds=2, total_steps=320, **TINY_PPO)
     assert result.spec.num_updates == 10 and result.complete
     assert result.metrics["episode_return"].shape == (2, 10)
-    np.testing.assert_array_equal(result.env_steps, np.arange(1, 11) * 32)
+    np.testing.assert_array_equal(result.env_steps, np.tile(np.arange(1, 11) * 32, (2, 1)))
+    np.testing.assert_array_equal(result.steps_per_seed, [320, 320])
     assert result.params.actor["params"]["Dense_0"]["kernel"].shape == (2, 4, 8)
     fr = result.final_return
     assert fr.shape == (2,) and np.all(np.isfinite(fr)) and np.all(fr >= 8)  # CartPole lasts >= 8 steps
@@ -349,3 +256,30 @@ def test_python_api_with_ppo(tmp_path):
     assert _bits(loaded.state) == _bits(result.state)
     np.testing.assert_array_equal(loaded.metrics["episode_return"].astype(np.float32),
                                   result.metrics["episode_return"])
+
+
+# ------------------------------------------------------------------ new-user bugs
+def test_default_environment_is_the_algorithms_own():
+    spec, _ = run.make_spec("q_learning")
+    assert spec.env == "Taxi-v3"  # not CartPole-v1, which a table cannot hold
+    spec, _ = run.make_spec("contextual_bandit")
+    assert spec.env == "ContextualBandit-v0"
+    with pytest.raises(run.RunError, match="CartPole-v1"):
+        run.make_spec("contextual_bandit", "CartPole-v1")
+
+
+def test_sweep_and_train_give_seed_i_the_same_run():
+    from jaxrl.sweep import sweep
+
+    kw = dict(total_steps=2048)
+    trained = run.train("q_learning", "Gridworld-v0", seeds=2, seed=3, **kw)
+    swept = sweep("q_learning", "Gridworld-v0", base_config=trained.config,
+                  grid={"lr": [float(trained.config.lr)]}, seeds=2, key=3)
+    np.testing.assert_allclose(swept.metrics["episode_return"][0],
+                               trained.metrics["episode_return"], rtol=1e-6)
+
+
+def test_checkpoint_size_is_announced(probe, tmp_path, capsys):
+    run.train(probe, "CartPole-v1", seeds=2, out_dir=tmp_path / "c", progress=True)
+    err = capsys.readouterr().err
+    assert "checkpoint: " in err and "per save" in err and "--checkpoint-every" in err

@@ -1,0 +1,372 @@
+"""The chunked driver: compile once, run updates in chunks, log between them, stop cleanly.
+
+``jax.vmap`` over seeds of ``Agent.init`` gives a batched training state (split over
+devices by ``jaxrl.parallel.over_seeds``). One compiled function, ``chunk(state, n)``,
+runs up to ``chunk_updates`` updates of every seed: a ``lax.scan`` of fixed length whose
+body runs ``Agent.update`` while the iteration index is below the traced ``n`` (the
+rest are skipped by ``lax.cond``). So any number of updates up to the chunk length costs
+one compilation, every update executes the same compiled code whatever the chunk
+boundaries, and a run stopped and resumed at any update ends bit-identical to an
+uninterrupted one. Between chunks the host writes metrics, draws progress and saves
+checkpoints while the next chunk already runs (JAX dispatch is asynchronous).
+
+Interrupts: the first Ctrl-C stops after the running chunk, with a checkpoint (during
+compilation: before the first chunk); a second one aborts at once (exit 130), keeping
+the last checkpoint. Non-finite losses or parameters stop the run (``TrainingError``)
+without writing a checkpoint of the bad state, or, with ``on_nonfinite="mask"``, are
+reported once per seed and left out of the summary.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from jaxrl import metrics as M
+from jaxrl.errors import TrainingError
+from jaxrl.logging import Progress
+from jaxrl.parallel import over_seeds
+from jaxrl.result import Result
+from jaxrl.tracking import CallbackList, RunInfo
+
+__all__ = [
+    "Interrupted", "chunk_function", "default_checkpoint_every", "default_chunk", "drive",
+    "init_function", "seed_keys",
+]
+
+
+def seed_keys(seed: int, seeds: int) -> Any:
+    """One key per seed: ``fold_in(key(seed), i)`` for ``i < seeds``."""
+    import jax
+    import jax.numpy as jnp
+
+    base = jax.random.key(seed)
+    return jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.arange(seeds))
+
+
+def init_function(agent: Any) -> Callable[[Any], Any]:
+    """``agent.init`` over a batch of seed keys (split over devices)."""
+    return over_seeds(agent.init)
+
+
+def _finite(state: Any) -> Any:
+    """bool[]: every float leaf of the learned parameters (or the whole state) is finite."""
+    import jax
+    import jax.numpy as jnp
+
+    tree = getattr(state, "params", state)
+    leaves = [x for x in jax.tree.leaves(tree)
+              if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.floating)]
+    if not leaves:
+        return jnp.asarray(True)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def chunk_function(agent: Any, length: int) -> Callable[[Any, Any], tuple[Any, dict, Any]]:
+    """``chunk(state, n) -> (state, metrics, finite)``: ``n <= length`` updates of every seed.
+
+    ``state`` has a leading seeds axis; ``metrics[name]`` is ``[seeds, length]``
+    (entries past ``n`` are filler: NaN for floats, 0 for integers); ``finite`` is
+    ``bool[seeds, length]``, whether each seed's parameters are finite after each update
+    (a reduction over the parameters, small beside the update itself).
+    """
+    import jax
+    import jax.numpy as jnp
+
+    def one_seed(state, n):
+        metric_shapes = jax.eval_shape(agent.update, state)[1]
+
+        def skip(s):
+            fill = lambda m: jnp.full(  # noqa: E731
+                m.shape, jnp.nan if jnp.issubdtype(m.dtype, jnp.floating) else 0, m.dtype
+            )
+            return s, jax.tree.map(fill, metric_shapes)
+
+        def body(s, i):
+            s, m = jax.lax.cond(i < n, agent.update, skip, s)
+            return s, (m, _finite(s))
+
+        state, (metrics, finite) = jax.lax.scan(body, state, jnp.arange(length))
+        return state, metrics, finite
+
+    return over_seeds(one_seed, in_axes=(0, None))
+
+
+def default_chunk(num_updates: int) -> int:
+    """About 50 chunks per run, so progress is smooth and host work is rare."""
+    return max(1, math.ceil(num_updates / 50))
+
+
+def default_checkpoint_every(num_updates: int) -> int:
+    """About five checkpoints per run (plus the final one)."""
+    return max(1, math.ceil(num_updates / 5))
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped training; ``args[0]`` is the ``Result`` so far (checkpointed)."""
+
+    @property
+    def result(self) -> Result:
+        return self.args[0]
+
+
+class _DeferredInterrupt:
+    """Within the block, the first Ctrl-C only sets ``requested``; a second one ends the
+    process at once (``os._exit(130)``: no waiting on XLA's threads), keeping the last
+    checkpoint."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: Any = None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            print("\naborted; the last checkpoint is kept", file=sys.stderr, flush=True)
+            os._exit(130)
+        self.requested = True
+        print("\nstopping after the running chunk (Ctrl-C again to abort at once)...",
+              file=sys.stderr, flush=True)
+
+    def __enter__(self) -> "_DeferredInterrupt":
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+def _place_like_init(init: Any, keys: Any, state: Any) -> Any:
+    """A restored state on the devices, and with the sharding, ``init`` gives a live one.
+
+    Seeds split over several devices (``over_seeds``) come back from ``init`` sharded;
+    a restored state put on one device would make ``chunk`` compile another program
+    (other input shardings) than the uninterrupted run's: slower to resume (no cache
+    hit), and bit-identity would rest on XLA partitioning both the same way.
+    """
+    import jax
+
+    if len(init.devices_for(int(jax.tree.leaves(keys)[0].shape[0]))) == 1:
+        return jax.device_put(state)
+    shardings = init.lower(keys).compile().output_shardings
+    return jax.device_put(state, shardings)
+
+
+def _nonfinite(metrics: dict[str, np.ndarray], finite: np.ndarray,
+               first_update: int) -> dict[int, str]:
+    """``{seed: what}`` for seeds whose parameters became non-finite in this chunk.
+
+    ``finite``: ``bool[seeds, n]`` after each update. A loss of +-inf counts too (NaN
+    does not: algorithms report NaN for "no loss yet", e.g. DQN before learning starts).
+    """
+    bad: dict[int, str] = {}
+    finite = np.asarray(finite, bool)
+    for s in range(finite.shape[0]):
+        wrong = np.nonzero(~finite[s])[0]
+        if wrong.size:
+            bad[s] = f"its parameters became non-finite at update {first_update + wrong[0]}"
+    for name in sorted(k for k in metrics if "loss" in k):
+        arr = np.asarray(metrics[name])
+        if not np.issubdtype(arr.dtype, np.floating):
+            continue
+        rows, cols = np.nonzero(np.isinf(arr))
+        for s, u in zip(rows.tolist(), cols.tolist()):
+            if s not in bad:
+                bad[s] = f"{name} became {arr[s, u]} at update {first_update + u}"
+    return bad
+
+
+def drive(
+    built: Any,
+    run_dir: Any = None,
+    *,
+    resume: bool = False,
+    progress: bool | Progress = False,
+    stop_after: int | None = None,
+    on_chunk: Callable[[int, dict[str, np.ndarray]], None] | None = None,
+    callbacks: Sequence[Any] = (),
+) -> Result:
+    """Train ``built`` in chunks, writing the run directory as it goes (if given).
+
+    Args:
+        built: from ``jaxrl.run.make_spec`` / ``jaxrl.run.build``.
+        run_dir: an open ``jaxrl.rundir.RunDir`` (the caller closes it), or None to
+            keep everything in memory.
+        resume: continue from ``run_dir``'s checkpoint (verified first; rows of
+            ``metrics.csv`` written after it are dropped).
+        progress: draw progress on stderr (or a ``Progress`` to draw on).
+        stop_after: stop after this many updates in this call (as if interrupted),
+            leaving a resumable checkpoint.
+        on_chunk: called with ``(updates_done, chunk_metrics)`` after every chunk.
+        callbacks: trackers with ``on_start(info)``, ``on_chunk(first_update,
+            metrics)`` and ``on_end(summary)`` (see ``jaxrl.tracking``).
+
+    Returns:
+        ``Result``. The first Ctrl-C stops training after the running chunk: its
+        state is checkpointed, then ``Interrupted`` (carrying the ``Result``) is
+        raised, unless the run had just completed.
+
+    Raises:
+        TrainingError: a loss or parameter became non-finite (``on_nonfinite="stop"``).
+    """
+    import jax
+
+    spec, agent = built.spec, built.agent
+    label = f"{spec.algorithm} {spec.env} x{spec.seeds}"
+    bar = progress if isinstance(progress, Progress) else Progress(
+        label, spec.num_updates, enabled=bool(progress))
+    for line in getattr(run_dir, "messages", []):
+        # What the run directory repaired (a stale lock, a killed save's temp file, a
+        # half-done --overwrite) is said even when progress is off.
+        if bar.enabled:
+            bar.message(line)
+        else:
+            print(f"jaxrl: {line}", file=sys.stderr, flush=True)
+
+    with _DeferredInterrupt() as interrupt:
+        t0 = time.perf_counter()
+        keys = seed_keys(spec.seed, spec.seeds)
+        init = init_function(agent)
+        history: list[dict[str, np.ndarray]] = []
+        done = 0
+        restored = None
+        if resume:
+            template = jax.eval_shape(init, keys)
+            restored = run_dir.restore(spec, template, M.metric_dtypes(agent, template))
+            state, done = _place_like_init(init, keys, restored.state), restored.updates_done
+            if restored.metrics:
+                history.append(restored.metrics)
+            bar.message(f"resuming at update {done}/{spec.num_updates}")
+        else:
+            bar.message("initialising...")
+            state = init(keys)
+            if run_dir is not None:
+                run_dir.write_config(spec)
+
+        if run_dir is not None:
+            bar.message(checkpoint_size_note(state, spec))
+        chunk_fn = chunk_function(agent, spec.chunk_updates)
+        bar.compiling(f"{spec.num_updates} updates per seed, "
+                      f"{spec.chunk_updates} per compiled chunk")
+        compiled = chunk_fn.lower(state, np.int32(0)).compile()
+        jax.block_until_ready(state)
+        compile_seconds = time.perf_counter() - t0
+
+        target = spec.num_updates if stop_after is None else min(spec.num_updates,
+                                                                 done + int(stop_after))
+        every = spec.checkpoint_every
+
+        def next_n(d: int) -> int:
+            n = min(spec.chunk_updates, target - d)
+            if every:
+                n = min(n, every - d % every)
+            return n
+
+        steps = M.env_steps(history[-1]) if history else np.zeros(spec.seeds, np.int64)
+        callbacks = CallbackList(callbacks)
+        callbacks.on_start(RunInfo.from_spec(spec, getattr(run_dir, "path", None),
+                                             updates_done=done, env_steps=steps if done else None))
+        bar.start(float(np.sum(steps)), updates_done=done)
+        t_run = time.perf_counter()
+        names: list[str] | None = None
+        bad: dict[int, str] = {}
+        cur_ret, cur_spread = float("nan"), float("nan")
+        pending = compiled(state, np.int32(next_n(done))) \
+            if done < target and not interrupt.requested else None
+        try:
+            while pending is not None:
+                n = next_n(done)
+                new_state, chunk_metrics, finite = pending
+                new_done = done + n
+                stopping = interrupt.requested or new_done >= target
+                # Launch the next chunk before the host work: it overlaps with logging.
+                pending = None if stopping else compiled(new_state, np.int32(next_n(new_done)))
+                metrics = {k: v[:, :n]
+                           for k, v in M.flat_metrics(jax.device_get(chunk_metrics)).items()}
+                new_bad = {s: w for s, w in _nonfinite(metrics, jax.device_get(finite)[:, :n],
+                                                       done + 1).items() if s not in bad}
+                if new_bad and spec.on_nonfinite == "stop":
+                    pending = None
+                    s, what = next(iter(new_bad.items()))
+                    others = f" (and {len(new_bad) - 1} more seed(s))" if len(new_bad) > 1 else ""
+                    kept = "the last good checkpoint is kept" if run_dir is not None and done \
+                        else "nothing was checkpointed"
+                    callbacks.on_end({"status": "failed", "updates_done": done})
+                    raise TrainingError(
+                        f"seed {s}: {what}{others}; stopped, {kept}. Lower the learning rate "
+                        f"or pass --on-nonfinite mask to train the other seeds on")
+                for s, what in new_bad.items():
+                    bar.message(f"seed {s}: {what}; left out of the summary from now on")
+                bad.update(new_bad)
+                if run_dir is not None:
+                    if names is None:
+                        names = M.metric_columns(metrics)
+                        run_dir.open_logs(names, spec, restored)
+                    run_dir.append(done + 1, {k: metrics[k] for k in names})
+                callbacks.on_chunk(done + 1, metrics)
+                history.append(metrics)
+                state, done = new_state, new_done
+                r = M.final_returns(metrics["episode_return"], metrics["episodes"], n)
+                r = np.where([s in bad for s in range(spec.seeds)], np.nan, r)
+                if np.isfinite(r).any():
+                    cur_ret, cur_spread = float(np.nanmean(r)), float(np.nanstd(r))
+                steps = M.env_steps(metrics)
+                stopping = stopping or interrupt.requested
+                bar.update(done, float(np.sum(steps)), cur_ret, cur_spread, final=stopping)
+                if on_chunk is not None:
+                    on_chunk(done, metrics)
+                if run_dir is not None and (stopping or (every and done % every == 0)):
+                    run_dir.save_checkpoint(spec, state, done, steps)
+                    callbacks.on_checkpoint(done)
+                if stopping:
+                    pending = None
+        finally:
+            bar.close()
+        run_seconds = time.perf_counter() - t_run
+        jax.block_until_ready(state)
+
+        result = Result(spec=spec, config=built.config, agent=agent, state=state,
+                        metrics=M.merge(history), compile_seconds=compile_seconds,
+                        run_seconds=run_seconds,
+                        run_dir=getattr(run_dir, "path", None), env=built.env,
+                        env_params=built.env_params, bad_seeds=tuple(sorted(bad)))
+        if run_dir is not None and result.updates_done:
+            from jaxrl.rundir import CURVE_FILE
+
+            if result.complete:
+                result.plot(run_dir.write_path / CURVE_FILE)
+            run_dir.write_summary(result.summary_json(), result.complete)
+        callbacks.on_end(result.summary_json())
+        if interrupt.requested and not result.complete:
+            raise Interrupted(result)
+        return result
+
+
+def checkpoint_size_note(state: Any, spec: Any) -> str:
+    """One line: how big each checkpoint is, what dominates it, how to save less."""
+    import jax
+
+    from jaxrl.rundir import nice_bytes
+
+    total, replay = 0, 0
+    for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]:
+        size = int(np.prod(leaf.shape)) * np.dtype(
+            "uint32" if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key) else leaf.dtype
+        ).itemsize
+        total += size
+        name = jax.tree_util.keystr(path).lower()
+        if "buffer" in name or "replay" in name:
+            replay += size
+    what = f" ({nice_bytes(replay)} of it the replay buffer, kept for an exact resume)" \
+        if replay > total / 4 else ""
+    when = f"every {spec.checkpoint_every} updates" if spec.checkpoint_every else "at the end"
+    return (f"checkpoint: {nice_bytes(total)} per save{what}, {when} "
+            f"(--checkpoint-every N to change)")

@@ -1,0 +1,205 @@
+"""Exported policies (``jaxrl.export`` / ``jaxrl.load_policy``): a small file with only what acting needs, and ``policy(obs) -> action``.
+
+A training checkpoint holds everything (optimiser moments, a replay buffer of
+millions of transitions, environment states, RNG keys). ``export`` keeps the leaves
+of the training state that the agent's ``act`` actually reads, found by tracing
+``act`` (``jax.make_jaxpr``) and keeping the inputs its program uses: network
+parameters, an observation normaliser, a Q table. The file is a jaxrl checkpoint
+(msgpack, checksummed, no pickle) of those leaves, with the run's algorithm,
+environment and config in its header, so loading rebuilds the same agent::
+
+    from jaxrl import load_policy
+    policy = load_policy("runs/ppo/policy.msgpack")      # the best seed by default
+    action = policy(obs)                                 # one observation, greedy
+    actions = policy(batch_of_obs, key=key, greedy=False)  # [N, ...] -> [N], sampled
+
+``jaxrl export DIR`` writes ``DIR/policy.msgpack``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jaxrl import checkpoint as ckpt
+from jaxrl.errors import RunError
+
+__all__ = ["Policy", "export", "load_policy", "used_leaves"]
+
+POLICY_FILE = "policy.msgpack"
+KIND = "policy"  # header["extra"]["kind"]: an exported policy, not a training checkpoint
+
+
+def _one_seed_template(agent: Any, env: Any, env_params: Any) -> tuple[Any, Any]:
+    """Shapes of one seed's training state and of one observation."""
+    import jax
+
+    state = jax.eval_shape(agent.init, jax.random.key(0))
+    obs = jax.eval_shape(lambda k: env.reset(k, env_params)[0], jax.random.key(0))
+    return state, obs
+
+
+def used_leaves(agent: Any, state: Any, obs: Any) -> list[bool]:
+    """For each leaf of ``state`` (one seed), whether ``agent.act`` reads it (greedy or not)."""
+    import jax
+
+    leaves, treedef = jax.tree.flatten(state)
+
+    def both(leaves, obs, key):
+        s = jax.tree.unflatten(treedef, leaves)
+        return agent.act(s, obs, key, True), agent.act(s, obs, key, False)
+
+    closed = jax.make_jaxpr(both)(leaves, obs, jax.random.key(0))
+    jaxpr = closed.jaxpr
+    seen: set[int] = set()
+    for eqn in jaxpr.eqns:
+        seen.update(id(v) for v in eqn.invars if not hasattr(v, "val"))
+    seen.update(id(v) for v in jaxpr.outvars if not hasattr(v, "val"))
+    return [id(v) in seen for v in jaxpr.invars[:len(leaves)]]
+
+
+def export(run: Any, path: str | os.PathLike | None = None) -> Path:
+    """Write the acting part of a run (a ``Result`` or a run directory) to ``path``.
+
+    Args:
+        run: a ``jaxrl.run.Result`` or the path of a run directory.
+        path: the file (default: ``<run dir>/policy.msgpack``).
+
+    Returns:
+        The path written.
+    """
+    import jax
+
+    from jaxrl.run import Result, load
+
+    result = run if isinstance(run, Result) else load(run)
+    if path is None:
+        if result.run_dir is None:
+            raise RunError("this run has no directory; give export a path")
+        path = Path(result.run_dir) / POLICY_FILE
+    path = Path(path)
+    if path.is_dir():
+        raise RunError(f"{path} is a directory; give export a file name")
+    if not path.parent.is_dir():
+        raise RunError(f"cannot write {path}: {path.parent} does not exist")
+    one, obs = _one_seed_template(result.agent, result.env, result.env_params)
+    used = used_leaves(result.agent, one, obs)
+    leaves = jax.tree.leaves(result.state)
+    kept = {str(i): leaf for i, (leaf, u) in enumerate(zip(leaves, used)) if u}
+    final = result.final_return
+    best = int(np.nanargmax(final)) if np.isfinite(final).any() else 0
+    spec = result.spec
+    ckpt.save(path, kept, algorithm=spec.algorithm, env=spec.env, config=spec.config,
+              updates_done=result.updates_done,
+              extra={"kind": KIND, "env_options": spec.env_options, "obs_noise": spec.obs_noise,
+                     "seeds": spec.seeds, "best_seed": best, "leaves_total": len(leaves),
+                     "final_return": [None if not np.isfinite(x) else float(x) for x in final]})
+    return path
+
+
+@dataclasses.dataclass
+class Policy:
+    """A loaded policy: call it on observations.
+
+    Attributes:
+        algorithm, env: what it was trained as and on.
+        seed: the seed whose parameters act (default: the best by final return).
+        seeds: how many seeds the file holds.
+        final_return: the final training return of each seed (NaN where none).
+    """
+
+    algorithm: str
+    env: str
+    seed: int
+    seeds: int
+    final_return: np.ndarray
+    _agent: Any
+    _states: Any
+    _obs_ndim: int
+    _fn: Any = None
+
+    def __call__(self, obs: Any, key: Any = None, greedy: bool = True) -> Any:
+        """Actions for ``obs``: one observation, or a batch with leading axes.
+
+        Args:
+            obs: an observation of the environment's shape, or ``[N, ...]`` of them
+                (any number of leading axes).
+            key: a PRNG key for sampled actions (``greedy=False``); each observation
+                gets its own split of it. Default ``jax.random.key(0)``.
+            greedy: the most likely / highest-valued action; else sample the policy.
+        """
+        import jax
+        import jax.numpy as jnp
+
+        obs = jnp.asarray(obs)
+        batch = obs.shape[:obs.ndim - self._obs_ndim]
+        if obs.ndim < self._obs_ndim:
+            raise ValueError(f"observation of shape {obs.shape}: the policy takes "
+                             f"{self._obs_ndim}-d observations")
+        key = jax.random.key(0) if key is None else key
+        n = int(np.prod(batch)) if batch else 1
+        flat = obs.reshape((n,) + obs.shape[len(batch):])
+        keys = jax.random.split(key, n)
+        state = jax.tree.map(lambda x: x[self.seed], self._states)
+        if self._fn is None:
+            self._fn = jax.jit(jax.vmap(self._agent.act, in_axes=(None, 0, 0, None)),
+                               static_argnums=3)
+        actions = self._fn(state, flat, keys, bool(greedy))
+        return actions.reshape(batch + actions.shape[1:])
+
+
+def load_policy(path: str | os.PathLike, seed: int | None = None) -> Policy:
+    """The policy exported to ``path`` (``export``); ``seed`` picks a seed (default: the best)."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxrl.overrides import algorithm_module, config_from_dict
+    from jaxrl.run import make_env
+
+    path = Path(path)
+    try:
+        header = ckpt.read_header(path)
+    except ckpt.CheckpointError as e:
+        raise RunError(str(e)) from None
+    extra = header["extra"]
+    if extra.get("kind") != KIND:
+        raise RunError(f"{path} is a training checkpoint, not an exported policy; "
+                       f"write one with: jaxrl export <run dir>")
+    algorithm, env_name = header["algorithm"], header["env"]
+    module = algorithm_module(algorithm)
+    config = config_from_dict(algorithm, header["config"])
+    env, env_params = make_env(env_name, extra.get("env_options") or {},
+                               float(extra.get("obs_noise") or 0.0))
+    agent = module.make(config, env, env_params)
+    seeds = extra.get("seeds")
+    if not isinstance(seeds, int) or seeds < 1:
+        raise RunError(f"{path} is damaged: no seed count")
+    one, obs = _one_seed_template(agent, env, env_params)
+    used = used_leaves(agent, one, obs)
+    leaves_one, treedef = jax.tree.flatten(one)
+    batched = [jax.ShapeDtypeStruct((seeds,) + x.shape, x.dtype) for x in leaves_one]
+    template = {str(i): leaf for i, (leaf, u) in enumerate(zip(batched, used)) if u}
+    try:
+        kept, _ = ckpt.load(path, template, algorithm=algorithm, env=env_name,
+                            config=header["config"])
+    except ckpt.CheckpointError as e:
+        raise RunError(f"{path} does not fit this jaxrl's {algorithm}: {e}") from None
+    # Leaves act never reads are filled with zeros of their shape (never looked at).
+    full = [jnp.asarray(kept[str(i)]) if u else jnp.zeros(b.shape, b.dtype)
+            if not jnp.issubdtype(b.dtype, jax.dtypes.prng_key)
+            else jax.random.split(jax.random.key(0), int(np.prod(b.shape))).reshape(b.shape)
+            for i, (b, u) in enumerate(zip(batched, used))]
+    states = jax.tree.unflatten(treedef, full)
+    final = np.array([np.nan if x is None else x for x in extra.get("final_return", [])],
+                     np.float64)
+    best = extra.get("best_seed", 0)
+    seed = best if seed is None else seed
+    if not isinstance(seed, int) or not 0 <= seed < seeds:
+        raise RunError(f"seed must be in [0, {seeds}), got {seed!r}")
+    return Policy(algorithm=algorithm, env=env_name, seed=seed, seeds=seeds,
+                  final_return=final, _agent=agent, _states=states,
+                  _obs_ndim=len(obs.shape))

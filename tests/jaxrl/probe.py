@@ -1,0 +1,118 @@
+"""``_DriverProbe``: a tiny test-only algorithm (not a learner) that trains in milliseconds.
+
+Registered as ``"_probe"`` by the ``probe`` fixture (``from tests.jaxrl.probe import
+probe``), it exercises the driver, the run directory and resume without compiling a
+real agent. Its update is nonlinear and random, so any change of order or key use
+shows in the bits.
+
+``nan_at=K`` (with ``nan_share``) makes the parameters of the seeds whose init drew
+``bad`` non-finite from update ``K`` on (the NaN guard's tests).
+With the defaults the probe is exactly the one ``tests/jaxrl/test_run.py`` always had.
+"""
+
+from __future__ import annotations
+
+import types
+
+import jax
+import jax.numpy as jnp
+import pytest
+from flax import struct
+
+from jaxrl.agent import Agent
+
+__all__ = ["PROBE", "ProbeConfig", "ProbeState", "_DriverProbe", "probe"]
+
+PROBE = "_probe"
+
+
+@struct.dataclass
+class ProbeConfig:
+    """Config of ``_DriverProbe`` (test-only)."""
+
+    num_envs: int = struct.field(pytree_node=False, default=2)
+    total_timesteps: int = struct.field(pytree_node=False, default=26)  # 13 updates
+    width: int = struct.field(pytree_node=False, default=3)
+    nan_at: int = struct.field(pytree_node=False, default=0)  # 0: never
+    nan_share: float = struct.field(pytree_node=False, default=1.0)  # P(a seed is bad)
+    lr: float = 0.1
+
+    def validate(self):
+        if not self.lr > 0:
+            raise ValueError(f"probe lr must be > 0, got {self.lr}")
+        if self.nan_at < 0:
+            raise ValueError(f"probe nan_at must be >= 0, got {self.nan_at}")
+        return self
+
+
+@struct.dataclass
+class ProbeState:
+    w: jax.Array  # float32[width]
+    key: jax.Array
+    t: jax.Array  # int32[]
+    bad: jax.Array  # bool[]: this seed goes non-finite at nan_at (when nan_at > 0)
+
+
+def _probe_make(config: ProbeConfig, env, env_params) -> Agent:
+    def init(key):
+        k1, k2 = jax.random.split(key)
+        bad = jax.random.uniform(jax.random.fold_in(key, 7)) < config.nan_share
+        return ProbeState(jax.random.normal(k1, (config.width,)), k2,
+                          jnp.zeros((), jnp.int32), bad)
+
+    def update(s):
+        key, k = jax.random.split(s.key)
+        # Nonlinear and random, so any change of order or key use shows in the bits.
+        w = jnp.tanh(s.w + config.lr * jax.random.normal(k, s.w.shape)) * 1.01
+        t = s.t + 1
+        if config.nan_at:
+            w = jnp.where(s.bad & (t >= config.nan_at), jnp.nan, w)
+        ended = t % 2 == 0
+        metrics = {
+            "env_steps": t * config.num_envs,
+            "episode_return": jnp.where(ended, jnp.sum(w), jnp.nan),
+            "episodes": jnp.where(ended, 2, 0).astype(jnp.int32),
+            "w0": w[0],
+        }
+        return ProbeState(w, key, t, s.bad), metrics
+
+    def act(s, obs, key, greedy):
+        return jnp.int32(0)
+
+    return Agent(init=init, update=update, act=act, config=config,
+                 num_updates=config.total_timesteps // config.num_envs)
+
+
+_DriverProbe = types.SimpleNamespace(__name__="tests._DriverProbe", __doc__="test-only probe",
+                                     Config=ProbeConfig, make=_probe_make)
+
+
+@pytest.fixture
+def probe(monkeypatch):
+    """Registers ``_DriverProbe`` as the algorithm ``"_probe"`` for one test."""
+    from jaxrl import algos
+
+    real = algos.get
+
+    def lookup(name):
+        return _DriverProbe if name == PROBE else real(name)
+
+    monkeypatch.setattr(algos, "get", lookup)
+    return PROBE
+
+
+def register() -> None:
+    """Make ``"_probe"`` an algorithm of this process (for a subprocess running the CLI)."""
+    from jaxrl import algos
+
+    real = algos.get
+    algos.get = lambda name: _DriverProbe if name == PROBE else real(name)
+
+
+if __name__ == "__main__":  # python tests/jaxrl/probe.py train _probe ...: the real CLI
+    import sys
+
+    register()
+    from jaxrl.cli import main
+
+    sys.exit(main())
