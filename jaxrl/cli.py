@@ -224,7 +224,7 @@ def _default_out(algo: str, env: str, kind: str = "") -> Path:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from jaxrl import run
+    from jaxrl import overrides, run
 
     callbacks = _trackers(args)
     if args.resume:
@@ -243,7 +243,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         env = args.env
         run.algorithm_module(args.algo)
         run_dir = Path(args.out) if args.out else _default_out(
-            args.algo, env or (run.preset(args.algo, args.preset).env if args.preset else None)
+            args.algo, env or (overrides.preset(args.algo, args.preset).env if args.preset else None)
             or run.default_env(args.algo))
         kwargs = dict(
             seeds=args.seeds or 1, seed=args.seed, toml=args.toml, num_envs=args.num_envs,
@@ -299,20 +299,27 @@ def _note(args: argparse.Namespace, text: str) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from jaxrl import run
+    import numpy as np
+
     from jaxrl.evaluate import EVAL_HEADERS, eval_row, resolve_start
     from jaxrl.logging import table
+    from jaxrl.metrics import continuing
 
     result = run.load(args.run_dir)
-    rows = []
+    rows, per_step = [], []
     for greedy in (True, False):
         ev = result.evaluate(episodes=args.episodes, greedy=greedy, seed=args.seed,
                              max_steps=args.max_steps)
         rows.append(eval_row(ev, greedy))
+        per_step.append(float(np.sum(ev.returns) / max(np.sum(ev.lengths), 1)))
     print(f"{result.algorithm} on {result.env_name}: {result.seeds} seed(s) x {args.episodes} "
           f"episodes, checkpoint at update {result.updates_done}/{result.spec.num_updates}")
     print(table(EVAL_HEADERS, rows))
     if resolve_start(result.env, result.env_params, result.state) == "trained":
         print("(episodes start from the bandit each seed trained on)")
+    if continuing(result.metrics):  # a bandit: no episode ends, each one is the step cap
+        print(f"no episode ends on {result.env_name}: reward per step greedy {per_step[0]:.2f}, "
+              f"stochastic {per_step[1]:.2f}")
     return 0
 
 
@@ -371,13 +378,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from jaxrl import run
+    from jaxrl import overrides, run
     from jaxrl import sweep as sweep_mod
     from jaxrl.rundir import prepare_output
 
     seeds = args.seeds or 8
     module = run.algorithm_module(args.algo)
-    start = run.preset(args.algo, args.preset) if args.preset else None
+    start = overrides.preset(args.algo, args.preset) if args.preset else None
     env_name = args.env
     env_options = _env_options(args.env_options)
     if start is not None and start.env is not None:

@@ -1,9 +1,10 @@
-"""Run logging outside the compiled program: metrics CSV, TensorBoard, progress display.
+"""Run logging outside the compiled program: TensorBoard, progress display, formatting.
+
+(``metrics.csv`` belongs to the run directory: ``jaxrl.rundir.MetricsWriter``.)
 
 Nothing here runs inside ``jit``: the training driver hands over numpy arrays after
 each compiled chunk.
 
-* ``MetricsCSV``: one row per (update, seed), one column per metric.
 * ``TensorBoardLogger``: seed-mean scalars (x = env steps), the spread over seeds,
   one run per seed and the hyperparameters, written by ``tensorboardX``.
 * ``Progress``: a live line drawn with ``rich`` on a terminal (compile timer, bar,
@@ -13,7 +14,6 @@ each compiled chunk.
 
 from __future__ import annotations
 
-import csv
 import itertools
 import math
 import os
@@ -25,89 +25,6 @@ from pathlib import Path
 from typing import IO, Any, Callable, Mapping, Sequence
 
 import numpy as np
-
-# ---------------------------------------------------------------------------------
-# CSV
-
-
-class MetricsCSV:
-    """Appends metrics to a CSV file: columns ``update, seed, <metric>...``.
-
-    ``update`` counts from 1 (the row after the first update); ``seed`` is the
-    index of the seed within the run (0..seeds-1). Rows are written update by
-    update, all seeds of an update together.
-    """
-
-    def __init__(self, path: str | os.PathLike, columns: Sequence[str], truncate_at: int | None = None):
-        self.path = Path(path)
-        self.columns = list(columns)
-        header = ",".join(["update", "seed", *self.columns]) + "\n"
-        if self.path.exists() and truncate_at is not None:
-            # Resuming: drop rows written after the checkpoint we resume from.
-            with open(self.path, "r+b") as f:
-                f.truncate(truncate_at)
-        self._file = open(self.path, "ab")
-        if self._file.tell() == 0:
-            self._file.write(header.encode())
-        else:
-            with open(self.path, "rb") as f:
-                existing = f.readline().decode()
-            if existing != header:
-                self._file.close()
-                raise ValueError(
-                    f"{self.path} has columns {existing.strip()!r}, expected {header.strip()!r}"
-                )
-
-    def append(self, first_update: int, metrics: Mapping[str, np.ndarray]) -> None:
-        """Write ``metrics[name]: [seeds, n]`` as rows for updates ``first_update ..``."""
-        arrays = [np.asarray(metrics[c]) for c in self.columns]
-        seeds, n = arrays[0].shape[:2]
-        fmt = ",".join(["%d", "%d"] + [_fmt_code(a.dtype) for a in arrays]) + "\n"
-        rows = []
-        for u in range(n):
-            for s in range(seeds):
-                rows.append(fmt % (first_update + u, s, *[a[s, u] for a in arrays]))
-        self._file.write("".join(rows).encode())
-
-    def flush(self) -> int:
-        """Flush to disk; returns the file size (a safe truncation point for resume)."""
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        return self._file.tell()
-
-    def close(self) -> None:
-        self._file.close()
-
-
-def _fmt_code(dtype: np.dtype) -> str:
-    """printf code per column: integers exact, floats with enough digits to round-trip."""
-    if np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.bool_):
-        return "%d"
-    if dtype == np.float32 or np.dtype(dtype).itemsize <= 4:
-        return "%.9g"
-    return "%.17g"
-
-
-def read_metrics_csv(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read a ``MetricsCSV`` file back into ``{name: float64[seeds, updates]}``.
-
-    ``update`` and ``seed`` are returned too, as int arrays of the same shape.
-    """
-    with open(path, newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader)
-        rows = [r for r in reader if r]
-    if not rows:
-        return {name: np.zeros((0, 0)) for name in header}
-    data = np.array(rows, dtype=np.float64)
-    seeds = int(data[:, 1].max()) + 1
-    updates = len(rows) // seeds
-    data = data[: updates * seeds].reshape(updates, seeds, len(header))
-    out = {name: data[:, :, i].T.copy() for i, name in enumerate(header)}
-    out["update"] = out["update"].astype(np.int64)
-    out["seed"] = out["seed"].astype(np.int64)
-    return out
-
 
 # ---------------------------------------------------------------------------------
 # Seed means (shared by TensorBoard and the experiment trackers)

@@ -6,7 +6,7 @@ import dataclasses
 import math
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 

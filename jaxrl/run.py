@@ -31,7 +31,7 @@ from jaxrl.driver import (  # noqa: F401 - part of run's public surface
 from jaxrl.errors import RunError, TrainingError  # noqa: F401
 from jaxrl.overrides import (  # noqa: F401
     algorithm_module, coerce, config_defaults, config_from_dict, config_to_dict, default_env,
-    preset, presets, resolve_config,
+    presets, resolve_config,
 )
 from jaxrl.result import Result
 from jaxrl.rundir import RunDir, RunSpec, read_spec, write_json  # noqa: F401

@@ -1,15 +1,14 @@
 """Host-side logging: number formatting, TensorBoard files read back, progress output."""
 
 import io
-import math
 import re
 
 import numpy as np
 import pytest
 
 from jaxrl.logging import (
-    EVENT_FILE_SUFFIX, MetricsCSV, Progress, TensorBoardLogger, duration, human, metric_tag,
-    read_metrics_csv, seed_means,
+    EVENT_FILE_SUFFIX, Progress, TensorBoardLogger, duration, human, metric_tag,
+    seed_means,
 )
 
 
@@ -250,20 +249,3 @@ def test_progress_compile_timer_ticks_while_blocked():
     p.update(10, 10.0, 1.0, final=True)
     shown = re.findall(r"compiling\.\.\. (\d+\.\d) s", ANSI.sub("", out.getvalue()))
     assert len(set(shown)) >= 2, shown
-
-
-# ------------------------------------------------------------------ metrics CSV (kept as is)
-def test_metrics_csv_round_trip_and_truncate(tmp_path):
-    m = {"env_steps": np.array([[4, 8], [4, 8]], np.int32),
-         "episode_return": np.array([[np.nan, 1.25], [3.0, 0.1]], np.float32)}
-    w = MetricsCSV(tmp_path / "m.csv", ["env_steps", "episode_return"])
-    w.append(1, {k: v[:, :1] for k, v in m.items()})
-    cut = w.flush()
-    w.append(2, {k: v[:, 1:] for k, v in m.items()})
-    w.close()
-    back = read_metrics_csv(tmp_path / "m.csv")
-    np.testing.assert_array_equal(back["env_steps"], m["env_steps"])
-    assert math.isnan(back["episode_return"][0, 0])
-    assert np.float32(back["episode_return"][1, 1]) == np.float32(0.1)
-    MetricsCSV(tmp_path / "m.csv", ["env_steps", "episode_return"], truncate_at=cut).close()
-    assert read_metrics_csv(tmp_path / "m.csv")["update"].shape == (2, 1)

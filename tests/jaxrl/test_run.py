@@ -18,6 +18,7 @@ import pytest
 import jaxrl
 from jaxrl import checkpoint as ckpt
 from jaxrl import metrics as M
+from jaxrl import overrides as O
 from jaxrl import run
 from jaxrl.rundir import MetricsWriter, RunDir, read_metrics
 from probe import probe  # noqa: F401 - the fixture registering the test-only algorithm
@@ -181,14 +182,14 @@ def test_bad_names_and_values_are_refused_with_closest_matches():
 
 
 def test_presets_are_a_starting_point_for_overrides():
-    from jaxrl.algos import dqn, ppo
+    from jaxrl.algos import ppo
 
     spec, built = run.make_spec("ppo", preset="cartpole", overrides={"lr": "3e-3"})
-    assert built.config.actor_hidden == run.preset("ppo", "cartpole").config.actor_hidden == (32,)
+    assert built.config.actor_hidden == O.preset("ppo", "cartpole").config.actor_hidden == (32,)
     assert built.config.lr == 3e-3  # the override wins over the preset's 1e-3
     assert spec.config["actor_hidden"] == [32]
     # A preset is (config, env, env options): its environment is the run's.
-    p = run.preset("dqn", "gridworld")
+    p = O.preset("dqn", "gridworld")
     spec, built = run.make_spec("dqn", preset="gridworld")
     assert spec.env == p.env == "Gridworld-v0" and spec.env_options["mode"] == "random"
     assert spec.obs_noise == p.obs_noise > 0
