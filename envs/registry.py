@@ -11,9 +11,9 @@ Gymnax's environments are reachable under a ``gymnax/`` prefix
 (``make("gymnax/Acrobot-v1")``), adapted to this contract by ``GymnaxEnv``.
 
 A user's own environment needs no registration: ``make("mypkg.envs:Corridor",
-length=8)`` imports ``mypkg.envs`` and builds ``Corridor`` (any ``Environment``
-subclass, or a callable returning one) with the same option rules; or
-``register("Corridor-v0", "mypkg.envs:Corridor")`` names it once.
+length=8)`` imports ``mypkg.envs`` and builds ``Corridor`` (an ``Environment``
+subclass) with the same option rules; ``register("Corridor-v0", "mypkg.envs:make_it")``
+names a class or a factory function once.
 """
 
 from __future__ import annotations
@@ -129,6 +129,11 @@ def make(name: str, checked: bool = False, **options: Any) -> tuple[Environment,
         fixed: dict[str, Any] = {}
     elif name not in _REGISTRY and ":" in name:  # a user's own "package.module:ClassName"
         factory, fixed = _load(name), {}
+        # Only a class is taken from a name (it may come from a config file): calling any
+        # other callable it names would run arbitrary code before anything is checked.
+        if not (inspect.isclass(factory) and issubclass(factory, Environment)):
+            raise ValueError(f"{name!r} is not a subclass of envs.core.Environment "
+                             f"(register a factory function with envs.register instead)")
     else:
         if name not in _REGISTRY:
             raise ValueError(f"unknown environment {name!r}." + _closest(name, registered())

@@ -260,6 +260,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         result = call()
     except run.Interrupted as stop:
         result = stop.result
+        if not result.updates_done and not args.resume:
+            print(f"interrupted before the first update; no checkpoint was written in {run_dir}",
+                  file=sys.stderr)
+            raise SystemExit(130) from None
         print(result.summary())
         print(f"interrupted at update {result.updates_done}/{result.spec.num_updates}; "
               f"checkpoint saved; continue with: jaxrl train --resume {run_dir}", file=sys.stderr)

@@ -278,7 +278,7 @@ def load(run_dir: str | os.PathLike) -> Result:
 
         data = json.loads((run_dir / rundir.SUMMARY_FILE).read_text())
         times = data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # a damaged summary only loses the timings
         pass
     bad = times.get("bad_seeds", [])
     return Result(spec=spec, config=built.config, agent=built.agent, state=restored.state,

@@ -1,13 +1,16 @@
 """``_DriverProbe``: a tiny test-only algorithm (not a learner) that trains in milliseconds.
 
-Registered as ``"_probe"`` by the ``probe`` fixture (``from tests.jaxrl.probe import
-probe``), it exercises the driver, the run directory and resume without compiling a
-real agent. Its update is nonlinear and random, so any change of order or key use
-shows in the bits.
+Registered as ``"_probe"`` by the ``probe`` fixture (``from probe import probe`` in a
+test module of this folder, which pytest puts on ``sys.path``), it exercises the
+driver, the run directory and resume without compiling a real agent. Its update is
+nonlinear and random, so any change of order or key use shows in the bits.
 
 ``nan_at=K`` (with ``nan_share``) makes the parameters of the seeds whose init drew
-``bad`` non-finite from update ``K`` on (the NaN guard's tests).
-With the defaults the probe is exactly the one ``tests/jaxrl/test_run.py`` always had.
+``bad`` non-finite from update ``K`` on (the NaN guard's tests); by default no seed
+ever goes bad.
+
+``python tests/jaxrl/probe.py ARGS`` is the ``jaxrl`` command with the probe
+registered (for tests that need a separate process: kills, a second writer).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from flax import struct
 
 from jaxrl.agent import Agent
 
-__all__ = ["PROBE", "ProbeConfig", "ProbeState", "_DriverProbe", "probe"]
+__all__ = ["PROBE", "ProbeConfig", "ProbeState", "_DriverProbe", "probe", "register"]
 
 PROBE = "_probe"
 
