@@ -22,6 +22,8 @@ _ALGORITHMS: dict[str, str] = {
     "a2c": "jaxrl.algos.a2c",
     "ppo": "jaxrl.algos.ppo",
     "contextual_bandit": "jaxrl.algos.bandit_agents",
+    "ga": "jaxrl.algos.ga",
+    "es": "jaxrl.algos.es",
 }
 
 
