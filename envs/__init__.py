@@ -5,11 +5,13 @@ Public surface::
     env, params = envs.make("CartPole-v1")
     envs.registered()
     envs.Environment, envs.VecEnv, envs.spaces, envs.wrappers
+    envs.MultiAgentEnvironment, envs.to_jaxmarl(env, params)          # many agents, one world
     envs.to_gymnasium(env, params), envs.to_gymnasium_vector(env, num_envs)  # needs gymnasium
 """
 
 from envs import spaces, wrappers
 from envs.core import Environment
+from envs.multiagent import MultiAgentEnvironment, to_jaxmarl
 from envs.registry import make, register, registered
 from envs.wrappers import VecEnv
 
@@ -30,6 +32,7 @@ def to_gymnasium_vector(env, num_envs, params=None):
 
 __all__ = [
     "Environment",
+    "MultiAgentEnvironment",
     "VecEnv",
     "make",
     "register",
@@ -37,5 +40,6 @@ __all__ = [
     "spaces",
     "to_gymnasium",
     "to_gymnasium_vector",
+    "to_jaxmarl",
     "wrappers",
 ]

@@ -52,6 +52,9 @@ register("CartPole-v0", "envs.cartpole:CartPole", version="v0")
 register("CartPole-v1", "envs.cartpole:CartPole", version="v1")
 register("MountainCar-v0", "envs.mountain_car:MountainCar")
 register("Taxi-v3", "envs.taxi:Taxi")
+register("Ising1D-v0", "envs.ising:Ising1D")
+register("Ising2D-v0", "envs.ising:Ising2D")
+register("Battle-v0", "envs.battle:Battle")
 
 
 def _gymnax_names() -> list[str]:

@@ -12,10 +12,17 @@ actions, in one compiled program); the host then draws it:
   and Pendulum. Drawn from the observation: any image-like observation
   (``[H, W]`` or ``[H, W, C]``): MinAtar's boolean planes (one colour per channel,
   named in a legend), Pong, Catch, DeepSea...
+* Worlds with many agents that draw themselves (``render_image(state)`` -> RGB array:
+  the Ising lattices, the battle): an animated GIF and a PNG strip of those pictures,
+  captioned with the env's ``describe(state)``; with a text ``render`` too, the first
+  and last boards are printed (the spin grid before and after the policy acts).
 * Bandits: a bar chart of the agent's learned values (``Agent.values``; the action
   probabilities of its policy when it has none) beside the true means, for the
   problem the agent trained on.
 * Anything else: observations and rewards over the episode, as a PNG plot.
+* Distributional agents (``Agent.distribution``: C51, QR-DQN) also get
+  ``<out>_distribution.png``, the learned return distribution of every action at the
+  episode's first state.
 """
 
 from __future__ import annotations
@@ -73,6 +80,8 @@ def _unwrapped(env: Any) -> Any:
 def _fixed_kind(env: Any) -> str | None:
     """``text`` or ``bandit`` when the env's type decides it, else None."""
     base = _unwrapped(env)
+    if callable(getattr(base, "render_image", None)):
+        return "frames"
     if callable(getattr(base, "render", None)):
         return "text"
     if type(base).__name__ in ("Bandit", "ContextualBandit"):
@@ -157,6 +166,12 @@ def play(result: Any, *, seed_index: int = 0, greedy: bool = True, seed: int = 0
     elif how == "frames":
         draw, seconds = frame_drawer(env, env_params, episode)
         files += write_video(draw, len(episode.states), out, seconds_per_step=seconds)
+        text = _first_and_last(env, episode)
+        if text:
+            print(text, file=stream)
+            path = out.with_suffix(".txt")
+            path.write_text(header + "\n\n" + text + "\n")
+            files.append(path)
     elif how == "bandit":
         files.append(bandit_chart(result, env, env_params, agent_state, episode,
                                   out.with_suffix(".png"), greedy=greedy))
@@ -167,6 +182,9 @@ def play(result: Any, *, seed_index: int = 0, greedy: bool = True, seed: int = 0
         print(text, file=stream)
     else:
         files.append(plot_episode(episode, out.with_suffix(".png"), title=header))
+    if callable(getattr(result.agent, "distribution", None)) and episode.observations:
+        files.append(distribution_chart(result, env, agent_state, episode,
+                                        out.with_name(out.name + "_distribution.png")))
     print(header, file=stream)
     for f in files:
         print(f"wrote {f}", file=stream)
@@ -297,6 +315,8 @@ def frame_drawer(env: Any, env_params: Any, episode: Episode
     params = env_params if env_params is not None else env.default_params
     state = _inner_state(episode.states[0])
     obs = np.asarray(episode.observations[0])
+    if callable(getattr(_unwrapped(env), "render_image", None)):
+        return _image_drawer(env, episode), 0.15
     if _has(state, "x", "theta"):
         return (lambda t: _cartpole(params, _inner_state(episode.states[t]), episode, t)), 0.02
     if _has(state, "position", "velocity"):
@@ -482,6 +502,51 @@ def _pixel_drawer(env: Any, episode: Episode) -> Callable[[int], Any]:
     return draw
 
 
+def _first_and_last(env: Any, episode: Episode) -> str:
+    """The start and end boards of a many-agent world with a text ``render`` ("" if none)."""
+    base = _unwrapped(env)
+    if not callable(getattr(base, "render", None)):
+        return ""
+    last = len(episode.states) - 1
+    parts = []
+    for t, title in ((0, "start"), (last, f"after {last} steps")):
+        state = _inner_state(episode.states[t])
+        describe = getattr(base, "describe", None)
+        extra = f" ({describe(state)})" if callable(describe) else ""
+        parts.append(f"{title}{extra}:\n{_framed(base.render(state))}")
+    return "\n\n".join(parts)
+
+
+def _image_drawer(env: Any, episode: Episode) -> Callable[[int], Any]:
+    """Frames from the env's own ``render_image(state)`` (many-agent worlds), with a
+    caption: the step, the return per agent so far and the env's ``describe(state)``."""
+    from PIL import Image, ImageDraw
+
+    base = _unwrapped(env)
+    agents = int(getattr(base, "num_agents", 1))
+    describe = getattr(base, "describe", None)
+    first = np.asarray(base.render_image(_inner_state(episode.states[0])))
+    scale = max(1, int(np.ceil(360 / max(first.shape[:2]))))
+    font = _font(13)
+
+    def draw(t: int) -> Any:
+        state = _inner_state(episode.states[t])
+        pic = Image.fromarray(np.asarray(base.render_image(state), np.uint8), "RGB")
+        if scale > 1:
+            pic = pic.resize((pic.width * scale, pic.height * scale), Image.NEAREST)
+        img = Image.new("RGB", (max(pic.width, 420), pic.height + 28), "white")
+        img.paste(pic, ((img.width - pic.width) // 2, 28))
+        text = f"step {t}"
+        if t > 0:
+            text += f"   return {float(np.sum(episode.rewards[:t])) / agents:.2f} per agent"
+        if callable(describe):
+            text += f"   {describe(state)}"
+        ImageDraw.Draw(img).text((8, 6), text, fill="black", font=font)
+        return img
+
+    return draw
+
+
 def board_drawer(env: Any, episode: Episode) -> Callable[[int], Any]:
     """Frames of a text board (Gridworld, Taxi): the board in a monospace font, with
     the move that led to it above."""
@@ -626,6 +691,23 @@ def bandit_text(episode: Episode) -> str:
     mean = episode.total_return / max(episode.length, 1)
     return (f"{episode.length} pulls, total reward {episode.total_return:g} "
             f"(mean {mean:.2f} per pull); pulls per arm: {share}")
+
+
+# ------------------------------------------------------------------------------ distributions
+def distribution_chart(result: Any, env: Any, agent_state: Any, episode: Episode,
+                       path: Path) -> Path:
+    """A distributional agent's (``Agent.distribution``) learned return distribution of
+    every action at the episode's first state (``jaxrl.plotting.return_distribution``)."""
+    import jax
+
+    from jaxrl.plotting import return_distribution
+
+    dist = jax.device_get(result.agent.distribution(agent_state, episode.observations[0]))
+    names = _action_names(env)
+    title = f"{result.algorithm} on {result.env_name}: return distribution at the first state"
+    return_distribution(dist, path, action_names=names if names and len(names) ==
+                        np.shape(dist.atoms)[0] else None, title=title)
+    return path
 
 
 # ------------------------------------------------------------------------------ fallback

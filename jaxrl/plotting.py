@@ -7,6 +7,8 @@
 * ``sweep_plot``: a sweep's final return per setting (a heatmap for a two-field grid,
   bars otherwise) beside every setting's learning curve.
 * ``bandit_testbed``: the classic two panels of the multi-armed testbed.
+* ``return_distribution``: a distributional agent's learned return distribution of
+  every action at one state (C51: bars over the atoms; QR-DQN: quantile step functions).
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 __all__ = [
-    "bandit_testbed", "curve_values", "figure", "learning_curve", "smooth_returns",
-    "sweep_plot",
+    "bandit_testbed", "curve_values", "figure", "learning_curve", "return_distribution",
+    "smooth_returns", "spin_grids", "sweep_plot",
 ]
 
 
@@ -302,6 +304,106 @@ def bandit_testbed(result: Any, path: str | os.PathLike | None = None,
     for ax in (ax_r, ax_o):
         ax.grid(alpha=0.3)
     fig.suptitle(title or f"{result.num_runs} runs x {result.num_pulls} pulls")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path)
+    return fig
+
+
+# ------------------------------------------------------------------------------ distributions
+def return_distribution(dist: Any, path: str | os.PathLike | None = None, *,
+                        action_names: Sequence[str] | None = None, title: str = "") -> Any:
+    """The learned return distribution of each action at one state, as chapter 7 draws it.
+
+    C51 (``kind == "categorical"``): one panel per action, a bar per atom of the support
+    (its probability). QR-DQN (``"quantile"``): one panel, each action's quantile function
+    as a step function (return against the cumulative probability ``tau``). Each action's
+    expected return (what greedy actions follow) is marked with a dashed line and named
+    in the legend; the greedy action is starred.
+
+    Args:
+        dist: a ``jaxrl.algos.dqn.ReturnDistribution`` (``atoms`` and ``probs``
+            ``[num_actions, n]``, ``kind``), e.g. ``agent.distribution(state, obs)``.
+        path: if given, the figure is written there (PNG by extension).
+        action_names: a label per action (default ``action 0``, ``action 1``...).
+        title: a title over the figure.
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    atoms = np.asarray(dist.atoms, np.float64)
+    probs = np.asarray(dist.probs, np.float64)
+    num_actions, n = atoms.shape
+    names = list(action_names) if action_names is not None else [
+        f"action {a}" for a in range(num_actions)]
+    means = np.sum(atoms * probs, axis=-1)
+    best = int(np.argmax(means))
+    labels = [f"{names[a]}{' *' if a == best else ''}: mean {means[a]:.2f}"
+              for a in range(num_actions)]
+    colors = [f"C{a % 10}" for a in range(num_actions)]
+    if dist.kind == "categorical":
+        fig = figure(7.0, 1.2 + 1.6 * num_actions)
+        axes = np.atleast_1d(fig.subplots(num_actions, 1, sharex=True))
+        z = atoms[0]
+        width = 0.8 * (z[1] - z[0]) if n > 1 else 0.8
+        for a, ax in enumerate(axes):
+            ax.bar(z, probs[a], width=width, color=colors[a], label=labels[a])
+            ax.axvline(means[a], color="k", ls="--", lw=1.0)
+            ax.set_ylabel("probability")
+            ax.set_ylim(0, max(1e-3, probs.max()) * 1.1)
+            ax.legend(fontsize=8, loc="upper left", frameon=False)
+            ax.grid(alpha=0.3)
+        axes[-1].set_xlabel(f"return ({n} atoms on [{z[0]:g}, {z[-1]:g}])")
+    else:
+        fig = figure(7.0, 4.2)
+        ax = fig.add_subplot(1, 1, 1)
+        tau_edges = np.concatenate([[0.0], np.cumsum(probs, axis=-1)[0]])
+        for a in range(num_actions):
+            q = np.sort(atoms[a])  # a quantile function is non-decreasing in tau
+            ax.step(tau_edges, np.append(q, q[-1]), where="post", color=colors[a],
+                    label=labels[a])
+            ax.axhline(means[a], color=colors[a], ls="--", lw=1.0)
+        ax.set_xlabel(f"cumulative probability tau ({n} quantiles)")
+        ax.set_ylabel("return")
+        ax.set_xlim(0, 1)
+        ax.legend(fontsize=8, loc="upper left", frameon=False)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title or "learned return distribution per action (dashed: expected return)",
+                 fontsize=10)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path)
+    return fig
+
+
+def spin_grids(env: Any, states: Sequence[Any], titles: Sequence[str],
+               path: str | os.PathLike | None = None, suptitle: str = "") -> Any:
+    """Many-agent worlds side by side (the Ising grid before and after training).
+
+    Args:
+        env: an env with ``render_image(state)`` (``envs.ising``, ``envs.battle``) and
+            optionally ``describe(state)`` (added under each title).
+        states: unbatched env states (or spin arrays for an Ising env).
+        titles: one per state.
+        path: where to save the PNG (None: only return the figure).
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    if len(states) != len(titles):
+        raise ValueError(f"spin_grids needs one title per state, got {len(states)} and "
+                         f"{len(titles)}")
+    base = getattr(env, "unwrapped", env)
+    fig = figure(3.2 * len(states), 3.6)
+    for i, (state, title) in enumerate(zip(states, titles)):
+        ax = fig.add_subplot(1, len(states), i + 1)
+        ax.imshow(base.render_image(state), interpolation="nearest")
+        describe = getattr(base, "describe", None)
+        ax.set_title(title + (f"\n{describe(state)}" if callable(describe) else ""), fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
     fig.tight_layout()
     if path is not None:
         fig.savefig(path)

@@ -22,6 +22,9 @@ _ALGORITHMS: dict[str, str] = {
     "a2c": "jaxrl.algos.a2c",
     "ppo": "jaxrl.algos.ppo",
     "contextual_bandit": "jaxrl.algos.bandit_agents",
+    "mfq": "jaxrl.algos.marl",
+    "nq": "jaxrl.algos.marl",
+    "iql": "jaxrl.algos.marl",
     "ga": "jaxrl.algos.ga",
     "es": "jaxrl.algos.es",
 }

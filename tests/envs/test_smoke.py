@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import envs
+from envs.multiagent import is_multiagent
 
 BATCH = 1024
 OWN = envs.registered(include_gymnax=False)
@@ -29,6 +30,8 @@ def _finite(tree):
 def _check(name):
     env, params = envs.make(name)
     obs_space, act_space = env.observation_space(params), env.action_space(params)
+    if is_multiagent(env):  # spaces are one agent's; step takes and returns the agent axis
+        obs_space, act_space = env.joint_observation_space(params), env.joint_action_space(params)
 
     @jax.jit
     @chex.assert_max_traces(n=1)
