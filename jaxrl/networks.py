@@ -4,6 +4,13 @@ Observations reach a network through ``encode_observation``: a ``Box`` observati
 cast to float32 and flattened; a ``Discrete`` one (Taxi's state index) is one-hot
 encoded first. ``observation_input(space, ...)`` reads which of the two an
 environment needs, and refuses anything else with a clear ``ValueError``.
+
+Torsos: ``"mlp"`` flattens the observation into Dense layers; ``"conv"`` first runs one
+3x3 convolution with 16 channels, stride 1, no padding, ReLU over an image observation
+``[H, W, C]`` (MinAtar's baseline networks, Young and Tian, 2019) and flattens its
+output into the Dense layers. ``choose_torso("auto", input)`` picks ``"conv"`` for
+image-like observations (``[H, W]`` or ``[H, W, C]`` with ``H, W >= 8``, e.g. MinAtar's
+10x10 planes) and ``"mlp"`` otherwise (vectors, the 4x4 Gridworld boards the book flattens).
 """
 
 from __future__ import annotations
@@ -71,6 +78,79 @@ def observation_input(space: Any, algorithm: str, env_name: str) -> ObservationI
     )
 
 
+TORSOS = ("auto", "mlp", "conv")
+CONV_MIN_SIDE = 8  # "auto" uses the conv torso for images at least this many cells a side
+CONV_CHANNELS = 16
+CONV_KERNEL = 3
+
+
+def choose_torso(torso: str, inp: ObservationInput, owner: str = "torso") -> str:
+    """``"mlp"`` or ``"conv"`` for observations read as ``inp``.
+
+    ``"auto"`` picks ``"conv"`` for an image-like ``Box`` (``[H, W]`` or ``[H, W, C]``, both
+    sides at least ``CONV_MIN_SIDE``), ``"mlp"`` otherwise. An explicit ``"conv"`` needs an
+    image (at least ``CONV_KERNEL`` cells a side); anything else is a ``ValueError`` naming
+    ``owner`` (the config field).
+    """
+    if torso not in TORSOS:
+        raise ValueError(f"{owner} {torso!r} unknown; choose from {', '.join(TORSOS)}")
+    image = inp.num_categories == 0 and inp.ndim in (2, 3)
+    if torso == "auto":
+        return "conv" if image and min(inp.shape[:2]) >= CONV_MIN_SIDE else "mlp"
+    if torso == "conv" and not (image and min(inp.shape[:2]) >= CONV_KERNEL):
+        raise ValueError(
+            f"{owner} 'conv' needs image observations [H, W] or [H, W, C] at least "
+            f"{CONV_KERNEL} cells a side, got shape {inp.shape}"
+            + (" (a Discrete state index)" if inp.num_categories else "")
+        )
+    return torso
+
+
+class PatchConv(nn.Module):
+    """A stride-1, unpadded 2-D convolution computed as one matmul over image patches.
+
+    Same maths and parameter shapes as ``nn.Conv(features, (k, k), padding="VALID")``
+    (``kernel: [k, k, C, features]``, ``bias: [features]``). Why not ``nn.Conv``: under
+    ``vmap`` over seeds (each seed its own kernel) ``lax.conv`` becomes a grouped
+    convolution, which XLA:CPU runs an order of magnitude slower than the batched
+    matmul this turns into.
+    """
+
+    features: int
+    kernel_size: int = CONV_KERNEL
+    kernel_init: Any = nn.initializers.lecun_normal()
+    bias_init: Any = nn.initializers.zeros
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        """``float32[B, H, W, C]`` -> ``float32[B, H - k + 1, W - k + 1, features]``."""
+        k = self.kernel_size
+        c = x.shape[-1]
+        kernel = self.param("kernel", self.kernel_init, (k, k, c, self.features))
+        bias = self.param("bias", self.bias_init, (self.features,))
+        h, w = x.shape[-3] - k + 1, x.shape[-2] - k + 1
+        # patches[..., i, j, (di, dj, c)] = x[..., i + di, j + dj, c]: the kernel's own order.
+        patches = jnp.concatenate(
+            [x[..., di: di + h, dj: dj + w, :] for di in range(k) for dj in range(k)], axis=-1
+        )
+        return patches @ kernel.reshape(k * k * c, self.features) + bias
+
+
+def conv_features(x: jax.Array, obs_ndim: int, kernel_init: Any = None) -> jax.Array:
+    """The conv torso inside a compact module: ``float32[..., H, W(, C)]`` ->
+    ``float32[..., features]``, one ``CONV_KERNEL`` x ``CONV_KERNEL`` convolution with
+    ``CONV_CHANNELS`` channels, stride 1, no padding, ReLU, flattened (``PatchConv``).
+    Leading axes are batch. ``kernel_init``: the kernel initialiser (lecun normal when
+    None, flax's default)."""
+    lead = x.shape[: x.ndim - obs_ndim]
+    img = jnp.reshape(x, (-1, *x.shape[x.ndim - obs_ndim:]))
+    if obs_ndim == 2:
+        img = img[..., None]
+    kwargs = {} if kernel_init is None else {"kernel_init": kernel_init}
+    y = nn.relu(PatchConv(CONV_CHANNELS, CONV_KERNEL, **kwargs)(img))
+    return jnp.reshape(y, (*lead, -1))
+
+
 def encode_observation(obs: jax.Array, obs_ndim: int, num_categories: int = 0) -> jax.Array:
     """Network input ``float32[..., features]`` from observations ``[..., *obs_shape]``.
 
@@ -91,7 +171,8 @@ class MLP(nn.Module):
     units (no activation). ``orthogonal=True`` uses orthogonal init with gain sqrt(2)
     (hidden) and ``out_scale`` (output), zero biases, the PPO-style choice; otherwise
     flax's default (lecun normal). ``obs_categories > 0`` one-hot encodes a Discrete
-    observation first (``encode_observation``)."""
+    observation first (``encode_observation``). ``torso="conv"``: the conv torso
+    (``conv_features``) reads the image observation before the Dense layers."""
 
     hidden: Sequence[int]
     out: int
@@ -100,10 +181,15 @@ class MLP(nn.Module):
     out_scale: float = 1.0
     obs_ndim: int = 1
     obs_categories: int = 0
+    torso: str = "mlp"  # "mlp" or "conv" (resolved: see choose_torso)
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        x = encode_observation(x, self.obs_ndim, self.obs_categories)
+        if self.torso == "conv":
+            init = nn.initializers.orthogonal(np.sqrt(2.0)) if self.orthogonal else None
+            x = conv_features(jnp.asarray(x, jnp.float32), self.obs_ndim, init)
+        else:
+            x = encode_observation(x, self.obs_ndim, self.obs_categories)
         act = activation(self.act)
         for width in self.hidden:
             x = act(self._dense(width, np.sqrt(2.0))(x))

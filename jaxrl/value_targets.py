@@ -15,6 +15,10 @@ Conventions fixed here once:
   state) and evaluates it with the target network (van Hasselt, Guez and Silver,
   2016). The book's chapter 10 selects it at ``s_tm1``; that is a defect and is not
   reproduced.
+* Distributional targets (C51, QR-DQN) bootstrap from the distribution of the
+  *greedy* next action, greedy by the distribution's expected value. The book's
+  chapter 7 bootstraps from the action actually taken at ``s_t``; that is a defect
+  (it learns the behaviour policy's return, not the greedy one) and is not reproduced.
 """
 
 from __future__ import annotations
@@ -210,3 +214,175 @@ def td_loss(td_error: Array, weights: Array, kind: str, huber_delta: Array | flo
     else:
         raise ValueError(f"unknown loss {kind!r}; choose 'huber' or 'mse'")
     return jnp.mean(weights * per_sample)
+
+
+# --------------------------------------------------------------------------------- distributional
+def categorical_expectation(z: Array, probs: Array) -> Array:
+    """Expected value of categorical distributions on the support ``z``.
+
+    ``E[Z] = sum_j p_j z_j``.
+
+    Args:
+        z: float32[num_atoms] support.
+        probs: float32[..., num_atoms] probabilities (leading axes: actions, batch).
+
+    Returns:
+        float32[...].
+    """
+    chex.assert_rank(z, 1)
+    return jnp.sum(probs * z, axis=-1)
+
+
+def categorical_projection(z_p: Array, probs: Array, z_q: Array) -> Array:
+    """Project a distribution with atoms ``z_p`` onto the evenly spaced support ``z_q``.
+
+    The C51 projection (Bellemare, Dabney and Munos, 2017, "A Distributional
+    Perspective on Reinforcement Learning", algorithm 1): each atom's mass goes to the
+    two nearest atoms of ``z_q`` in proportion to closeness, and mass outside
+    ``[z_q[0], z_q[-1]]`` goes to the nearer end:
+
+    ``m_j = sum_i p_i [1 - |clip(z_p[i], v_min, v_max) - z_q[j]| / dz]_0^1``,
+
+    with ``dz = z_q[1] - z_q[0]`` and ``[x]_0^1`` clipping to ``[0, 1]``. An atom that
+    lands exactly on ``z_q[j]`` gives all its mass to ``j``. Total mass is kept.
+
+    Args:
+        z_p: float32[n] atoms of the distribution (any values, e.g. ``r + gamma z``).
+        probs: float32[n] their probabilities.
+        z_q: float32[num_atoms] the target support, evenly spaced, num_atoms >= 2.
+
+    Returns:
+        float32[num_atoms] probabilities on ``z_q``.
+    """
+    chex.assert_rank([z_p, probs, z_q], 1)
+    chex.assert_equal_shape([z_p, probs])
+    v_min, v_max = z_q[0], z_q[-1]
+    dz = z_q[1] - z_q[0]
+    tz = jnp.clip(z_p, v_min, v_max)
+    # weight[i, j]: the share of atom i's mass that lands on target atom j.
+    weight = jnp.clip(1.0 - jnp.abs(tz[:, None] - z_q[None, :]) / dz, 0.0, 1.0)
+    return jnp.sum(probs[:, None] * weight, axis=0)
+
+
+def categorical_q_learning_target(
+    r_t: Array, discount_t: Array, z: Array, p_t: Array, q_t_selector: Array | None = None
+) -> Array:
+    """C51 target distribution, projected onto the support.
+
+    ``a* = argmax_a q_t_selector[a]`` (default: the expected values of ``p_t``,
+    ``q[a] = sum_j p_t[a, j] z_j``), then
+    ``m = Phi(r_t + discount_t * z, p_t[a*])`` with ``Phi`` the projection
+    ``categorical_projection`` onto ``z`` (Bellemare et al., 2017, algorithm 1).
+
+    Double C51 passes the online network's expected values as ``q_t_selector`` and the
+    target network's probabilities as ``p_t`` (Hessel et al., 2018). The next action is
+    the greedy one by expected value, never the action the behaviour policy took at
+    ``s_t``: the book's chapter 7 uses the latter, a defect not reproduced here.
+    ``discount_t = 0`` (termination) collapses the target onto ``r_t``; a time-limit
+    cut keeps ``discount_t = gamma`` and bootstraps.
+
+    Args:
+        r_t: float32[] reward (an n-step discounted sum).
+        discount_t: float32[] ``gamma^n * (1 - terminated)``.
+        z: float32[num_atoms] evenly spaced support.
+        p_t: float32[num_actions, num_atoms] next-state probabilities (target network).
+        q_t_selector: float32[num_actions] values that choose the next action.
+
+    Returns:
+        float32[num_atoms] target probabilities (no gradient flows through them).
+    """
+    chex.assert_rank([r_t, discount_t, z, p_t], [0, 0, 1, 2])
+    chex.assert_equal(p_t.shape[-1], z.shape[0])
+    if q_t_selector is None:
+        q_t_selector = categorical_expectation(z, p_t)
+    chex.assert_shape(q_t_selector, p_t.shape[:1])
+    a_star = greedy_action(q_t_selector)
+    target = categorical_projection(r_t + discount_t * z, p_t[a_star], z)
+    return jax.lax.stop_gradient(target)
+
+
+def categorical_cross_entropy(logits_tm1: Array, target: Array) -> Array:
+    """C51 loss of one transition: ``-sum_j m_j log p_j(s_tm1, a_tm1)``.
+
+    The cross-entropy of the projected target ``m`` (``categorical_q_learning_target``)
+    to the predicted distribution ``p = softmax(logits_tm1)`` (Bellemare et al., 2017,
+    eq. 7; it equals ``KL(m || p)`` plus the target's entropy, which has no gradient).
+
+    Args:
+        logits_tm1: float32[num_atoms] logits of the taken action at ``s_tm1``.
+        target: float32[num_atoms] target probabilities.
+
+    Returns:
+        float32[] loss.
+    """
+    chex.assert_rank([logits_tm1, target], 1)
+    chex.assert_equal_shape([logits_tm1, target])
+    return -jnp.sum(jax.lax.stop_gradient(target) * jax.nn.log_softmax(logits_tm1))
+
+
+def quantile_midpoints(num_quantiles: int) -> Array:
+    """QR-DQN's quantile fractions ``tau_i = (2 i + 1) / (2 N)``, float32[N] (Dabney et al.,
+    2018, lemma 2: the midpoints of ``N`` equal slices of ``[0, 1]``)."""
+    return (2.0 * jnp.arange(num_quantiles, dtype=jnp.float32) + 1.0) / (2.0 * num_quantiles)
+
+
+def quantile_q_learning_target(
+    r_t: Array, discount_t: Array, theta_t: Array, q_t_selector: Array | None = None
+) -> Array:
+    """QR-DQN target samples: ``T theta_j = r_t + discount_t * theta_t[a*, j]``.
+
+    ``a* = argmax_a q_t_selector[a]``, by default the expected values
+    ``q[a] = mean_j theta_t[a, j]`` (Dabney, Rowland, Bellemare and Munos, 2018,
+    "Distributional Reinforcement Learning with Quantile Regression", algorithm 1).
+    Double QR-DQN passes the online network's means as ``q_t_selector``. As for C51 the
+    next action is the greedy one (the book's "action taken at s'" is a defect).
+
+    Args:
+        r_t: float32[] reward (an n-step discounted sum).
+        discount_t: float32[] ``gamma^n * (1 - terminated)``.
+        theta_t: float32[num_actions, num_quantiles] next-state quantiles (target network).
+        q_t_selector: float32[num_actions] values that choose the next action.
+
+    Returns:
+        float32[num_quantiles] target samples (no gradient flows through them).
+    """
+    chex.assert_rank([r_t, discount_t, theta_t], [0, 0, 2])
+    if q_t_selector is None:
+        q_t_selector = jnp.mean(theta_t, axis=-1)
+    chex.assert_shape(q_t_selector, theta_t.shape[:1])
+    target = r_t + discount_t * theta_t[greedy_action(q_t_selector)]
+    return jax.lax.stop_gradient(target)
+
+
+def quantile_huber_loss(
+    theta_tm1: Array, target: Array, tau: Array, kappa: Array | float = 1.0
+) -> Array:
+    """Quantile Huber loss of one transition (Dabney et al., 2018, eq. 10 and algorithm 1).
+
+    With ``u_ij = target_j - theta_i`` (every target sample against every predicted
+    quantile),
+
+    ``rho_ij = |tau_i - 1{u_ij < 0}| * L_kappa(u_ij) / kappa``,
+    ``loss = sum_i (1 / M) sum_j rho_ij``,
+
+    ``L_kappa`` the Huber loss (``huber_loss``) and ``M`` the number of target samples.
+    Dividing by ``kappa`` makes the linear part slope exactly ``tau`` or ``1 - tau``: as
+    ``kappa -> 0`` this is plain quantile regression, whose minimiser is the
+    ``tau_i``-quantile of the target; a larger ``kappa`` smooths the loss near 0 and
+    pulls the minimiser of a spread-out target a little towards its centre.
+
+    Args:
+        theta_tm1: float32[N] predicted quantiles of the taken action at ``s_tm1``.
+        target: float32[M] target samples (``quantile_q_learning_target``).
+        tau: float32[N] quantile fractions of ``theta_tm1`` (``quantile_midpoints``).
+        kappa: float32[] > 0, the Huber threshold.
+
+    Returns:
+        float32[] loss.
+    """
+    chex.assert_rank([theta_tm1, target, tau], 1)
+    chex.assert_equal_shape([theta_tm1, tau])
+    u = jax.lax.stop_gradient(target)[None, :] - theta_tm1[:, None]  # [N, M]
+    weight = jnp.abs(tau[:, None] - (u < 0).astype(u.dtype))
+    rho = weight * huber_loss(u, kappa) / kappa
+    return jnp.sum(jnp.mean(rho, axis=1))

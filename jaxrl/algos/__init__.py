@@ -18,6 +18,8 @@ _ALGORITHMS: dict[str, str] = {
     "q_learning": "jaxrl.algos.tabular",
     "sarsa": "jaxrl.algos.tabular",
     "dqn": "jaxrl.algos.dqn",
+    "c51": "jaxrl.algos.dqn",  # distributional views of dqn (dqn.for_name)
+    "qrdqn": "jaxrl.algos.dqn",
     "reinforce": "jaxrl.algos.reinforce",
     "a2c": "jaxrl.algos.a2c",
     "ppo": "jaxrl.algos.ppo",
@@ -41,5 +43,6 @@ def get(name: str) -> ModuleType:
         hint = closest(name, names(), cutoff=0.4)
         raise ValueError(f"unknown algorithm {name!r}.{hint} Known: {', '.join(names())}.")
     module = importlib.import_module(_ALGORITHMS[name])
-    # A module serving several names (q_learning / sarsa) exposes a per-name hook.
+    # A module serving several names (q_learning / sarsa; dqn / c51 / qrdqn) exposes a
+    # per-name hook.
     return getattr(module, "for_name", lambda n: module)(name)

@@ -55,7 +55,7 @@ from jaxrl.distributions import (  # noqa: F401  (also importable from here, as 
     gaussian_entropy,
     gaussian_log_prob,
 )
-from jaxrl.networks import ACTIVATIONS, MLP, observation_input
+from jaxrl.networks import ACTIVATIONS, MLP, TORSOS, choose_torso, observation_input
 from jaxrl.presets import Preset
 from jaxrl.schedules import learning_rate
 from jaxrl.returns import gae
@@ -99,6 +99,7 @@ class Config:
     actor_hidden: tuple[int, ...] = _static((64, 64))  # policy MLP hidden widths
     critic_hidden: tuple[int, ...] = _static((64, 64))  # value MLP hidden widths
     activation: str = _static("tanh")  # hidden activation (jaxrl.networks.ACTIVATIONS)
+    torso: str = _static("auto")  # "mlp", "conv" or "auto" (jaxrl.networks.choose_torso)
     anneal_lr: bool = _static(True)  # decay lr linearly to 0 over the run
     normalize_advantages: bool = _static(True)  # standardise advantages per minibatch
     clip_value: bool = _static(True)  # clip the value loss around the old values
@@ -159,6 +160,10 @@ class Config:
                 raise ValueError(
                     f"ppo.Config.{name} must be a tuple of positive integers, got {widths!r}"
                 )
+        if self.torso not in TORSOS:
+            raise ValueError(
+                f"ppo.Config.torso {self.torso!r} unknown; choose from {', '.join(TORSOS)}"
+            )
         if self.activation not in ACTIVATIONS:
             raise ValueError(
                 f"ppo.Config.activation {self.activation!r} unknown; "
@@ -409,10 +414,12 @@ def networks(config: Config, env: Environment, env_params: Any = None) -> Networ
             f"ppo.Config.normalize_obs needs a Box observation space, but {env.name} observes "
             f"{obs_space!r} (a state index, one-hot encoded); set normalize_obs=False"
         )
+    torso = choose_torso(config.torso, inp, "ppo.Config.torso")  # conv for image observations
     actor = MLP(config.actor_hidden, act_dim, config.activation, orthogonal=True,
-                out_scale=0.01, obs_ndim=inp.ndim, obs_categories=inp.num_categories)
+                out_scale=0.01, obs_ndim=inp.ndim, obs_categories=inp.num_categories,
+                torso=torso)
     critic = MLP(config.critic_hidden, 1, config.activation, orthogonal=True, out_scale=1.0,
-                 obs_ndim=inp.ndim, obs_categories=inp.num_categories)
+                 obs_ndim=inp.ndim, obs_categories=inp.num_categories, torso=torso)
     return Networks(actor, critic, discrete, act_dim, inp.shape, low, high, inp.num_categories)
 
 
