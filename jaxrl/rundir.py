@@ -653,8 +653,8 @@ def prepare_output(path: str | os.PathLike, names: Sequence[str], overwrite: boo
 def _advice(path: Path) -> str:
     """What to do with a directory that holds a run."""
     if not (path / CHECKPOINT_FILE).exists():
-        return (f"it stopped before its first checkpoint, so it cannot be resumed; "
-                f"pass --overwrite to start it again, or choose another --out")
+        return ("it stopped before its first checkpoint, so it cannot be resumed; "
+                "pass --overwrite to start it again, or choose another --out")
     try:
         header = ckpt.read_header(path / CHECKPOINT_FILE)
         spec = read_spec(path)

@@ -46,3 +46,26 @@ def get(name: str) -> ModuleType:
     # A module serving several names (q_learning / sarsa; dqn / c51 / qrdqn) exposes a
     # per-name hook.
     return getattr(module, "for_name", lambda n: module)(name)
+
+
+_VIEWS: dict[tuple[str, str], ModuleType] = {}
+
+
+def view(module: ModuleType, name: str, **attrs: object) -> ModuleType:
+    """A module-like view of ``module`` serving algorithm ``name`` (built once, then reused).
+
+    For a module that serves several names (``tabular``: q_learning and sarsa; ``dqn``:
+    c51 and qrdqn; ``marl``: mfq, nq and iql): every name in ``module.__all__``, with
+    ``attrs`` (``Config``, ``PRESETS``, ``DEFAULT_ENV``...) put in place and
+    ``ALGORITHM = name``. ``make`` and everything else stay the module's own.
+    """
+    key = (module.__name__, name)
+    if key not in _VIEWS:
+        out = ModuleType(f"{module.__name__}:{name}", module.__doc__)
+        for attr in module.__all__:
+            setattr(out, attr, getattr(module, attr))
+        out.ALGORITHM = name
+        for attr, value in attrs.items():
+            setattr(out, attr, value)
+        _VIEWS[key] = out
+    return _VIEWS[key]

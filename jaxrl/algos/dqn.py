@@ -535,7 +535,6 @@ def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
     if env_params is None:
         env_params = env.default_params
     network = q_network(config, env, env_params)
-    num_actions = network.num_actions
     venv = VecEnv(EpisodeStatistics(env), config.num_envs, reset_pool=0)
     # Observations sit in the buffer in the narrowest exact dtype (bool for MinAtar's
     # 0/1 planes; float observations stay float32) and are sampled back as they came.
@@ -985,7 +984,6 @@ _VIEW_PRESETS: dict[str, dict[str, Preset]] = {
     },
 }
 _VIEW_CONFIGS = {"c51": C51Config, "qrdqn": QRDQNConfig}
-_VIEWS: dict[str, types.ModuleType] = {}
 
 
 def for_name(name: str) -> types.ModuleType:
@@ -1001,15 +999,9 @@ def for_name(name: str) -> types.ModuleType:
         return sys.modules[__name__]
     if name not in _VIEW_CONFIGS:
         raise ValueError(f"dqn serves {', '.join(ALGORITHMS)}, not {name!r}")
-    if name not in _VIEWS:
-        view = types.ModuleType(f"{__name__}:{name}", f"{name} (a view of {__name__}).")
-        for attr in __all__:
-            setattr(view, attr, globals()[attr])
-        presets = _VIEW_PRESETS[name]
-        view.Config = _VIEW_CONFIGS[name]
-        view.ALGORITHM = name
-        view.PRESETS = presets
-        view.DEFAULT_ENV = DISTRIBUTIONAL_DEFAULT_ENV
-        view.preset_env = lambda preset, _p=presets: preset_env(preset, _p)
-        _VIEWS[name] = view
-    return _VIEWS[name]
+    from jaxrl.algos import view
+
+    presets = _VIEW_PRESETS[name]
+    return view(sys.modules[__name__], name, Config=_VIEW_CONFIGS[name], PRESETS=presets,
+                DEFAULT_ENV=DISTRIBUTIONAL_DEFAULT_ENV,
+                preset_env=lambda preset, _p=presets: preset_env(preset, _p))

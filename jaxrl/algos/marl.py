@@ -46,6 +46,7 @@ plus ``final_aligned_fraction`` (at the end of episodes) on Ising worlds.
 
 from __future__ import annotations
 
+import sys
 import types
 from typing import Any
 
@@ -545,7 +546,6 @@ PRESETS_BY_ALGORITHM: dict[str, dict[str, Preset]] = {
 }
 
 PRESETS: dict[str, Preset] = PRESETS_BY_ALGORITHM["mfq"]
-_VIEWS: dict[str, types.ModuleType] = {}
 
 
 def for_name(name: str) -> types.ModuleType:
@@ -553,15 +553,8 @@ def for_name(name: str) -> types.ModuleType:
     algorithm ``name`` (``mfq``, ``nq`` or ``iql``)."""
     if name not in ALGORITHMS:
         raise ValueError(f"marl serves {', '.join(ALGORITHMS)}, not {name!r}")
-    if name not in _VIEWS:
-        view = types.ModuleType(f"{__name__}:{name}", f"{name} (see {__name__}).")
-        for attr in __all__:
-            setattr(view, attr, globals()[attr])
-        view.__doc__ = __doc__
-        view.Config = _CONFIGS[name]
-        view.ALGORITHM = name
-        view.PRESETS = PRESETS_BY_ALGORITHM[name]
-        view.DEFAULT_ENV = _DEFAULT_ENVS[name]
-        _VIEWS[name] = view
-    return _VIEWS[name]
+    from jaxrl.algos import view
+
+    return view(sys.modules[__name__], name, Config=_CONFIGS[name],
+                PRESETS=PRESETS_BY_ALGORITHM[name], DEFAULT_ENV=_DEFAULT_ENVS[name])
 

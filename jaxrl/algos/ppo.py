@@ -36,7 +36,6 @@ import dataclasses
 from typing import Any
 
 import chex
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np

@@ -39,6 +39,7 @@ Gridworld and a table for Taxi.
 
 from __future__ import annotations
 
+import sys
 import types
 from typing import Any, Callable, NamedTuple
 
@@ -577,7 +578,6 @@ class SarsaConfig(Config):
 
 
 _PRESET_CONFIGS = {"q_learning": QLearningConfig, "sarsa": SarsaConfig}
-_PRESETS: dict[str, types.ModuleType] = {}
 
 #: The environment a run trains on when none is named (500 states, Discrete observations).
 DEFAULT_ENV: str = "Taxi-v3"
@@ -632,13 +632,7 @@ def for_name(name: str) -> types.ModuleType:
     """
     if name not in ALGORITHMS:
         raise ValueError(f"tabular serves {', '.join(ALGORITHMS)}, not {name!r}")
-    if name not in _PRESETS:
-        view = types.ModuleType(f"{__name__}:{name}", f"Tabular {name} (see {__name__}).")
-        for attr in __all__:
-            setattr(view, attr, globals()[attr])
-        view.Config = _PRESET_CONFIGS[name]
-        view.ALGORITHM = name
-        view.PRESETS = PRESETS_BY_ALGORITHM[name]
-        view.DEFAULT_ENV = DEFAULT_ENV
-        _PRESETS[name] = view
-    return _PRESETS[name]
+    from jaxrl.algos import view
+
+    return view(sys.modules[__name__], name, Config=_PRESET_CONFIGS[name],
+                PRESETS=PRESETS_BY_ALGORITHM[name], DEFAULT_ENV=DEFAULT_ENV)
