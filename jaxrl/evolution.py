@@ -40,7 +40,7 @@ from jax.flatten_util import ravel_pytree
 from envs import spaces
 from envs.core import Environment
 from jaxrl.evaluate import evaluate
-from jaxrl.networks import ACTIVATIONS, MLP, observation_input
+from jaxrl.networks import ACTIVATIONS, MLP, concrete_spaces, observation_input
 
 Array = jax.Array
 
@@ -124,13 +124,7 @@ def policy_for(env: Environment, env_params: Any, hidden: Sequence[int], activat
                algorithm: str) -> Policy:
     """The policy network for ``env`` (a ``Discrete`` action space; ``Box`` or
     ``Discrete`` observations), or a one-line ``ValueError`` naming ``algorithm``."""
-    with jax.ensure_compile_time_eval():
-        try:
-            action_space = env.action_space(env_params)
-            obs_space = env.observation_space(env_params)
-        except jax.errors.TracerArrayConversionError:
-            action_space = env.action_space(None)
-            obs_space = env.observation_space(None)
+    action_space, obs_space = concrete_spaces(env, env_params)
     if not isinstance(action_space, spaces.Discrete) or action_space.shape:
         raise ValueError(f"{algorithm} needs a single Discrete action space, got "
                          f"{action_space!r} for {env.name}")

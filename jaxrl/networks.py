@@ -202,3 +202,17 @@ class MLP(nn.Module):
                 bias_init=nn.initializers.zeros,
             )
         return nn.Dense(width)
+
+
+def concrete_spaces(env: Any, env_params: Any) -> tuple[Any, Any]:
+    """``(action_space, observation_space)`` built from concrete numbers, even inside a trace.
+
+    A sweep calls ``make`` under ``vmap`` and gymnax computes some bounds with ``jnp`` ops;
+    if the params themselves are traced (vmapped env params), the default params' spaces
+    are used (shapes and counts never depend on params).
+    """
+    with jax.ensure_compile_time_eval():
+        try:
+            return env.action_space(env_params), env.observation_space(env_params)
+        except jax.errors.TracerArrayConversionError:
+            return env.action_space(None), env.observation_space(None)

@@ -919,11 +919,9 @@ FREEWAY = {
 
 
 @struct.dataclass
-class C51Config(Config):
-    """``Config`` for ``c51``: ``distribution="categorical"`` with the book's 51 atoms on
-    [-10, 10], and the ``FREEWAY`` settings as defaults (the ``freeway`` preset)."""
+class _FreewayConfig(Config):
+    """``Config`` with the ``FREEWAY`` settings as defaults (shared by c51 and qrdqn)."""
 
-    distribution: str = _static("categorical")
     num_envs: int = _static(FREEWAY["num_envs"])
     total_env_steps: int = _static(FREEWAY["total_env_steps"])
     hidden: tuple[int, ...] = _static(FREEWAY["hidden"])
@@ -936,20 +934,19 @@ class C51Config(Config):
 
 
 @struct.dataclass
-class QRDQNConfig(Config):
+class C51Config(_FreewayConfig):
+    """``Config`` for ``c51``: ``distribution="categorical"`` with the book's 51 atoms on
+    [-10, 10], and the ``FREEWAY`` settings as defaults (the ``freeway`` preset)."""
+
+    distribution: str = _static("categorical")
+
+
+@struct.dataclass
+class QRDQNConfig(_FreewayConfig):
     """``Config`` for ``qrdqn``: ``distribution="quantile"`` (51 quantiles, kappa 1) with
     the ``FREEWAY`` settings as defaults (the ``freeway`` preset)."""
 
     distribution: str = _static("quantile")
-    num_envs: int = _static(FREEWAY["num_envs"])
-    total_env_steps: int = _static(FREEWAY["total_env_steps"])
-    hidden: tuple[int, ...] = _static(FREEWAY["hidden"])
-    batch_size: int = _static(FREEWAY["batch_size"])
-    buffer_size: int = _static(FREEWAY["buffer_size"])
-    learning_starts: int = _static(FREEWAY["learning_starts"])
-    train_every: int = _static(FREEWAY["train_every"])
-    epsilon_decay_steps: float = FREEWAY["epsilon_decay_steps"]
-    tau: float = FREEWAY["tau"]
 
 
 # CartPole-v1 for the distributional agents: dqn's tuned defaults (the ``cartpole``

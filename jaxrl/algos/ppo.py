@@ -54,7 +54,9 @@ from jaxrl.distributions import (  # noqa: F401  (also importable from here, as 
     gaussian_entropy,
     gaussian_log_prob,
 )
-from jaxrl.networks import ACTIVATIONS, MLP, TORSOS, choose_torso, observation_input
+from jaxrl.networks import (
+    ACTIVATIONS, MLP, TORSOS, choose_torso, concrete_spaces, observation_input,
+)
 from jaxrl.presets import Preset
 from jaxrl.schedules import learning_rate
 from jaxrl.returns import gae
@@ -385,13 +387,7 @@ def networks(config: Config, env: Environment, env_params: Any = None) -> Networ
     # Spaces are built from concrete numbers even when called inside a trace (a sweep
     # calls make under vmap): gymnax computes some bounds with jnp ops. If the params
     # themselves are traced (vmapped env params), the default params' spaces are used.
-    with jax.ensure_compile_time_eval():
-        try:
-            action_space = env.action_space(env_params)
-            obs_space = env.observation_space(env_params)
-        except jax.errors.TracerArrayConversionError:
-            action_space = env.action_space(None)
-            obs_space = env.observation_space(None)
+    action_space, obs_space = concrete_spaces(env, env_params)
     low = high = None
     if isinstance(action_space, spaces.Discrete):
         if action_space.shape:
