@@ -16,7 +16,12 @@ mean-field Q against independent Q, and agent-steps per second from 20 to 10,000
    stopped after ``block_until_ready``.
 
 Usage: ``python benchmarks/many_agents.py [--skip-ising] [--skip-battle]
-[--skip-throughput] [--battle-steps 200000] [--seeds 8]``. Prints markdown tables; no asserts.
+[--skip-throughput] [--battle-steps 60000] [--seeds 8]``. Prints markdown tables; no asserts.
+
+Battle outcomes are all-or-nothing per seed (a trained pair plays its 100 battles the same
+way), and with two sides learning against each other the lead swings back and forth as
+training goes on (training win-rate curves of 4 seeds over 164k steps went 0.56, 0.35,
+0.38, 0.77, 0.57, 0.11, 0.33, 0.76, 0.16, 0.20): compare the rows, not one number.
 """
 
 from __future__ import annotations
@@ -89,7 +94,7 @@ def ising(seeds: int) -> str:
 
 
 def battle(seeds: int, steps: int) -> str:
-    env, params = envs.make("Battle-v0")
+    env, params = envs.make("Battle-v0", neighbourhood="view")
     rows = []
     for algo, opponent in (("mfq", "iql"), ("iql", "iql")):
         base = marl.for_name(algo).PRESETS["battle"].config
@@ -165,7 +170,7 @@ def main() -> None:
     parser.add_argument("--skip-ising", action="store_true")
     parser.add_argument("--skip-battle", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
-    parser.add_argument("--battle-steps", type=int, default=200_000)
+    parser.add_argument("--battle-steps", type=int, default=60_000)
     parser.add_argument("--seeds", type=int, default=8)
     args = parser.parse_args()
     print(f"devices: {jax.local_devices()}")

@@ -38,10 +38,15 @@ State (``BattleState``): ``pos`` int32[num_agents, 2] (row, col), ``hp`` float32
 Info: ``alive`` bool[num_agents] (after the step), ``team_alive`` int32[2], ``winner``
     int32[], ``kills`` int32[2] (enemies each team killed this step).
 
-Neighbourhoods (for mean-field learners): ``neighbour_mean`` averages over the living
-members of an agent's own team, itself included (the team-wide mean action of
-Yang et al., 2018, MAgent battle). Pictures: ``render(state)`` is text (``R``/``B``,
-lower case below half health, ``.`` empty); ``render_image(state)`` an RGB array.
+Neighbourhoods (for mean-field learners, the ``neighbourhood`` option): ``"view"`` (the
+``battle`` presets' choice) averages over the living teammates inside the agent's view window (Chebyshev
+distance <= ``view_radius``), itself excluded, zeros when it sees none: the local mean
+action of Yang et al., 2018, whose Q-function conditions on the agent's neighbours.
+``"team"`` averages over the living members of its team, itself included (one number
+per team, as the MAgent battle code of that paper computes it; the default, so run
+directories made before ``"view"`` existed keep their meaning). Pictures:
+``render(state)`` is text (``R``/``B``, lower case below half health, ``.`` empty);
+``render_image(state)`` an RGB array.
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ MOVES = np.array([[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1], [0, 0]], np.int32)
 ATTACK = 5
 PLANES = ("outside", "teammate", "teammate hp", "enemy", "enemy hp")
 NUM_FEATURES = 7
+NEIGHBOURHOODS = ("view", "team")
 RED, BLUE = (220, 50, 47), (38, 110, 220)
 _AROUND = np.array([(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1) if (dr, dc) != (0, 0)],
                    np.int32)
@@ -100,18 +106,25 @@ class Battle(MultiAgentEnvironment):
         size: grid side, an int >= 6.
         agents_per_team: soldiers per team (>= 1, at most the cells of a third of the grid).
         view_radius: the observation window is ``2 * view_radius + 1`` cells wide (>= 1).
+        neighbourhood: whose actions ``neighbour_mean`` averages, ``"view"`` or ``"team"``.
 
     Raises:
-        ValueError: a bad size, radius, or more agents than their third of the grid holds.
+        ValueError: a bad size, radius or neighbourhood, or more agents than their third
+            of the grid holds.
     """
 
     action_names = ACTION_NAMES
     num_teams = 2
 
-    def __init__(self, size: int = 20, agents_per_team: int = 20, view_radius: int = 3):
+    def __init__(self, size: int = 20, agents_per_team: int = 20, view_radius: int = 3,
+                 neighbourhood: str = "team"):
         self.size = _int("size", size, 6)
         self.agents_per_team = _int("agents_per_team", agents_per_team, 1)
         self.view_radius = _int("view_radius", view_radius, 1)
+        if neighbourhood not in NEIGHBOURHOODS:
+            raise ValueError(f"Battle neighbourhood must be one of {', '.join(NEIGHBOURHOODS)}, "
+                             f"got {neighbourhood!r}")
+        self.neighbourhood = neighbourhood
         self.spawn_width = self.size // 3
         cells = self.size * self.spawn_width
         if self.agents_per_team > cells:
@@ -284,8 +297,31 @@ class Battle(MultiAgentEnvironment):
         """``bool[num_agents]``: living agents, read from their observations (own health > 0)."""
         return obs[:, self.window * self.window * len(PLANES)] > 0
 
+    def positions_from_obs(self, obs: jax.Array) -> jax.Array:
+        """``int32[num_agents, 2]``: (row, col) read back from the observations' features
+        (exact: stored as ``row / (size - 1)``); meaningless for dead agents."""
+        f = self.window * self.window * len(PLANES)
+        return jnp.round(obs[:, f + 1:f + 3] * (self.size - 1)).astype(jnp.int32)
+
     def neighbour_mean(self, values, obs=None):
-        """Mean of ``values`` over the living members of each agent's team (itself included)."""
+        """Each agent's neighbours' mean of ``values`` (``neighbourhood``, see the class).
+
+        ``"view"``: the living teammates inside the agent's view window (Chebyshev
+        distance <= ``view_radius``), itself excluded; zeros when it sees none.
+        ``"team"``: the living members of its team, itself included.
+        """
+        if self.neighbourhood == "view":
+            if obs is None:
+                raise ValueError("Battle.neighbour_mean with neighbourhood='view' needs the "
+                                 "observations (positions)")
+            team = jnp.asarray(self.team)
+            alive = self.alive_from_obs(obs)
+            pos = self.positions_from_obs(obs)
+            dist = jnp.max(jnp.abs(pos[:, None, :] - pos[None, :, :]), axis=-1)
+            near = ((dist <= self.view_radius) & (team[:, None] == team[None, :])
+                    & alive[None, :] & ~jnp.eye(self.num_agents, dtype=bool))
+            w = near.astype(values.dtype)
+            return (w @ values) / jnp.maximum(jnp.sum(w, axis=1, keepdims=True), 1.0)
         team = jnp.asarray(self.team)
         alive = (jnp.ones((self.num_agents,), bool) if obs is None
                  else self.alive_from_obs(obs)).astype(values.dtype)

@@ -11,7 +11,10 @@ Dynamics (one step, in this order, as Gymnasium's ``MountainCarEnv.step``)::
     position  = clip(position, min_position, max_position)
     if position == min_position and velocity < 0: velocity = 0   # inelastic left wall
 
-Reward: -1.0 on every step, the terminating step included.
+Reward: -1.0 on every step, the terminating step included. With the static option
+    ``sparse=True`` (``envs.make("MountainCar-v0", sparse=True)``, chapter 8's
+    exploration task): 1.0 on the step that reaches the flag, 0.0 on every other step;
+    dynamics, termination and truncation unchanged.
 Termination: ``position >= goal_position and velocity >= goal_velocity``, checked
     after the update.
 Truncation: ``time >= max_steps_in_episode`` (200, Gymnasium's TimeLimit for v0).
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from envs import spaces
@@ -60,9 +64,17 @@ class MountainCar(Environment[MountainCarState, MountainCarParams]):
 
     stochastic_step = False  # the transition is deterministic; only reset draws
 
+    def __init__(self, sparse: bool = False):
+        if not isinstance(sparse, (bool, np.bool_)):
+            raise TypeError(f"MountainCar sparse must be True or False, got {sparse!r}")
+        self.sparse = bool(sparse)  # static: reward 1 at the flag, 0 elsewhere
+
     @property
     def name(self) -> str:
         return "MountainCar-v0"
+
+    def __repr__(self) -> str:
+        return f"<{self.name} sparse=True>" if self.sparse else super().__repr__()
 
     @property
     def default_params(self) -> MountainCarParams:
@@ -93,7 +105,10 @@ class MountainCar(Environment[MountainCarState, MountainCarParams]):
         new_state = MountainCarState(position=position, velocity=velocity, time=state.time + 1)
         terminated = (position >= params.goal_position) & (velocity >= params.goal_velocity)
         truncated = new_state.time >= params.max_steps_in_episode
-        reward = jnp.full((), -1.0, f32)
+        if self.sparse:
+            reward = terminated.astype(f32)
+        else:
+            reward = jnp.full((), -1.0, f32)
         return self.observe(new_state), new_state, reward, terminated, truncated, {}
 
     @staticmethod

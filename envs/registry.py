@@ -55,6 +55,9 @@ register("Taxi-v3", "envs.taxi:Taxi")
 register("Ising1D-v0", "envs.ising:Ising1D")
 register("Ising2D-v0", "envs.ising:Ising2D")
 register("Battle-v0", "envs.battle:Battle")
+register("Maze-v0", "envs.maze:Maze")
+for _side in (5, 6, 8, 16):  # MiniGrid's DoorKey sizes (chapter 10)
+    register(f"DoorKey-{_side}x{_side}-v0", "envs.doorkey:DoorKey", size=_side)
 
 
 def _gymnax_names() -> list[str]:
@@ -119,6 +122,7 @@ def make(name: str, checked: bool = False, **options: Any) -> tuple[Environment,
     """
     if not isinstance(name, str):
         raise TypeError(f"environment name must be a string, got {type(name).__name__}")
+    signature_of: Callable[..., Any] | None = None
     if name.startswith(GYMNAX_PREFIX):
         import gymnax
 
@@ -130,6 +134,8 @@ def make(name: str, checked: bool = False, **options: Any) -> tuple[Environment,
             )
         factory: Callable[..., Environment] = lambda **kw: GymnaxEnv(inner, **kw)  # noqa: E731
         fixed: dict[str, Any] = {}
+        # The gymnax class's own constructor options (DeepSea's size), the rest params.
+        signature_of: Callable[..., Any] = type(gymnax.make(inner)[0])
     elif name not in _REGISTRY and ":" in name:  # a user's own "package.module:ClassName"
         factory, fixed = _load(name), {}
         # Only a class is taken from a name (it may come from a config file): calling any
@@ -143,8 +149,10 @@ def make(name: str, checked: bool = False, **options: Any) -> tuple[Environment,
                              + " (a class of your own: 'package.module:ClassName')")
         entry_point, fixed = _REGISTRY[name]
         factory = _load(entry_point)
+    if signature_of is None:
+        signature_of = factory
 
-    ctor_names = _constructor_options(factory)
+    ctor_names = _constructor_options(signature_of)
     ctor_kwargs = {k: v for k, v in options.items() if k in ctor_names}
     env = factory(**{**fixed, **ctor_kwargs})
     if not isinstance(env, Environment):

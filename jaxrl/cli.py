@@ -9,6 +9,8 @@
     jaxrl export DIR [--out FILE]
     jaxrl sweep ppo --env CartPole-v1 --grid lr=1e-4,3e-4,1e-3 --seeds 8
     jaxrl list [envs | algos | ALGO]
+    jaxrl train ... --coordinator HOST:PORT --num-processes N --process-id I   (or --distributed)
+    jaxrl launch --processes 2 -- train ppo --preset cartpole --seeds 8       (N local processes)
 
 A mistake in the command (unknown name, bad value, unwritable directory) exits
 with status 2 and one line on stderr, before anything compiles. Ctrl-C during
@@ -26,7 +28,7 @@ from typing import Any, Sequence
 
 from jaxrl.config import closest
 
-COMMANDS = ("train", "eval", "play", "export", "sweep", "list")
+COMMANDS = ("train", "eval", "play", "export", "sweep", "list", "launch")
 
 
 class UsageError(Exception):
@@ -125,6 +127,19 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.add_argument("--cpu-devices", type=_positive("--cpu-devices"), default=None, metavar="N",
                    help="CPU devices to split the seeds over (default: one per core)")
+    g = p.add_argument_group("many processes (jax.distributed; seeds split over every process)")
+    g.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                   help="process 0's address (default: $JAX_COORDINATOR_ADDRESS)")
+    g.add_argument("--num-processes", type=_positive("--num-processes"), default=None,
+                   metavar="N", help="processes in the run (default: $JAX_NUM_PROCESSES)")
+    g.add_argument("--process-id", type=_nonnegative("--process-id"), default=None, metavar="I",
+                   help="this process, 0..N-1; process 0 writes the run directory "
+                        "(default: $JAX_PROCESS_ID)")
+    g.add_argument("--distributed", action="store_true",
+                   help="join the processes of a cluster job JAX detects (SLURM, Open MPI)")
+    g.add_argument("--heartbeat-timeout", type=_positive("--heartbeat-timeout"), default=None,
+                   metavar="S", help="seconds of silence after which a process counts as dead "
+                                     "and the others stop with an error (default 30)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -208,6 +223,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", nargs="?", default="all", metavar="WHAT",
                    help="'envs', 'algos', 'all' (default) or an algorithm name")
     p.add_argument("--gymnax", action="store_true", help="also list gymnax's environments")
+
+    p = sub.add_parser("launch", help="run a jaxrl command as N processes on this machine",
+                       description="Start N local processes (loopback) joined by jax.distributed, "
+                                   "each running 'jaxrl COMMAND ...' with the right "
+                                   "--coordinator/--num-processes/--process-id; output is "
+                                   "prefixed by the process id; if one fails the others are "
+                                   "stopped.")
+    from jaxrl.launch import add_arguments
+
+    add_arguments(p)
     return parser
 
 
@@ -256,10 +281,14 @@ def cmd_train(args: argparse.Namespace) -> int:
                                  overwrite=args.overwrite, progress=not args.quiet,
                                  stop_after=args.stop_after, callbacks=callbacks, **kwargs,
                                  **overrides)
+    from jaxrl import distributed
+
     try:
         result = call()
     except run.Interrupted as stop:
         result = stop.result
+        if not distributed.is_writer():
+            raise SystemExit(130) from None
         if not result.updates_done and not args.resume:
             print(f"interrupted before the first update; no checkpoint was written in {run_dir}",
                   file=sys.stderr)
@@ -268,6 +297,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"interrupted at update {result.updates_done}/{result.spec.num_updates}; "
               f"checkpoint saved; continue with: jaxrl train --resume {run_dir}", file=sys.stderr)
         raise SystemExit(130) from None
+    if not distributed.is_writer():
+        return 0  # process 0 reports and writes
     print(result.summary())
     if result.complete:
         print(f"run directory: {run_dir}")
@@ -297,7 +328,9 @@ def _env_options(items: Sequence[str]) -> dict[str, Any]:
 
 
 def _note(args: argparse.Namespace, text: str) -> None:
-    if not getattr(args, "quiet", False):
+    from jaxrl import distributed
+
+    if not getattr(args, "quiet", False) and distributed.is_writer():
         print(text, file=sys.stderr, flush=True)
 
 
@@ -413,8 +446,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                 base.replace(**{name: v}).validate()
             except ValueError as e:
                 raise run.RunError(f"--grid {name}={v}: {e}") from None
-    out = prepare_output(args.out or _default_out(args.algo, env_name, "sweep-"),
-                         ("sweep.png", "sweep.csv", "sweep.json"), args.overwrite)
+    from jaxrl import distributed
+
+    out = distributed.from_writer(lambda: prepare_output(  # only process 0 writes
+        args.out or _default_out(args.algo, env_name, "sweep-"),
+        ("sweep.png", "sweep.csv", "sweep.json"), args.overwrite))
     n_settings = int(np.prod([len(v) for v in grid.values()]))
     _note(args, f"sweep: {n_settings} settings x {seeds} seeds of {args.algo} on {env_name} "
                 f"in one program; compiling and training (no progress bar: one compiled call)...")
@@ -424,6 +460,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise run.RunError(str(e)) from None
     result = dataclasses.replace(result, env_name=env_name)
+    if not distributed.is_writer():
+        return 0
     print(result.table())
     steps = float(np.sum(result.metrics["env_steps"][..., -1]))
     print(f"compile {result.compile_seconds:.1f} s, run {result.run_seconds:.1f} s, "
@@ -577,17 +615,50 @@ def _configure_devices(requested: int | None) -> None:
         raise UsageError(str(e)) from None
 
 
+def _join_processes(args: argparse.Namespace) -> bool:
+    """Start ``jax.distributed`` when the command (or the environment) asks for several
+    processes; False when it does not."""
+    from jaxrl import distributed
+
+    try:
+        env = distributed.settings_from_env()
+        coordinator = args.coordinator or env.get("coordinator")
+        count = args.num_processes if args.num_processes is not None else env.get("num_processes")
+        index = args.process_id if args.process_id is not None else env.get("process_id")
+        if not args.distributed and coordinator is None and count is None and index is None:
+            if args.heartbeat_timeout is not None:
+                raise UsageError("--heartbeat-timeout applies to several processes only")
+            return False
+        if not args.distributed:
+            distributed.check_settings(coordinator, count, index)
+        distributed.initialize(
+            coordinator, count, index, cpu_devices=args.cpu_devices, auto=args.distributed,
+            heartbeat_seconds=args.heartbeat_timeout or distributed.DEFAULT_HEARTBEAT_SECONDS)
+    except distributed.DistributedError as e:
+        raise UsageError(str(e)) from None
+    except RuntimeError as e:  # use_cpu_cores: JAX already running with another count
+        raise UsageError(str(e)) from None
+    return True
+
+
+def cmd_launch(args: argparse.Namespace) -> int:
+    from jaxrl import launch
+
+    return launch.run_from_args(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 2 user error, 130 interrupted)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
         handler = {"train": cmd_train, "eval": cmd_eval, "play": cmd_play, "export": cmd_export,
-                   "sweep": cmd_sweep, "list": cmd_list}[args.command]
+                   "sweep": cmd_sweep, "list": cmd_list, "launch": cmd_launch}[args.command]
         if args.command != "list":
             enable_compile_cache()
         if args.command in ("train", "sweep"):
-            _configure_devices(getattr(args, "cpu_devices", None))
+            if not _join_processes(args):
+                _configure_devices(getattr(args, "cpu_devices", None))
         return handler(args)
     except UsageError as e:
         print(f"jaxrl: error: {e}", file=sys.stderr)
@@ -604,6 +675,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         if isinstance(e, TrainingError):
             print(f"jaxrl: training stopped: {_one_line(e)}", file=sys.stderr)
+            return 1
+        from jaxrl import distributed
+
+        if distributed.is_multiprocess() and type(e).__name__ in ("JaxRuntimeError",
+                                                                  "XlaRuntimeError"):
+            # A collective failed: another process of the run died or cannot be reached.
+            print(f"jaxrl: error: process {distributed.process_index()} lost contact with "
+                  f"another process of this run ({_one_line(e)[:200]}); the last checkpoint "
+                  f"is kept, continue with --resume", file=sys.stderr)
             return 1
         if isinstance(e, OSError):  # a full disk, a permission taken away mid-run
             print(f"jaxrl: error: {e.strerror or e}"

@@ -15,6 +15,12 @@ compilation: before the first chunk); a second one aborts at once (exit 130), ke
 the last checkpoint. Non-finite losses or parameters stop the run (``TrainingError``)
 without writing a checkpoint of the bad state, or, with ``on_nonfinite="mask"``, are
 reported once per seed and left out of the summary.
+
+Several processes (``jaxrl.distributed``): every process runs this same loop on its
+share of the seeds; each chunk's metrics are gathered to every process (so all take the
+same decisions), Ctrl-C is agreed on before it is acted on, process 0 alone writes the
+run directory, and on resume process 0 reads the checkpoint and sends it to the others.
+A checkpoint records the process count; resuming with another count is refused.
 """
 
 from __future__ import annotations
@@ -29,10 +35,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from jaxrl import distributed
 from jaxrl import metrics as M
-from jaxrl.errors import TrainingError
+from jaxrl.errors import RunError, TrainingError
 from jaxrl.logging import Progress
-from jaxrl.parallel import over_seeds
+from jaxrl.parallel import over_seeds, to_global, to_host
 from jaxrl.result import Result
 from jaxrl.tracking import CallbackList, RunInfo
 
@@ -157,7 +164,69 @@ def _place_like_init(init: Any, keys: Any, state: Any) -> Any:
     if len(init.devices_for(int(jax.tree.leaves(keys)[0].shape[0]))) == 1:
         return jax.device_put(state)
     shardings = init.lower(keys).compile().output_shardings
+    if distributed.is_multiprocess():
+        return to_global(state, shardings)
     return jax.device_put(state, shardings)
+
+
+def _check_processes(run_dir: Any) -> None:
+    """A run trained by N processes resumes with N (else refused in one line)."""
+    from jaxrl import checkpoint as ckpt
+    from jaxrl.rundir import CHECKPOINT_FILE
+
+    path = run_dir.path / CHECKPOINT_FILE
+    if not path.is_file():
+        return  # restore names what is missing
+    try:
+        saved = ckpt.read_header(path).get("extra", {}).get("processes", 1)
+    except (ckpt.CheckpointError, AttributeError):
+        return  # restore names what is wrong
+    now = distributed.process_count()
+    if isinstance(saved, int) and saved != now:
+        raise RunError(f"this run was trained by {saved} process(es); resume it with "
+                       f"{saved} (now {now}), so that it continues the same program")
+
+
+def _restore_everywhere(run_dir: Any, spec: Any, template: Any, dtypes: Any) -> Any:
+    """Process 0 verifies and reads the checkpoint; every process gets the state, the
+    update count and the metrics so far (one process: ``run_dir.restore``)."""
+    import jax
+
+    def read() -> Any:
+        _check_processes(run_dir)
+        return run_dir.restore(spec, template, dtypes)
+
+    if not distributed.is_multiprocess():
+        return read()
+    leaves, treedef = jax.tree.flatten(template)
+
+    def encode(r: Any) -> bytes:
+        arrays = {f"s{i}": np.asarray(jax.random.key_data(x) if _is_key(x) else x)
+                  for i, x in enumerate(jax.tree.leaves(r.state))}
+        arrays.update({f"m_{k}": v for k, v in (r.metrics or {}).items()})
+        arrays["updates_done"] = np.asarray(r.updates_done, np.int64)
+        return distributed.pack_arrays(arrays)
+
+    def decode(data: bytes) -> Any:
+        from types import SimpleNamespace
+
+        arrays = distributed.unpack_arrays(data)
+        state = []
+        for i, t in enumerate(leaves):
+            x = arrays[f"s{i}"]
+            state.append(jax.random.wrap_key_data(x, impl=t.dtype._impl.name)
+                         if _is_key(t) else x)
+        metrics = {k[2:]: v for k, v in arrays.items() if k.startswith("m_")}
+        return SimpleNamespace(state=jax.tree.unflatten(treedef, state), metrics=metrics,
+                               updates_done=int(arrays["updates_done"]))
+
+    return distributed.from_writer(read, encode, decode)
+
+
+def _is_key(x: Any) -> bool:
+    import jax
+
+    return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
 def _nonfinite(metrics: dict[str, np.ndarray], finite: np.ndarray,
@@ -240,7 +309,8 @@ def drive(
         restored = None
         if resume:
             template = jax.eval_shape(init, keys)
-            restored = run_dir.restore(spec, template, M.metric_dtypes(agent, template))
+            restored = _restore_everywhere(run_dir, spec, template,
+                                           M.metric_dtypes(agent, template))
             state, done = _place_like_init(init, keys, restored.state), restored.updates_done
             if restored.metrics:
                 history.append(restored.metrics)
@@ -256,7 +326,7 @@ def drive(
         chunk_fn = chunk_function(agent, spec.chunk_updates)
         bar.compiling(f"{spec.num_updates} updates per seed, "
                       f"{spec.chunk_updates} per compiled chunk")
-        compiled = chunk_fn.lower(state, np.int32(0)).compile()
+        compiled = chunk_fn.compile(state, np.int32(0))
         jax.block_until_ready(state)
         compile_seconds = time.perf_counter() - t0
 
@@ -279,19 +349,23 @@ def drive(
         names: list[str] | None = None
         bad: dict[int, str] = {}
         cur_ret, cur_spread = float("nan"), float("nan")
+        # Several processes agree on Ctrl-C (each gets its own signal) before acting on it.
+        requested = lambda: distributed.any_process(interrupt.requested)
+        checkpointing = distributed.any_process(run_dir is not None)  # process 0 writes
         pending = compiled(state, np.int32(next_n(done))) \
-            if done < target and not interrupt.requested else None
+            if done < target and not requested() else None
         try:
             while pending is not None:
                 n = next_n(done)
                 new_state, chunk_metrics, finite = pending
                 new_done = done + n
-                stopping = interrupt.requested or new_done >= target
+                asked = requested()
+                stopping = asked or new_done >= target
                 # Launch the next chunk before the host work: it overlaps with logging.
                 pending = None if stopping else compiled(new_state, np.int32(next_n(new_done)))
                 metrics = {k: v[:, :n]
-                           for k, v in M.flat_metrics(jax.device_get(chunk_metrics)).items()}
-                new_bad = {s: w for s, w in _nonfinite(metrics, jax.device_get(finite)[:, :n],
+                           for k, v in M.flat_metrics(to_host(chunk_metrics)).items()}
+                new_bad = {s: w for s, w in _nonfinite(metrics, to_host(finite)[:, :n],
                                                        done + 1).items() if s not in bad}
                 if new_bad and spec.on_nonfinite == "stop":
                     pending = None
@@ -319,19 +393,25 @@ def drive(
                 if np.isfinite(r).any():
                     cur_ret, cur_spread = float(np.nanmean(r)), float(np.nanstd(r))
                 steps = M.env_steps(metrics)
-                stopping = stopping or interrupt.requested
+                stopping = stopping or requested()
                 bar.update(done, float(np.sum(steps)), cur_ret, cur_spread, final=stopping)
                 if on_chunk is not None:
                     on_chunk(done, metrics)
-                if run_dir is not None and (stopping or (every and done % every == 0)):
-                    run_dir.save_checkpoint(spec, state, done, steps)
-                    callbacks.on_checkpoint(done)
+                if checkpointing and (stopping or (every and done % every == 0)):
+                    host_state = to_host(state) if distributed.is_multiprocess() else state
+                    if run_dir is not None:
+                        run_dir.save_checkpoint(spec, host_state, done, steps,
+                                                processes=distributed.process_count())
+                        callbacks.on_checkpoint(done)
                 if stopping:
                     pending = None
         finally:
             bar.close()
         run_seconds = time.perf_counter() - t_run
         jax.block_until_ready(state)
+        if distributed.is_multiprocess():
+            state = to_host(state)  # every process holds the whole result
+        interrupted = requested()
 
         result = Result(spec=spec, config=built.config, agent=agent, state=state,
                         metrics=M.merge(history), compile_seconds=compile_seconds,
@@ -345,7 +425,7 @@ def drive(
                 result.plot(run_dir.write_path / CURVE_FILE)
             run_dir.write_summary(result.summary_json(), result.complete)
         callbacks.on_end(result.summary_json())
-        if interrupt.requested and not result.complete:
+        if interrupted and not result.complete:
             raise Interrupted(result)
         return result
 

@@ -11,6 +11,9 @@ Torsos: ``"mlp"`` flattens the observation into Dense layers; ``"conv"`` first r
 output into the Dense layers. ``choose_torso("auto", input)`` picks ``"conv"`` for
 image-like observations (``[H, W]`` or ``[H, W, C]`` with ``H, W >= 8``, e.g. MinAtar's
 10x10 planes) and ``"mlp"`` otherwise (vectors, the 4x4 Gridworld boards the book flattens).
+``"relational"`` (DQN, chapter 10; never chosen by ``"auto"``): the image's cells as entities
+with one multi-head self-attention block over them, max-pooled (``relational_features``);
+``attention_weights(network, params, obs)`` reads the heads' weights back for pictures.
 """
 
 from __future__ import annotations
@@ -79,24 +82,32 @@ def observation_input(space: Any, algorithm: str, env_name: str) -> ObservationI
 
 
 TORSOS = ("auto", "mlp", "conv")
+RELATIONAL_TORSOS = TORSOS + ("relational",)  # the torsos DQN offers
 CONV_MIN_SIDE = 8  # "auto" uses the conv torso for images at least this many cells a side
 CONV_CHANNELS = 16
 CONV_KERNEL = 3
 
 
-def choose_torso(torso: str, inp: ObservationInput, owner: str = "torso") -> str:
-    """``"mlp"`` or ``"conv"`` for observations read as ``inp``.
+def choose_torso(torso: str, inp: ObservationInput, owner: str = "torso",
+                 allowed: tuple[str, ...] = TORSOS) -> str:
+    """``"mlp"``, ``"conv"`` (or ``"relational"``, where ``allowed``) for observations read as ``inp``.
 
     ``"auto"`` picks ``"conv"`` for an image-like ``Box`` (``[H, W]`` or ``[H, W, C]``, both
     sides at least ``CONV_MIN_SIDE``), ``"mlp"`` otherwise. An explicit ``"conv"`` needs an
-    image (at least ``CONV_KERNEL`` cells a side); anything else is a ``ValueError`` naming
-    ``owner`` (the config field).
+    image (at least ``CONV_KERNEL`` cells a side), ``"relational"`` an image of any size;
+    anything else is a ``ValueError`` naming ``owner`` (the config field).
     """
-    if torso not in TORSOS:
-        raise ValueError(f"{owner} {torso!r} unknown; choose from {', '.join(TORSOS)}")
+    if torso not in allowed:
+        raise ValueError(f"{owner} {torso!r} unknown; choose from {', '.join(allowed)}")
     image = inp.num_categories == 0 and inp.ndim in (2, 3)
     if torso == "auto":
         return "conv" if image and min(inp.shape[:2]) >= CONV_MIN_SIDE else "mlp"
+    if torso == "relational" and not image:
+        raise ValueError(
+            f"{owner} 'relational' needs image observations [H, W] or [H, W, C] (its cells are "
+            f"the entities), got shape {inp.shape}"
+            + (" (a Discrete state index)" if inp.num_categories else "")
+        )
     if torso == "conv" and not (image and min(inp.shape[:2]) >= CONV_KERNEL):
         raise ValueError(
             f"{owner} 'conv' needs image observations [H, W] or [H, W, C] at least "
@@ -149,6 +160,87 @@ def conv_features(x: jax.Array, obs_ndim: int, kernel_init: Any = None) -> jax.A
     kwargs = {} if kernel_init is None else {"kernel_init": kernel_init}
     y = nn.relu(PatchConv(CONV_CHANNELS, CONV_KERNEL, **kwargs)(img))
     return jnp.reshape(y, (*lead, -1))
+
+
+def channel_categories(space: Any) -> tuple[int, ...]:
+    """Per-channel category counts of an integer image ``Box`` whose every cell has the
+    same bounds ``0 .. high[c]`` (MiniGrid's (object, colour, state) cells: ``(11, 6, 3)``),
+    for ``relational_features`` to one-hot encode; ``()`` for anything else (read as floats)."""
+    if not isinstance(space, spaces.Box) or not np.issubdtype(np.dtype(space.dtype), np.integer):
+        return ()
+    if len(space.shape) != 3:
+        return ()
+    low = np.asarray(space.low).reshape(-1, space.shape[-1])
+    high = np.asarray(space.high, np.int64).reshape(-1, space.shape[-1])
+    if np.any(low != 0) or np.any(high != high[:1]) or np.any(high[0] > 255):
+        return ()
+    return tuple(int(h) + 1 for h in high[0])
+
+
+RELATIONAL_HEADS = 3  # the book's chapter 10 module
+RELATIONAL_WIDTH = 64
+
+
+def relational_features(
+    x: jax.Array, obs_ndim: int, categories: tuple[int, ...] = (),
+    heads: int = RELATIONAL_HEADS, width: int = RELATIONAL_WIDTH, pool: str = "max",
+) -> tuple[jax.Array, jax.Array]:
+    """The relational torso inside a compact module: an image observation's cells as
+    entities, one multi-head self-attention block over them, max-pooled.
+
+    ``x``: ``[..., H, W(, C)]`` (leading axes are batch). Each of the ``N = H * W`` cells is
+    an entity: its channels (one-hot per channel when ``categories`` gives the counts,
+    ``channel_categories``; else the raw values as floats) and its position (two
+    coordinates in [-1, 1]), embedded by ``Dense(width)`` + ReLU. Then ``heads`` heads of
+    scaled dot-product self-attention (queries, keys, values ``Dense(heads * width)``;
+    weights ``softmax(q k^T / sqrt(width))`` over the N cells), their outputs joined by a
+    ``Dense(width)``, added to the embedding and layer-normalised (no parameters), a
+    ``Dense(width)`` + ReLU per entity, and the maximum over entities (Zambaldi et al.,
+    2019; the book's chapter 10 module has 3 heads and a max-pool too, with an additive
+    attention score; this uses the standard scaled dot product). ``pool="flatten"`` keeps
+    every entity's features instead (``N * width``, in cell order) for the layers after.
+
+    Only ``nn.Dense`` layers (flat names), so ``dqn.init_params`` draws them like the rest.
+
+    Returns:
+        ``(features float32[..., width or N * width], attention float32[..., heads, N, N])``:
+        the pooled features and each head's weights (row: the attending cell, column: the
+        cell attended to; cells in row-major ``[x, y]`` order of the observation's first two
+        axes).
+    """
+    lead = x.shape[: x.ndim - obs_ndim]
+    img = jnp.reshape(x, (-1, *x.shape[x.ndim - obs_ndim:]))
+    if obs_ndim == 2:
+        img = img[..., None]
+    b, h, w, _ = img.shape
+    if categories:
+        feats = jnp.concatenate(
+            [jax.nn.one_hot(img[..., i].astype(jnp.int32), n, dtype=jnp.float32)
+             for i, n in enumerate(categories)], axis=-1)
+    else:
+        feats = img.astype(jnp.float32)
+    coords = jnp.stack(jnp.meshgrid(jnp.linspace(-1.0, 1.0, h), jnp.linspace(-1.0, 1.0, w),
+                                    indexing="ij"), axis=-1)  # [h, w, 2]
+    feats = jnp.concatenate([feats, jnp.broadcast_to(coords, (b, h, w, 2))], axis=-1)
+    n = h * w
+    e = nn.relu(nn.Dense(width, name="entity")(feats.reshape(b, n, -1)))  # [b, n, width]
+
+    def project(name: str) -> jax.Array:
+        return nn.Dense(heads * width, name=name)(e).reshape(b, n, heads, width)
+
+    q, k, v = project("query"), project("key"), project("value")
+    scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) / np.sqrt(width)
+    att = jax.nn.softmax(scores, axis=-1)  # [b, heads, n, n]
+    out = jnp.einsum("bhqk,bkhd->bqhd", att, v).reshape(b, n, heads * width)
+    y = e + nn.Dense(width, name="attend")(out)
+    mean = jnp.mean(y, axis=-1, keepdims=True)
+    y = (y - mean) * jax.lax.rsqrt(jnp.var(y, axis=-1, keepdims=True) + 1e-5)
+    y = nn.relu(nn.Dense(width, name="entity_mlp")(y))
+    if pool == "flatten":  # every entity's features, in cell order: [b, n * width]
+        pooled = y.reshape(b, n * width)
+    else:
+        pooled = jnp.max(y, axis=1)  # [b, width]
+    return (pooled.reshape(*lead, -1), att.reshape(*lead, heads, n, n))
 
 
 def encode_observation(obs: jax.Array, obs_ndim: int, num_categories: int = 0) -> jax.Array:
@@ -216,3 +308,15 @@ def concrete_spaces(env: Any, env_params: Any) -> tuple[Any, Any]:
             return env.action_space(env_params), env.observation_space(env_params)
         except jax.errors.TracerArrayConversionError:
             return env.action_space(None), env.observation_space(None)
+
+
+def attention_weights(network: nn.Module, params: Any, obs: jax.Array) -> jax.Array:
+    """The self-attention weights a network with the relational torso computed for ``obs``
+    (``float32[..., heads, N, N]``, see ``relational_features``); a ``ValueError`` when the
+    network has no attention."""
+    _, state = network.apply(params, obs, mutable=["intermediates"])
+    found = state.get("intermediates", {}).get("attention")
+    if found is None:
+        raise ValueError(f"{type(network).__name__} has no attention weights "
+                         f"(only the relational torso records them)")
+    return found[0]

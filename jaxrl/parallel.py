@@ -17,6 +17,11 @@ Typical use::
 
 Results do not depend on the number of devices up to float rounding: a seed's
 computation is the same, only the vmap batch it shares a device with changes.
+
+Many processes (``jaxrl.distributed.initialize``): the seeds are split over the
+devices of every process (an equal share per process), arguments are made global
+arrays from the same host value on every process (:func:`to_global`), and outputs
+are global arrays; :func:`to_host` gathers them to every process.
 """
 
 from __future__ import annotations
@@ -26,7 +31,12 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["cpu_cores", "device_count_for", "over_seeds", "use_cpu_cores"]
+import numpy as np
+
+__all__ = [
+    "cpu_cores", "device_count_for", "global_devices_for", "join_processes", "over_seeds",
+    "to_global", "to_host", "use_cpu_cores",
+]
 
 AXIS = "seeds"
 
@@ -89,12 +99,94 @@ def device_count_for(seeds: int, devices: Sequence[Any] | None = None) -> int:
     return max(d for d in range(1, min(available, seeds) + 1) if seeds % d == 0)
 
 
+def join_processes(coordinator: str | None = None, num_processes: int | None = None,
+                   process_id: int | None = None, **options: Any) -> int:
+    """Join the processes of a multi-process run (``jaxrl.distributed.initialize``): call
+    first, on every process; then ``over_seeds`` and ``jaxrl.train`` split the seeds over
+    the devices of every process. Returns this process's index."""
+    from jaxrl import distributed
+
+    return distributed.initialize(coordinator, num_processes, process_id, **options)
+
+
+def _multiprocess() -> bool:
+    import jax
+
+    return jax.process_count() > 1
+
+
+def global_devices_for(seeds: int) -> list[Any]:
+    """The devices of every process ``seeds`` seeds are split over: an equal share per
+    process, each on the largest count of its devices that divides its share."""
+    import jax
+
+    procs = jax.process_count()
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"the number of seeds must be a positive integer, got {seeds!r}")
+    if seeds % procs:
+        raise ValueError(f"{seeds} seeds (or settings) cannot be split evenly over {procs} "
+                         f"processes; use a multiple of {procs}")
+    by_process: dict[int, list[Any]] = {}
+    for d in jax.devices():
+        by_process.setdefault(d.process_index, []).append(d)
+    per = device_count_for(seeds // procs, min(by_process.values(), key=len))
+    return [d for p in sorted(by_process) for d in by_process[p][:per]]
+
+
+def _is_key(x: Any) -> bool:
+    import jax
+
+    return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def to_global(tree: Any, shardings: Any) -> Any:
+    """Every leaf of ``tree`` (the same host value on every process) as a global array
+    with its sharding (one sharding for all leaves, or a tree of them); leaves that are
+    already global arrays, and tracers, are kept. Typed PRNG keys are allowed."""
+    import jax
+
+    def one(x: Any, sharding: Any) -> Any:
+        if isinstance(x, jax.core.Tracer):
+            return x
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            return x
+        if _is_key(x):
+            data = np.asarray(jax.random.key_data(x))
+            return jax.random.wrap_key_data(jax.device_put(data, sharding),
+                                            impl=jax.random.key_impl(x))
+        return jax.device_put(np.asarray(x), sharding)
+
+    if isinstance(shardings, jax.sharding.Sharding):
+        return jax.tree.map(lambda x: one(x, shardings), tree)
+    return jax.tree.map(one, tree, shardings)
+
+
+def to_host(tree: Any) -> Any:
+    """``tree`` on the host of this process, whole (``jax.device_get``; global arrays of
+    several processes are gathered: a collective, every process must call it)."""
+    import jax
+
+    if not _multiprocess():
+        return jax.device_get(tree)
+    from jax.experimental import multihost_utils
+
+    def one(x: Any) -> Any:
+        if not isinstance(x, jax.Array) or x.is_fully_addressable:
+            return jax.device_get(x)
+        if _is_key(x):
+            data = multihost_utils.process_allgather(jax.random.key_data(x), tiled=True)
+            return jax.random.wrap_key_data(np.asarray(data), impl=jax.random.key_impl(x))
+        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+    return jax.tree.map(one, tree)
+
+
 def over_seeds(
     fn: Callable[..., Any],
     in_axes: int | None | Sequence[int | None] = 0,
     *,
     devices: Sequence[Any] | None = None,
-) -> "SeedProgram":
+) -> SeedProgram:
     """``jit(vmap(fn, in_axes))`` with the seed axis split over devices.
 
     Arguments with axis 0 carry the seeds (every output has a leading seeds axis);
@@ -117,6 +209,7 @@ class SeedProgram:
         self._devices = None if devices is None else list(devices)
         self._batched = jax.vmap(fn, in_axes=in_axes)
         self._programs: dict[int, Callable[..., Any]] = {}
+        self._meshes: dict[int, Any] = {}
 
     def _axes(self, args: tuple) -> tuple:
         axes = self._in_axes
@@ -134,6 +227,8 @@ class SeedProgram:
         """The devices ``seeds`` seeds run on."""
         import jax
 
+        if self._devices is None and _multiprocess():
+            return global_devices_for(seeds)
         pool = self._devices if self._devices is not None else jax.local_devices()
         return pool[: device_count_for(seeds, pool)]
 
@@ -150,18 +245,48 @@ class SeedProgram:
             devices = self.devices_for(seeds)
             if len(devices) == 1:
                 self._programs[seeds] = jax.jit(self._batched)
+                self._meshes[seeds] = None
             else:
+                mesh = Mesh(devices, (AXIS,))
                 specs = tuple(PartitionSpec(AXIS) if a == 0 else PartitionSpec() for a in axes)
                 sharded = jax.shard_map(
-                    self._batched, mesh=Mesh(devices, (AXIS,)), in_specs=specs,
+                    self._batched, mesh=mesh, in_specs=specs,
                     out_specs=PartitionSpec(AXIS), check_vma=False,
                 )
                 self._programs[seeds] = jax.jit(sharded)
+                self._meshes[seeds] = mesh
         return self._programs[seeds]
 
+    def _global_args(self, args: tuple) -> tuple:
+        """Arguments as global arrays over the processes' devices (several processes only)."""
+        if not _multiprocess():
+            return args
+        import jax
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        self._program(args)
+        first = next(x for x, a in zip(args, self._axes(args)) if a == 0)
+        seeds = int(jax.tree.leaves(first)[0].shape[0])
+        mesh = self._meshes[seeds]
+        if mesh is None:  # one process's single device cannot happen with several processes
+            return args
+        return tuple(
+            to_global(x, NamedSharding(mesh, PartitionSpec(AXIS) if a == 0 else PartitionSpec()))
+            for x, a in zip(args, self._axes(args)))
+
     def __call__(self, *args: Any) -> Any:
+        args = self._global_args(args)
         return self._program(args)(*args)
 
     def lower(self, *args: Any) -> Any:
         """The program's ``jax.stages.Lowered`` for these arguments (``.compile()`` it)."""
+        args = self._global_args(args)
         return self._program(args).lower(*args)
+
+    def compile(self, *args: Any) -> Callable[..., Any]:
+        """The compiled program for arguments like these: called like ``fn`` on batched
+        arguments (with several processes, host arguments are made global first)."""
+        compiled = self.lower(*args).compile()
+        if not _multiprocess():
+            return compiled
+        return lambda *a: compiled(*self._global_args(a))

@@ -185,6 +185,9 @@ def play(result: Any, *, seed_index: int = 0, greedy: bool = True, seed: int = 0
     if callable(getattr(result.agent, "distribution", None)) and episode.observations:
         files.append(distribution_chart(result, env, agent_state, episode,
                                         out.with_name(out.name + "_distribution.png")))
+    if getattr(getattr(result.agent, "config", None), "torso", "") == "relational":
+        files.append(attention_chart(result, env, env_params, agent_state, episode,
+                                     out.with_name(out.name + "_attention.png")))
     print(header, file=stream)
     for f in files:
         print(f"wrote {f}", file=stream)
@@ -707,6 +710,28 @@ def distribution_chart(result: Any, env: Any, agent_state: Any, episode: Episode
     title = f"{result.algorithm} on {result.env_name}: return distribution at the first state"
     return_distribution(dist, path, action_names=names if names and len(names) ==
                         np.shape(dist.atoms)[0] else None, title=title)
+    return path
+
+
+def attention_chart(result: Any, env: Any, env_params: Any, agent_state: Any,
+                    episode: Episode, path: Path) -> Path:
+    """A relational DQN's attention heads at the episode's first observation, over the view
+    (the env's ``render_view(obs)`` when it has one; ``jaxrl.plotting.attention_maps``)."""
+    import jax.numpy as jnp
+
+    from jaxrl.algos import dqn
+    from jaxrl.networks import attention_weights
+    from jaxrl.plotting import attention_maps
+
+    obs = np.asarray(episode.observations[0])
+    net = dqn.q_network(result.agent.config, env, env_params)
+    weights = np.asarray(attention_weights(net, agent_state.params, jnp.asarray(obs)[None])[0])
+    draw = getattr(_unwrapped(env), "render_view", None)
+    side = obs.shape[0]
+    view = np.asarray(draw(obs)) if callable(draw) else np.kron(
+        np.full((side, obs.shape[1]), 200, np.uint8), np.ones((16, 16, 3), np.uint8))
+    attention_maps(view, weights, path, title=f"{result.algorithm} on {result.env_name}: "
+                   f"attention received per head at the first step")
     return path
 
 

@@ -9,6 +9,7 @@
 * ``bandit_testbed``: the classic two panels of the multi-armed testbed.
 * ``return_distribution``: a distributional agent's learned return distribution of
   every action at one state (C51: bars over the atoms; QR-DQN: quantile step functions).
+* ``attention_maps``: a relational agent's attention heads over the agent's view.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 __all__ = [
-    "bandit_testbed", "curve_values", "figure", "learning_curve", "return_distribution",
-    "smooth_returns", "spin_grids", "sweep_plot",
+    "attention_maps", "bandit_testbed", "curve_values", "figure", "learning_curve", "return_distribution",
+    "smooth_returns", "spin_grids", "sweep_plot", "visitation_maps",
 ]
 
 
@@ -404,6 +405,111 @@ def spin_grids(env: Any, states: Sequence[Any], titles: Sequence[str],
         ax.set_yticks([])
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path)
+    return fig
+
+
+def visitation_maps(walls: Any, counts: Sequence[Any], titles: Sequence[str],
+                    path: str | os.PathLike | None = None, suptitle: str = "",
+                    goal: tuple[int, int] | None = None) -> Any:
+    """Heat maps of visits per cell on a board (a maze before and after training).
+
+    Args:
+        walls: ``bool[H, W]``, drawn dark grey (``envs.maze.Maze.walls``).
+        counts: visit counts per cell, each ``[H * W]`` or ``[H, W]`` (one panel each;
+            ``jaxrl.curiosity.ExplorationState.last`` of one seed, or summed over seeds).
+        titles: one per panel (the share of free cells visited is added).
+        path: where to save the PNG (None: only return the figure).
+        goal: ``(row, col)`` of the goal, marked with a star.
+
+    Returns:
+        The matplotlib ``Figure``. Colours are log-scaled visits; white cells were never visited.
+    """
+    from matplotlib.colors import LogNorm
+
+    walls = np.asarray(walls, bool)
+    if len(counts) != len(titles):
+        raise ValueError(f"visitation_maps needs one title per map, got {len(counts)} and "
+                         f"{len(titles)}")
+    maps = [np.asarray(c, np.float64).reshape(walls.shape) for c in counts]
+    top = max(1.0, *(float(m.max()) for m in maps))
+    fig = figure(3.3 * len(maps), 3.7)
+    for i, (m, title) in enumerate(zip(maps, titles)):
+        ax = fig.add_subplot(1, len(maps), i + 1)
+        shown = np.ma.masked_where((m <= 0) | walls, m)
+        ax.imshow(np.where(walls, 0.35, 1.0), cmap="gray", vmin=0, vmax=1,
+                  interpolation="nearest")
+        im = ax.imshow(shown, cmap="viridis", norm=LogNorm(1, top), interpolation="nearest")
+        if goal is not None:
+            ax.plot(goal[1], goal[0], marker="*", color="red", markersize=12)
+        free = int((~walls).sum())
+        seen = int(((m > 0) & ~walls).sum())
+        ax.set_title(f"{title}\n{seen} of {free} free cells visited", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(im, ax=fig.axes, shrink=0.8, label="visits")
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    if path is not None:
+        fig.savefig(path)
+    return fig
+
+
+def attention_maps(view: Any, weights: Any, path: str | os.PathLike | None = None, *,
+                   query: tuple[int, int] | None = None, title: str = "") -> Any:
+    """Which cells each attention head looks at, drawn over the agent's view (chapter 10).
+
+    Args:
+        view: the rendered view, RGB ``uint8[h * tile, w * tile, 3]`` whose image rows are
+            the observation's second axis (e.g. ``DoorKey.render_view(obs)``).
+        weights: one observation's attention, ``[heads, N, N]`` with ``N = w * h`` cells in
+            the observation's ``[x, y]`` row-major order (``jaxrl.networks.attention_weights``;
+            row: the attending cell, column: the cell attended to).
+        path: if given, the figure is written there (PNG by extension).
+        query: a cell ``(x, y)``: draw what that cell attends to; default: the attention
+            each cell receives, averaged over all attending cells.
+        title: a title over the figure.
+
+    Returns:
+        The matplotlib ``Figure``: the view, then one panel per head with the weights as a
+        heat map over it (brighter: more attention; each panel scaled from its own minimum to
+        its maximum).
+    """
+    view = np.asarray(view)
+    w_all = np.asarray(weights, np.float64)
+    if w_all.ndim != 3 or w_all.shape[1] != w_all.shape[2]:
+        raise ValueError(f"attention weights must be [heads, N, N], got shape {w_all.shape}")
+    heads, n, _ = w_all.shape
+    rows, cols = view.shape[:2]
+    side = round(np.sqrt(n))
+    if side * side != n or rows % side or cols % side:
+        raise ValueError(f"{n} attention cells do not tile a {rows}x{cols} view")
+    tile = rows // side
+    if query is None:
+        received = w_all.mean(axis=1)  # [heads, N]
+        what = "attention received (mean over attending cells)"
+    else:
+        received = w_all[:, query[0] * side + query[1], :]
+        what = f"attention of cell {tuple(query)}"
+    fig = figure(2.4 * (heads + 1), 2.9)
+    axes = fig.subplots(1, heads + 1)
+    axes[0].imshow(view)
+    axes[0].set_title("agent's view", fontsize=9)
+    for h in range(heads):
+        grid = received[h].reshape(side, side).T  # [x, y] -> image rows y, columns x
+        span = max(grid.max() - grid.min(), 1e-12)  # each head's own range, low to high
+        heat = np.kron((grid - grid.min()) / span, np.ones((tile, tile)))
+        ax = axes[h + 1]
+        ax.imshow(view, alpha=0.45)
+        ax.imshow(heat, cmap="inferno", alpha=0.65, vmin=0.0, vmax=1.0)
+        top = np.unravel_index(np.argmax(grid), grid.shape)
+        ax.set_title(f"head {h + 1} (max {grid.max():.2f} at x={top[1]}, y={top[0]})", fontsize=8)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title or what, fontsize=10)
     fig.tight_layout()
     if path is not None:
         fig.savefig(path)

@@ -24,6 +24,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from jaxrl import distributed
 from jaxrl import metrics as M
 from jaxrl.driver import (  # noqa: F401 - part of run's public surface
     Interrupted, default_checkpoint_every, default_chunk, drive, init_function, seed_keys,
@@ -85,6 +86,7 @@ def _make_agent(module: Any, algorithm: str, config: Any, env: Any, env_params: 
 
 def build(spec: RunSpec) -> Built:
     """Config, environment and agent for ``spec`` (nothing compiled yet)."""
+    _check_split(spec.seeds)
     module = algorithm_module(spec.algorithm)
     config = config_from_dict(spec.algorithm, spec.config)
     env, env_params = make_env(spec.env, spec.env_options, spec.obs_noise)
@@ -92,6 +94,14 @@ def build(spec: RunSpec) -> Built:
     # (A config.json edited by hand is caught against the checkpoint's own copy of the
     # spec, which names every difference: jaxrl.rundir.load_checkpoint.)
     return Built(spec, config, agent, env, env_params)
+
+
+def _check_split(seeds: int) -> None:
+    """With several processes, each takes an equal share of the seeds."""
+    count = distributed.process_count()
+    if seeds % count:
+        raise RunError(f"{seeds} seeds cannot be split evenly over {count} processes; "
+                       f"use a multiple of {count}")
 
 
 def _check_count(name: str, value: Any, low: int) -> int:
@@ -127,6 +137,7 @@ def make_spec(
     from jaxrl import overrides as O
 
     seeds = _check_count("seeds", seeds, 1)
+    _check_split(seeds)
     seed = _check_count("seed", seed, 0)
     if on_nonfinite not in ("stop", "mask"):
         raise RunError(f"on_nonfinite must be 'stop' or 'mask', got {on_nonfinite!r}")
@@ -240,8 +251,13 @@ def train(
     if stop_after is not None:
         _check_count("stop_after", stop_after, 1)
     if out_dir is None:
-        return drive(built, None, progress=progress, stop_after=stop_after, callbacks=callbacks)
-    with RunDir.create(out_dir, overwrite=overwrite) as rd:
+        return drive(built, None, progress=progress and distributed.is_writer(),
+                     stop_after=stop_after, callbacks=callbacks if distributed.is_writer() else ())
+    # Several processes: process 0 alone opens (and writes) the run directory.
+    rd = distributed.from_writer(lambda: RunDir.create(out_dir, overwrite=overwrite))
+    if rd is None:
+        return drive(built, None, stop_after=stop_after)
+    with rd:
         return drive(built, rd, progress=progress, stop_after=stop_after, callbacks=callbacks)
 
 
@@ -254,9 +270,36 @@ def resume(run_dir: str | os.PathLike, *, progress: bool = False,
     """
     if stop_after is not None:
         _check_count("stop_after", stop_after, 1)
+    if distributed.is_multiprocess():
+        return _resume_multiprocess(run_dir, progress, stop_after, callbacks)
     with RunDir.open(run_dir) as rd:
         spec = read_spec(rd.path)
         built = build(spec)
+        return drive(built, rd, resume=True, progress=progress, stop_after=stop_after,
+                     callbacks=callbacks)
+
+
+def _resume_multiprocess(run_dir: str | os.PathLike, progress: bool, stop_after: int | None,
+                         callbacks: Sequence[Any]) -> Result:
+    """Process 0 opens the directory and sends the spec; every process builds the run and
+    gets the checkpointed state from process 0 (``jaxrl.driver``)."""
+    import json
+
+    def opened() -> tuple[Any, RunSpec]:
+        rd = RunDir.open(run_dir)
+        try:
+            return rd, read_spec(rd.path)
+        except BaseException:
+            rd.close()
+            raise
+
+    rd, spec = distributed.from_writer(
+        opened, encode=lambda v: json.dumps(v[1].to_json()).encode(),
+        decode=lambda b: (None, RunSpec.from_json(json.loads(b.decode()))))
+    built = build(spec)
+    if rd is None:
+        return drive(built, None, resume=True, stop_after=stop_after)
+    with rd:
         return drive(built, rd, resume=True, progress=progress, stop_after=stop_after,
                      callbacks=callbacks)
 

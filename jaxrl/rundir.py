@@ -547,8 +547,11 @@ class RunDir:
         self.events.log(metrics)
 
     def save_checkpoint(self, spec: RunSpec, state: Any, updates_done: int,
-                        env_steps: Sequence[int]) -> None:
-        """Flush the logs and write the checkpoint; the first one of an overwrite commits it."""
+                        env_steps: Sequence[int], processes: int = 1) -> None:
+        """Flush the logs and write the checkpoint; the first one of an overwrite commits it.
+
+        ``processes``: how many processes trained the run (kept when more than one, so a
+        resume with another count is refused)."""
         csv_bytes, csv_sha = self.csv.flush() if self.csv is not None else (0, "")
         if self.events is not None:
             self.events.flush()
@@ -556,7 +559,8 @@ class RunDir:
             self.write_path / CHECKPOINT_FILE, state, algorithm=spec.algorithm, env=spec.env,
             config=spec.config, updates_done=updates_done,
             extra={"spec": spec.to_json(), "csv_bytes": csv_bytes, "csv_sha256": csv_sha,
-                   "env_steps": [int(x) for x in env_steps]},
+                   "env_steps": [int(x) for x in env_steps],
+                   **({"processes": int(processes)} if processes != 1 else {})},
         )
         if self.staging:
             self._commit()

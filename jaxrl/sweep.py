@@ -38,7 +38,7 @@ import numpy as np
 
 from jaxrl.config import closest
 from jaxrl.metrics import final_returns, final_window as default_final_window
-from jaxrl.parallel import over_seeds
+from jaxrl.parallel import over_seeds, to_host
 
 __all__ = ["SweepResult", "sweep", "sweepable_fields"]
 
@@ -326,7 +326,7 @@ def sweep(
     program = over_seeds(jax.vmap(one_run, in_axes=(None, 0)), in_axes=(0, None))
     start = time.perf_counter()
     try:
-        compiled = program.lower(batched, seed_keys).compile()
+        compiled = program.compile(batched, seed_keys)  # over every process's devices too
     except (
         jax.errors.ConcretizationTypeError,
         jax.errors.TracerBoolConversionError,
@@ -343,7 +343,7 @@ def sweep(
     metrics = jax.block_until_ready(compiled(batched, seed_keys))
     run_seconds = time.perf_counter() - start
 
-    metrics = {k: np.asarray(v) for k, v in metrics.items()}
+    metrics = {k: np.asarray(v) for k, v in to_host(metrics).items()}
     finals = final_returns(metrics["episode_return"], metrics["episodes"], final_window)
     return SweepResult(
         algo=algo_name,

@@ -7,7 +7,8 @@ Q-network, applied to all agents of all environment copies in one batched call.
 * ``mfq``: mean-field Q-learning (Yang et al., 2018, "Mean Field Multi-Agent
   Reinforcement Learning"), ``Q(o_j, abar_j, a_j)`` with ``abar_j`` the mean action of
   agent ``j``'s neighbours (``env.neighbour_mean``: the 8 lattice neighbours in
-  ``Ising2D``, the living teammates in ``Battle``); target
+  ``Ising2D``; in ``Battle`` the living teammates inside the agent's view window, or
+  the whole team with ``neighbourhood="team"``); target
   ``r + gamma * v_MF(o', abar')``, ``v_MF = sum_b pi(b | o', abar') Q(o', abar', b)``
   with the Boltzmann policy ``pi``.
 * ``nq``: neighbourhood Q-learning (the book's chapter 9, 1-D Ising),
@@ -241,7 +242,8 @@ def make(config: Config, env: Any, env_params: Any = None) -> Agent:
     if not isinstance(act_space, spaces.Discrete) or act_space.shape:
         raise ValueError(f"{c.algorithm} needs one Discrete action per agent, got {act_space!r}")
     if not isinstance(obs_space, spaces.Box):
-        raise ValueError(f"{c.algorithm} needs a Box observation per agent, got {obs_space!r}")
+        raise ValueError(  # noqa: TRY004 (a bad environment for this algorithm: ValueError)
+            f"{c.algorithm} needs a Box observation per agent, got {obs_space!r}")
     two_teams = getattr(base, "num_teams", 1) == 2
     kinds = _side_kinds(c, two_teams)
     n, num_actions = base.num_agents, act_space.n
@@ -528,9 +530,10 @@ PRESETS_BY_ALGORITHM: dict[str, dict[str, Preset]] = {
         "battle": Preset(
             MFQConfig(opponent="iql", num_envs=16, num_steps=16, total_timesteps=400_000,
                       hidden=(64, 64), mf_iterations=1, lr=5e-4, gamma=0.95, tau=0.1),
-            env="Battle-v0",
-            description="red mean-field Q against blue independent Q (measured: red wins "
-                        "21 % of battles after 100k steps, 31.5 % after 200k; iql vs iql 46.5 %)"),
+            env="Battle-v0", env_options={"neighbourhood": "view"},
+            description="red mean-field Q (neighbours in view) against blue independent Q "
+                        "(measured, 8 seeds x 100 battles: red wins 75 % after 60k steps, "
+                        "iql vs iql 42.5 %; the lead swings back and forth with longer training)"),
     },
     "nq": {
         "ising1d": Preset(NQConfig(), env="Ising1D-v0",
@@ -541,7 +544,8 @@ PRESETS_BY_ALGORITHM: dict[str, dict[str, Preset]] = {
         "battle": Preset(
             IQLConfig(opponent="iql", num_envs=16, num_steps=16, total_timesteps=400_000,
                       hidden=(64, 64), mf_iterations=1, lr=5e-4, gamma=0.95, tau=0.1),
-            env="Battle-v0", description="independent Q on both sides (the control)"),
+            env="Battle-v0", env_options={"neighbourhood": "view"},
+            description="independent Q on both sides (the control)"),
     },
 }
 

@@ -24,6 +24,12 @@ Details that matter (the "37 implementation details" the field settled on):
   observations are what the networks see and what is stored, so the first epoch's
   ratio is exactly one.
 
+* Curiosity (``curiosity="icm"|"rnd"``, chapter 8): ``jaxrl.curiosity`` adds an
+  intrinsic bonus to the rollout's rewards (``extrinsic_coef * r + r_int``) and its own
+  loss beside PPO's in every minibatch (``curiosity_lambda * L_ppo + L_curiosity``, the
+  two parameter sets apart). ``curiosity="none"`` (the default) is plain PPO, the same
+  compiled program as before the option existed.
+
 The loss terms are pure functions on flat ``[B]`` arrays with chex checks, each with
 its equation: ``clipped_surrogate_loss``, ``clipped_value_loss``; the categorical and
 Gaussian ``*_log_prob`` / ``*_entropy`` live in ``jaxrl.distributions`` (also
@@ -45,6 +51,7 @@ from flax import struct
 from envs import spaces
 from envs.core import Environment
 from envs.wrappers import EpisodeStatistics, VecEnv
+from jaxrl import curiosity
 from jaxrl.config import check_leaves
 from jaxrl.config import static as _static
 from jaxrl.agent import Agent, Metrics, episode_metrics
@@ -105,6 +112,16 @@ class Config:
     normalize_advantages: bool = _static(True)  # standardise advantages per minibatch
     clip_value: bool = _static(True)  # clip the value loss around the old values
     normalize_obs: bool = _static(False)  # running mean/std observation normalisation
+    # curiosity (chapter 8, jaxrl.curiosity): "none", "icm" or "rnd"
+    curiosity: str = _static("none")
+    curiosity_hidden: tuple[int, ...] = _static((64,))  # hidden widths of its networks
+    curiosity_features: int = _static(32)  # ICM encoding / RND target output width
+    curiosity_normalize: bool = _static(True)  # bonus over the running std of the errors
+    # non-episodic bonus: its own critic V_int and GAE (intrinsic_gamma), never cut at
+    # an episode's end; advantages add up (Burda et al. 2018, RND). False: r + r_int
+    intrinsic_critic: bool = _static(False)
+    curiosity_normalize_obs: bool = _static(False)  # whiten the curiosity nets' input (RND)
+    exploration_metrics: bool = _static(False)  # visits, furthest position (on with curiosity)
     # --- pytree leaves (sweepable) -------------------------------------------------
     lr: float = 2.5e-4  # Adam learning rate (peak, when annealed)
     clip_eps: float = 0.2  # policy ratio clip range epsilon
@@ -117,6 +134,12 @@ class Config:
     adam_eps: float = 1e-5  # Adam epsilon
     init_log_std: float = 0.0  # initial log std of the Gaussian policy (continuous only)
     reward_scale: float = 1.0  # rewards are multiplied by this for learning (not for metrics)
+    curiosity_beta: float = 0.2  # ICM: forward weight, inverse weight 1 - beta (the book's)
+    curiosity_lambda: float = 0.1  # weight of the PPO loss against the curiosity loss (book)
+    curiosity_eta: float = 1.0  # intrinsic reward scale (the book's)
+    curiosity_lr: float = 1e-3  # the curiosity networks' Adam learning rate
+    extrinsic_coef: float = 1.0  # weight of the env's reward with curiosity (0: pure curiosity)
+    intrinsic_gamma: float = 0.99  # discount of the bonus's returns (with intrinsic_critic)
 
     @property
     def batch_size(self) -> int:
@@ -165,6 +188,20 @@ class Config:
             raise ValueError(
                 f"ppo.Config.torso {self.torso!r} unknown; choose from {', '.join(TORSOS)}"
             )
+        if self.curiosity not in curiosity.KINDS:
+            raise ValueError(
+                f"ppo.Config.curiosity {self.curiosity!r} unknown; "
+                f"choose from {', '.join(curiosity.KINDS)}"
+            )
+        if not isinstance(self.curiosity_hidden, tuple) or not all(
+            isinstance(w, (int, np.integer)) and not isinstance(w, bool) and w > 0
+            for w in self.curiosity_hidden
+        ):
+            raise ValueError(f"ppo.Config.curiosity_hidden must be a tuple of positive "
+                             f"integers, got {self.curiosity_hidden!r}")
+        f = self.curiosity_features
+        if isinstance(f, bool) or not isinstance(f, (int, np.integer)) or f < 1:
+            raise ValueError(f"ppo.Config.curiosity_features must be a positive integer, got {f!r}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(
                 f"ppo.Config.activation {self.activation!r} unknown; "
@@ -182,6 +219,12 @@ class Config:
             "adam_eps": (lambda v: v > 0, "> 0"),
             "init_log_std": (lambda v: np.ones_like(v, bool), "finite"),
             "reward_scale": (lambda v: v > 0, "> 0"),
+            "curiosity_beta": (lambda v: (v >= 0) & (v <= 1), "in [0, 1]"),
+            "curiosity_lambda": (lambda v: v > 0, "> 0"),
+            "curiosity_eta": (lambda v: v >= 0, ">= 0"),
+            "curiosity_lr": (lambda v: v > 0, "> 0"),
+            "extrinsic_coef": (lambda v: v >= 0, ">= 0"),
+            "intrinsic_gamma": (lambda v: (v >= 0) & (v <= 1), "in [0, 1]"),
         }
         check_leaves(
             "ppo.Config",
@@ -189,6 +232,14 @@ class Config:
         )
         return self
 
+
+#: The curiosity presets' common settings: small networks, short rollouts, 2 epochs of 2
+#: minibatches, a constant learning rate (a goal found late still gets learned).
+_CURIOUS = Config(
+    num_envs=16, num_steps=64, epochs=2, minibatches=2, total_timesteps=102_400,
+    actor_hidden=(32,), critic_hidden=(32,), lr=1e-3, anneal_lr=False,
+    curiosity_hidden=(32,), curiosity_features=16,
+)
 
 #: Named settings (``jaxrl.presets.Preset``), both for CartPole-v1. ``cleanrl``: the
 #: defaults (CleanRL's and PureJaxRL's CartPole settings: two 64-unit tanh layers per
@@ -206,6 +257,33 @@ PRESETS: dict[str, Preset] = {
         Config(actor_hidden=(32,), critic_hidden=(32,), lr=1e-3), env="CartPole-v1",
         description="jaxrl tuned for CartPole-v1 throughput: 32-unit networks, Adam 1e-3",
     ),
+    # Curiosity (chapter 8; benchmarks/curiosity.py). The book's beta 0.2 and lambda 0.1;
+    # with the sparse reward on, a small eta and the goal weighted up, so the bonus steers
+    # the search and the goal outweighs it once found (a bonus worth more than the goal
+    # teaches the agent to avoid ending episodes). --set extrinsic_coef=0 curiosity_eta=1
+    # is pure curiosity (the book's eta).
+    **{
+        f"{task}_{kind}": Preset(
+            (c := _CURIOUS.replace(curiosity=kind, **extra)), env=env, env_options=options,
+            description=f"{kind.upper()} curiosity on {what}: bonus eta {c.curiosity_eta}, "
+                        f"goal weighted {c.extrinsic_coef:g}x",
+        )
+        for task, env, options, extra, what in (
+            # The maze: a tree of 16 rooms (one route, 48 steps to the goal; uniform random
+            # actions never reach it in 200 steps), the bonus non-episodic with its own
+            # critic and whitened input (RND's recipe), 4 epochs of 4 minibatches.
+            ("maze", "Maze-v0", {"size": 15, "layout_seed": 1, "extra_doors": 0.0},
+             {"torso": "mlp", "curiosity_eta": 0.3, "extrinsic_coef": 100.0,
+              "intrinsic_critic": True, "curiosity_normalize_obs": True, "num_steps": 32,
+              "epochs": 4, "minibatches": 4, "total_timesteps": 204_800},
+             "the 15x15 tree maze (one route to the goal)"),
+            ("mountaincar_sparse", "MountainCar-v0", {"sparse": True},
+             {"normalize_obs": True, "total_timesteps": 1_024_000, "curiosity_eta": 0.2,
+              "extrinsic_coef": 30.0},
+             "MountainCar, reward only at the flag"),
+        )
+        for kind in ("icm", "rnd")
+    },
 }
 
 #: The environment a run trains on when none is named.
@@ -329,6 +407,8 @@ class TrainState:
     obs_stats: RunningStats
     key: Array
     update_step: Array  # int32[], updates done
+    curiosity: Any = None  # jaxrl.curiosity.CuriosityState (Config.curiosity != "none")
+    exploration: Any = None  # jaxrl.curiosity.ExplorationState (visit counts), if any
 
 
 @struct.dataclass
@@ -356,6 +436,8 @@ class Batch:
     value: Array
     advantage: Array
     target: Array
+    next_obs: Array | None = None  # s' of each transition, for curiosity only
+    int_target: Array | None = None  # intrinsic lambda-returns, with intrinsic_critic only
 
 
 # --------------------------------------------------------------------------------- agent
@@ -431,6 +513,10 @@ def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
         ``jaxrl.agent.Agent``. Metrics per update: ``env_steps``, ``episode_return``,
         ``episodes``, ``policy_loss``, ``value_loss``, ``entropy``, ``approx_kl``,
         ``clip_fraction``, ``lr`` (the learning rate used by the update's last step).
+        With curiosity: ``intrinsic_reward`` (mean bonus), ``forward_loss`` and
+        ``inverse_loss`` (ICM) or ``rnd_loss``; with curiosity or ``exploration_metrics``:
+        ``best_return`` and, where ``jaxrl.curiosity.coverage`` maps the observations to
+        cells, ``visited_cells``, ``rollout_cells`` (and ``furthest_position``).
     """
     if not isinstance(config, Config):
         raise TypeError(f"ppo.make needs a ppo.Config, got {type(config).__name__}")
@@ -447,6 +533,19 @@ def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
     obs_dtype = jnp.int32 if nets.obs_categories else jnp.float32
 
     vec_env = VecEnv(EpisodeStatistics(env), cfg.num_envs, reset_pool=0)
+    # Curiosity (jaxrl.curiosity): a bonus on the rollout's rewards and its loss beside
+    # PPO's in every minibatch. None: plain PPO, the same program as without the option.
+    curious = None
+    if cfg.curiosity != "none":
+        curious = curiosity.make(
+            cfg.curiosity, observation_input(concrete_spaces(env, env_params)[1], "ppo", env.name),
+            concrete_spaces(env, env_params)[0], hidden=cfg.curiosity_hidden,
+            features=cfg.curiosity_features, beta=cfg.curiosity_beta, lam=cfg.curiosity_lambda,
+            eta=cfg.curiosity_eta, lr=cfg.curiosity_lr, normalize=cfg.curiosity_normalize,
+            intrinsic_value=cfg.intrinsic_critic, normalize_obs=cfg.curiosity_normalize_obs,
+        )
+    explore = cfg.exploration_metrics or curious is not None
+    cover = curiosity.coverage(env, env_params) if explore else None
     num_updates = cfg.num_updates
     steps_per_update = cfg.epochs * cfg.minibatches
 
@@ -503,6 +602,12 @@ def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
         )
         params = Params(actor.init(k_actor, dummy), critic.init(k_critic, dummy), log_std)
         obs, env_state = vec_env.reset(k_env, env_params)
+        extras = {}
+        if curious is not None:  # its own key: plain PPO's draws stay as they were
+            k_next, k_cur = jax.random.split(k_next)
+            extras["curiosity"] = curious.init(k_cur)
+        if cover is not None:
+            extras["exploration"] = curiosity.ExplorationState.create(cover.num_cells)
         return TrainState(
             params=params,
             opt_state=optimizer.init(params),
@@ -511,6 +616,7 @@ def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
             obs_stats=RunningStats.create(obs_shape),
             key=k_next,
             update_step=jnp.zeros((), jnp.int32),
+            **extras,
         )
 
     # ------------------------------------------------------------------ collect
@@ -560,6 +666,7 @@ def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
             value=flat(values),
             advantage=flat(advantages),
             target=flat(advantages + values),
+            next_obs=flat(rollout.next_obs) if curious is not None else None,
         )
 
     # ------------------------------------------------------------------ learn
@@ -599,36 +706,69 @@ def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
 
     def learn(state: TrainState, batch: Batch, key: Array) -> tuple[TrainState, LossTerms]:
         def epoch(carry, perm):
-            params, opt_state = carry
             shuffled = jax.tree.map(
                 lambda x: x[perm].reshape((cfg.minibatches, cfg.minibatch_size, *x.shape[1:])),
                 batch,
             )
 
             def minibatch(carry, mb):
-                params, opt_state = carry
-                grads, terms = grad_fn(params, mb)
+                params, opt_state, cur = carry
+                if cur is None:
+                    grads, terms = grad_fn(params, mb)
+                else:  # the book's lambda * L_ppo + L_curiosity, each half its own optimiser
+                    extra_in = () if mb.int_target is None else (mb.int_target,)
+                    grads, cur, terms = curious.joint_step(
+                        loss_fn, params, mb, cur, (mb.obs, mb.action, mb.next_obs, *extra_in))
                 updates, opt_state = optimizer.update(grads, opt_state, params)
-                return (optax.apply_updates(params, updates), opt_state), terms
+                return (optax.apply_updates(params, updates), opt_state, cur), terms
 
-            return jax.lax.scan(minibatch, (params, opt_state), shuffled)
+            return jax.lax.scan(minibatch, carry, shuffled)
 
         # Every epoch's shuffle in one batched draw (fewer small ops inside the loop);
         # jaxrl.rng.permutation is a single-operand sort, several times cheaper on CPU.
         perms = jax.vmap(lambda k: permutation(k, cfg.batch_size))(
             jax.random.split(key, cfg.epochs)
         )
-        (params, opt_state), terms = jax.lax.scan(epoch, (state.params, state.opt_state), perms)
+        (params, opt_state, cur), terms = jax.lax.scan(
+            epoch, (state.params, state.opt_state, state.curiosity), perms)
         mean_terms = jax.tree.map(jnp.mean, terms)
-        return state.replace(params=params, opt_state=opt_state), mean_terms
+        return state.replace(params=params, opt_state=opt_state, curiosity=cur), mean_terms
 
     # ------------------------------------------------------------------ update
     def update(state: TrainState) -> tuple[TrainState, Metrics]:
         key, k_collect, k_learn = jax.random.split(state.key, 3)
         lr_now = lr_at(state.update_step * steps_per_update)
         state, rollout = collect(state.replace(key=key), k_collect)
+        extra: Metrics = {}
+        if curious is not None:  # the bonus from the module as it was while collecting
+            bonus, cur = curious.intrinsic_reward(
+                state.curiosity, rollout.obs, rollout.action, rollout.next_obs)
+            own = cfg.intrinsic_critic  # the bonus gets its own critic and GAE below
+            rollout = rollout.replace(
+                reward=cfg.extrinsic_coef * rollout.reward + (0.0 if own else bonus))
+            state = state.replace(curiosity=cur)
+            extra["intrinsic_reward"] = jnp.mean(bonus)
+        if explore:
+            raw = rollout.raw_obs if cfg.normalize_obs else rollout.obs
+            visits, found = curiosity.exploration_metrics(cover, state.exploration, raw,
+                                                          rollout.info)
+            state = state.replace(exploration=visits)
+            extra.update(found)
         batch = compute_targets(state.params, rollout)
+        if curious is not None and cfg.intrinsic_critic:
+            # Non-episodic: the bonus's returns run on through episode ends (no cut, no
+            # reset), bootstrapping from V_int of the transition's own s'.
+            v_int = curious.intrinsic_value(state.curiosity, rollout.obs)  # [T, N]
+            nv_int = curious.intrinsic_value(state.curiosity, rollout.next_obs)
+            never = jnp.zeros_like(rollout.terminated)
+            a_int = jax.vmap(gae, in_axes=(1, 1, 1, 1, 1, None, None), out_axes=1)(
+                bonus, v_int, nv_int, never, never, cfg.intrinsic_gamma, cfg.gae_lambda)
+            batch = batch.replace(advantage=batch.advantage + a_int.reshape(-1),
+                                  int_target=(a_int + v_int).reshape(-1))
         state, terms = learn(state, batch, k_learn)
+        if curious is not None:
+            terms, cur_terms = terms
+            extra.update(cur_terms)
         if cfg.normalize_obs:
             raw = jnp.reshape(rollout.raw_obs, (-1, *obs_shape))
             state = state.replace(obs_stats=state.obs_stats.update(raw))
@@ -642,6 +782,7 @@ def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
             "approx_kl": terms.approx_kl,
             "clip_fraction": terms.clip_fraction,
             "lr": jnp.asarray(lr_now, jnp.float32),
+            **extra,
         }
         return state.replace(update_step=step), metrics
 

@@ -155,8 +155,8 @@ def test_vmapped_worlds_and_seeds():
 
 
 # ------------------------------------------------------------------------------ battle
-def _battle(pos, hp, alive=None, size=6, per_team=2):
-    env = Battle(size=size, agents_per_team=per_team, view_radius=2)
+def _battle(pos, hp, alive=None, size=6, per_team=2, neighbourhood="view"):
+    env = Battle(size=size, agents_per_team=per_team, view_radius=2, neighbourhood=neighbourhood)
     n = 2 * per_team
     state = BattleState(pos=jnp.asarray(pos, jnp.int32), hp=jnp.asarray(hp, jnp.float32),
                         alive=jnp.ones(n, bool) if alive is None else jnp.asarray(alive),
@@ -241,11 +241,31 @@ def test_battle_observation_planes_are_egocentric_and_team_relative():
 
 def test_battle_neighbour_mean_is_over_living_teammates():
     env, s = _battle([[2, 2], [0, 0], [2, 3], [5, 5]], [10, 10, 10, 10],
-                     alive=[True, True, True, False])
+                     alive=[True, True, True, False], neighbourhood="team")
     obs = env.observe(s, PARAMS)
     values = jnp.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [9.0, 9.0]])
     np.testing.assert_allclose(env.neighbour_mean(values, obs),
                                [[0.5, 0.5], [0.5, 0.5], [1.0, 1.0], [1.0, 1.0]])
+
+
+def test_battle_view_neighbourhood_is_living_teammates_in_the_window():
+    """``neighbourhood="view"`` (radius 2 here): teammates at Chebyshev distance <= 2,
+    the agent itself and the dead excluded, zeros for an agent that sees none."""
+    # red 0 (2,2), red 1 (0,0) (distance 2 from red 0), red 2 (5,5) (distance 3 from
+    # red 0, 5 from red 1); blue 0 (2,3), blue 1 (4,4) (distance 2), blue 2 dead at (3,3)
+    env, s = _battle([[2, 2], [0, 0], [5, 5], [2, 3], [4, 4], [3, 3]], [10] * 6,
+                     alive=[True] * 5 + [False], per_team=3)
+    obs = env.observe(s, PARAMS)
+    np.testing.assert_array_equal(env.positions_from_obs(obs)[:5], np.asarray(s.pos)[:5])
+    values = jnp.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 0.0], [0.0, 2.0], [9.0, 9.0]])
+    mean = np.asarray(env.neighbour_mean(values, obs))
+    np.testing.assert_allclose(mean[:5], [[0, 1], [1, 0], [0, 0], [0, 2], [2, 0]])
+    # one more red teammate at (1,1) near red 0 and red 1: they average two neighbours
+    env, s = _battle([[2, 2], [0, 0], [1, 1], [5, 5], [5, 4], [4, 5]], [10] * 6, per_team=3)
+    mean = np.asarray(env.neighbour_mean(values, env.observe(s, PARAMS)))
+    np.testing.assert_allclose(mean[:3], [[0.5, 1.0], [1.0, 0.5], [0.5, 0.5]])
+    with pytest.raises(ValueError, match="neighbourhood"):
+        Battle(neighbourhood="radius")
 
 
 def test_battle_render():

@@ -235,7 +235,7 @@ def test_user_errors_exit_2_with_one_line(runs, tmp_path):
     (["train", "reinforce", "--total-steps", "100"], "--total-steps does not apply to reinforce"),
     (["sweep", "ppo", "--grid", "num_steps=8,16"], "static field"),
     (["list", "ppx"], "Did you mean: ppo"),
-    (["train", "ppo", "--preset", "cartpol"], "no preset 'cartpol' (presets: cleanrl, cartpole)"),
+    (["train", "ppo", "--preset", "cartpol"], "no preset 'cartpol' (presets: cleanrl, cartpole, "),
     (["train", "reinforce", "--preset", "tunde"], "Did you mean: tuned"),
     (["sweep", "ppo", "--preset", "nope", "--grid", "lr=1e-3,3e-3"], "no preset 'nope'"),
 ])

@@ -188,11 +188,12 @@ class Coin(Environment):
 
 
 P_WIN = np.array([0.5, 0.8])
-PROBE = dict(
-    num_envs=16, total_env_steps=6_000, hidden=(16,), batch_size=128, buffer_size=2_048,
-    learning_starts=256, n_steps=1, target="hard", target_update_period=50, lr=1e-2,
-    anneal_lr=True, epsilon_schedule="constant", epsilon_start=1.0,
-)
+PROBE = {
+    "num_envs": 16, "total_env_steps": 6_000, "hidden": (16,), "batch_size": 128,
+    "buffer_size": 2_048, "learning_starts": 256, "n_steps": 1, "target": "hard",
+    "target_update_period": 50, "lr": 1e-2, "anneal_lr": True, "epsilon_schedule": "constant",
+    "epsilon_start": 1.0,
+}
 
 
 def _learned(config: dqn.Config):
@@ -270,14 +271,14 @@ def test_greedy_action_and_values_follow_the_expected_value_not_the_mode():
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (dict(distribution="gaussian"), "distribution"),
-        (dict(v_min=10.0, v_max=10.0), "v_min"),
-        (dict(v_min=5.0, v_max=-5.0), "v_min"),
-        (dict(num_atoms=1), "num_atoms"),
-        (dict(num_quantiles=0), "num_quantiles"),
-        (dict(kappa=0.0), "kappa"),
-        (dict(kappa=-1.0), "kappa"),
-        (dict(torso="resnet"), "torso"),
+        ({"distribution": "gaussian"}, "distribution"),
+        ({"v_min": 10.0, "v_max": 10.0}, "v_min"),
+        ({"v_min": 5.0, "v_max": -5.0}, "v_min"),
+        ({"num_atoms": 1}, "num_atoms"),
+        ({"num_quantiles": 0}, "num_quantiles"),
+        ({"kappa": 0.0}, "kappa"),
+        ({"kappa": -1.0}, "kappa"),
+        ({"torso": "resnet"}, "torso"),
     ],
 )
 def test_config_validation(overrides, message):
@@ -301,6 +302,13 @@ def test_registry_serves_c51_and_qrdqn_from_dqn():
             assert preset.config.distribution == view.Config().distribution
             preset.config.validate()
     assert dqn.Config().distribution == "none"
+    # The book's support stays a preset; the tuned one holds Freeway's returns (+1 a
+    # crossing, never negative, at most 1 / (1 - 0.99**27) = 4.2 with a crossing every 27
+    # steps) on atoms 0.1 apart instead of 0.4.
+    book, tuned = c51.PRESETS["freeway_book"].config, c51.PRESETS["freeway"].config
+    assert (book.v_min, book.v_max, book.num_atoms) == (-10.0, 10.0, 51)
+    assert tuned.v_min == 0.0 and 1 / (1 - tuned.gamma**27) < tuned.v_max <= 5.0
+    assert (tuned.v_max - tuned.v_min) / (tuned.num_atoms - 1) == pytest.approx(0.1)
 
 
 # ------------------------------------------------------------------------ pictures
