@@ -147,9 +147,10 @@ def run_bandit(quick: bool) -> dict[str, Any]:
                        for k, v in final.items())
     plot = _plot_curves("bandit_testbed", np.asarray(r.average_reward), "mean reward", "pull",
                         target=float(np.asarray(r.best_expected_reward).mean()))
+    best = float(np.asarray(r.best_expected_reward).mean())
     return {"setting": f"{runs} runs x {pulls} pulls, last 100 pulls",
-                "number": number + f"; best arm {float(np.asarray(r.best_expected_reward).mean()):.2f}",
-                "seeds": f"{runs} runs", "compile_s": r.compile_seconds, "run_s": r.run_seconds, "plot": plot}
+            "number": number + f"; best arm {best:.2f}", "seeds": f"{runs} runs",
+            "compile_s": r.compile_seconds, "run_s": r.run_seconds, "plot": plot}
 
 
 def run_contextual(quick: bool) -> dict[str, Any]:
@@ -313,55 +314,68 @@ def run_evolution(quick: bool) -> dict[str, Any]:
                 "compile_s": compile_s, "run_s": run_s, "plot": plot}
 
 
-def _child(script: str, args: list[str], timeout: float = 3600) -> dict[str, Any]:
-    """A chapter script run as a child process (its own command-line options)."""
-    t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, str(HERE / f"{script}.py"), *args], cwd=ROOT,
-                       capture_output=True, text=True, timeout=timeout, check=False)
-    wall = time.perf_counter() - t0
-    if r.returncode != 0:
-        errors = [ln for ln in r.stderr.splitlines() if re.match(r"^[\w.]*(Error|Exception)", ln)]
-        tail = (errors or r.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise RuntimeError(f"{script}.py {' '.join(args)} exited {r.returncode}: {tail}")
+def _child(script: str, args: list[str], timeout: float = 3600) -> list[dict[str, Any]]:
+    """A chapter script run as a child process, its rows read from its ``--json`` file.
+
+    Every chapter script writes a JSON list of rows (name, what, setting, number, seeds,
+    compile_s, run_s, plot) when given ``--json PATH``; each becomes a row of the table,
+    and the script's printed summary is kept under it. A plot is copied into
+    ``out/book/`` so that RESULTS.md links only to files that are kept with it.
+    """
+    import json
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="jaxrl-book-") as tmp:
+        out = Path(tmp) / "rows.json"
+        cmd = [sys.executable, str(HERE / f"{script}.py"), *args, "--json", str(out)]
+        t0 = time.perf_counter()
+        r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                           check=False)
+        wall = time.perf_counter() - t0
+        if r.returncode != 0:
+            errors = [ln for ln in r.stderr.splitlines()
+                      if re.match(r"^[\w.]*(Error|Exception)", ln)]
+            tail = (errors or r.stderr.strip().splitlines() or ["(no output)"])[-1]
+            raise RuntimeError(f"{script}.py {' '.join(args)} exited {r.returncode}: {tail}")
+        if not out.is_file():
+            raise RuntimeError(f"{script}.py {' '.join(args)} wrote no --json rows")
+        raw = json.loads(out.read_text())
+    if not isinstance(raw, list) or not raw:
+        raise RuntimeError(f"{script}.py --json: expected a non-empty list of rows")
     lines = [ln for ln in r.stdout.splitlines() if ln.strip()]
-    return {"setting": f"{script}.py {' '.join(args)}".strip(),
-                "number": "see its summary below the table", "seeds": "", "compile_s": None,
-                "run_s": wall, "details": "\n".join(lines[-25:])}
+    summary = f"{script}.py {' '.join(args)}: {wall:.0f} s wall in all\n" + "\n".join(lines[-30:])
+    rows = []
+    for i, item in enumerate(raw):
+        missing = {"name", "what", "setting", "number"} - set(item)
+        if missing:
+            raise RuntimeError(f"{script}.py --json row {i}: missing {sorted(missing)}")
+        plot = ""
+        if item.get("plot"):
+            src = ROOT / item["plot"]
+            if src.is_file():
+                PLOTS.mkdir(parents=True, exist_ok=True)
+                dst = PLOTS / f"{script}_{item['name']}{src.suffix}"
+                shutil.copyfile(src, dst)
+                plot = str(dst.relative_to(HERE))
+        rows.append({"name": str(item["name"]), "what": str(item["what"]),
+                     "setting": str(item["setting"]), "number": str(item["number"]),
+                     "seeds": item.get("seeds", ""), "compile_s": item.get("compile_s"),
+                     "run_s": item.get("run_s"), "plot": plot,
+                     "details": summary if i == len(raw) - 1 else ""})
+    return rows
 
 
-def _seeds_in(text: str) -> str:
-    m = re.search(r"(\d+) seeds", text)
-    return m.group(1) if m else ""
+def _chapter_script(script: str, quick_args: list[str] | None = None,
+                    full_args: list[str] | None = None) -> Callable[[bool], Any]:
+    """A chapter script's rows, with ``--quick`` (or ``quick_args``) in quick mode."""
 
-
-def run_distributional(quick: bool) -> dict[str, Any]:
-    args = ["--seeds", "2", "--steps", "5000", "--ppo-steps", "8192", "--episodes", "1"] \
-        if quick else []
-    out = _child("distributional", args)
-    out["seeds"] = 2 if quick else 8
-    return out
-
-
-def run_many_agents(quick: bool) -> dict[str, Any]:
-    args = ["--skip-battle", "--skip-throughput", "--seeds", "2"] if quick else []
-    out = _child("many_agents", args)
-    out["seeds"] = 2 if quick else 8
-    return out
-
-
-def _optional(script: str) -> Callable[[bool], dict[str, Any]]:
-    """A script being written by others: run with ``--quick`` when it has one."""
-
-    def run(quick: bool) -> dict[str, Any]:
+    def run(quick: bool) -> list[dict[str, Any]]:
         if quick:
-            help_text = subprocess.run([sys.executable, str(HERE / f"{script}.py"), "--help"],
-                                       cwd=ROOT, capture_output=True, text=True, timeout=300,
-                                       check=False).stdout
-            if "--quick" not in help_text:
-                raise _Skip(f"{script}.py has no --quick option; run without --quick")
-            return _child(script, ["--quick"])
-        return _child(script, [])
+            return _child(script, ["--quick"] if quick_args is None else quick_args)
+        return _child(script, full_args or [])
 
+    run.child = True  # type: ignore[attr-defined]  # may run beside others (--jobs)
     return run
 
 
@@ -400,42 +414,84 @@ REGISTRY: list[Entry] = [
           "a generation that maximises reward", "evolution", run_evolution),
     Entry("distributional", "7", "C51 / QR-DQN on Freeway-MinAtar",
           "51 atoms on [-10, 10], cross-entropy to the projected target",
-          "4 or more crossings per episode = trained", "distributional", run_distributional),
+          "4 or more crossings per episode = trained", "distributional",
+          _chapter_script("distributional")),
     Entry("curiosity", "8", "curiosity (ICM) driving DQN", "beta 0.2, lambda 0.1, eta 1.0",
-          "progress without extrinsic reward", "curiosity", _optional("curiosity")),
+          "progress without extrinsic reward", "curiosity", _chapter_script("curiosity")),
     Entry("many_agents", "9", "neighbourhood / mean-field Q-learning on Ising",
           "20 agents; 10x10 grid, tau 0.5, gamma 0.9",
           "1-D: two aligned domains; 2-D: all but 3 spins aligned", "many_agents",
-          run_many_agents),
+          _chapter_script("many_agents")),
     Entry("doorkey", "10", "relational DQN on DoorKey-5x5",
           "3 heads, replay 9000, batch 50, Adam 5e-4, sync 100",
-          "at least 94 % of episodes solved", "doorkey", _optional("doorkey")),
+          "at least 94 % of episodes solved", "doorkey", _chapter_script("doorkey")),
 ]
 
 
 # ------------------------------------------------------------------------------- report
-def run_entry(entry: Entry, quick: bool) -> Row:
+def run_entry(entry: Entry, quick: bool) -> list[Row]:
+    """The entry's row, or one row per result a chapter script reports."""
     row = Row(entry.name, entry.chapter, entry.what, entry.source_setting, entry.source_number)
     if not (HERE / f"{entry.script}.py").is_file():
         row.status = f"skipped: benchmarks/{entry.script}.py does not exist yet"
-        return row
+        return [row]
     print(f"[reproduce_book] {entry.name}{' (quick)' if quick else ''}...", flush=True)
     t0 = time.perf_counter()
     try:
         out = entry.run(quick)
     except _Skip as e:
         row.status = f"skipped: {e}"
-        return row
+        return [row]
     except Exception as e:  # noqa: BLE001 - one failed reproduction must not hide the others
         row.status = f"failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
         row.details = traceback.format_exc(limit=3)
         print(f"[reproduce_book] {entry.name} failed: {row.status}", flush=True)
-        return row
-    for k, v in out.items():
-        setattr(row, k, v)
-    print(f"[reproduce_book] {entry.name}: {row.number} ({time.perf_counter() - t0:.0f} s)",
-          flush=True)
-    return row
+        return [row]
+    rows = []
+    for item in out if isinstance(out, list) else [out]:
+        r = dataclasses.replace(row)
+        for k, v in item.items():
+            if k == "name":
+                r.name = f"{entry.name}/{v}"
+            else:
+                setattr(r, k, v)
+        rows.append(r)
+        print(f"[reproduce_book] {r.name}: {r.number}", flush=True)
+    print(f"[reproduce_book] {entry.name}: {time.perf_counter() - t0:.0f} s", flush=True)
+    return rows
+
+
+def _run_all(entries: list[Entry], quick: bool, jobs: int) -> list[list[Row]]:
+    """Every entry's rows, in order. With ``jobs > 1`` the chapter scripts (child
+    processes, most of their time single-threaded compilation) run beside the rest:
+    ``jobs - 1`` threads take chapter scripts from a queue, and the main thread runs the
+    in-process entries, then helps with the queue."""
+    if jobs == 1:
+        return [run_entry(e, quick) for e in entries]
+    import threading
+
+    done: dict[int, list[Row]] = {}
+    queue = [i for i, e in enumerate(entries) if getattr(e.run, "child", False)]
+    lock = threading.Lock()
+
+    def drain() -> None:
+        while True:
+            with lock:
+                if not queue:
+                    return
+                i = queue.pop(0)
+            done[i] = run_entry(entries[i], quick)
+
+    threads = [threading.Thread(target=drain, daemon=True) for _ in range(jobs - 1)]
+    for t in threads:
+        t.start()
+    for i, e in enumerate(entries):
+        if not getattr(e.run, "child", False):
+            done[i] = run_entry(e, quick)
+    drain()
+    for t in threads:
+        t.join()
+    return [done[i] for i in range(len(entries))]
 
 
 def machine() -> str:
@@ -469,7 +525,7 @@ def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def write_markdown(rows: list[Row], path: Path, quick: bool, wall: float) -> None:
+def write_markdown(rows: list[Row], path: Path, quick: bool, wall: float, jobs: int = 1) -> None:
     lines = [
         "# jaxrl against the book: every reproduction in one table",
         "",
@@ -488,7 +544,9 @@ def write_markdown(rows: list[Row], path: Path, quick: bool, wall: float) -> Non
         ("Times are wall seconds on a shared machine (other jobs were running): `compile` "
         "is tracing plus XLA compilation, `run` the compiled program until its results "
         "are ready; `-` where a child process or a single call does not split them. "
-        "Spread: mean ± std over seeds (min, max)."),
+        "Spread: mean ± std over seeds (min, max)."
+        + (f" {jobs} reproductions ran at once (`--jobs {jobs}`: the chapter scripts beside "
+           "the others), so their times are contended." if jobs > 1 else "")),
         "",
         ("| ch. | reproduction | source setting | source result | jaxrl setting | jaxrl result "
         "| seeds | compile s | run s | plot | status |"),
@@ -513,7 +571,14 @@ def main(argv: list[str] | None = None, registry: list[Entry] | None = None) -> 
     ap.add_argument("--quick", action="store_true", help="reduced budgets (a few minutes)")
     ap.add_argument("--only", default="", help="comma-separated entry names (default: all)")
     ap.add_argument("--out", default=str(HERE / "RESULTS.md"), help="the Markdown file to write")
+    ap.add_argument("--jobs", type=int, default=None,
+                    help="reproductions at once: chapter scripts (child processes) run beside "
+                         "the in-process ones (default: 2 with --quick, else 1, so that full "
+                         "runs are timed alone)")
     args = ap.parse_args(argv)
+    jobs = args.jobs if args.jobs is not None else (2 if args.quick else 1)
+    if jobs < 1:
+        ap.error(f"--jobs must be >= 1, got {jobs}")
     registry = REGISTRY if registry is None else registry
     names = [e.name for e in registry]
     only = [n for n in args.only.split(",") if n]
@@ -521,8 +586,9 @@ def main(argv: list[str] | None = None, registry: list[Entry] | None = None) -> 
         if n not in names:
             ap.error(f"--only: no entry {n!r}; entries: {', '.join(names)}")
     t0 = time.perf_counter()
-    rows = [run_entry(e, args.quick) for e in registry if not only or e.name in only]
-    write_markdown(rows, Path(args.out), args.quick, time.perf_counter() - t0)
+    chosen = [e for e in registry if not only or e.name in only]
+    rows = [r for out in _run_all(chosen, args.quick, jobs) for r in out]
+    write_markdown(rows, Path(args.out), args.quick, time.perf_counter() - t0, jobs)
     print(f"wrote {args.out}: {len(rows)} rows "
           f"({sum(r.status == 'ok' for r in rows)} ok)")
     return rows

@@ -4,7 +4,8 @@ The same fixed job, PPO seeds (``ppo`` preset ``cartpole``) and evolution popula
 (``es`` preset ``cartpole``: 128 members per generation, each seed a population), run
 as one compiled program whose seed axis is split over the devices of every process
 (``jaxrl.parallel.over_seeds``; several processes joined by ``jax.distributed`` on
-loopback, CPU collectives through gloo):
+loopback, CPU collectives through gloo), and one big population (``espop``: one seed of
+1,024 members whose every generation is split over the devices, ``--split population``):
 
     1 process  x 1 device       the baseline
     1 process  x 2 devices      one XLA CPU device per core
@@ -18,7 +19,8 @@ efficiency against one process is what a second *host* would cost in overhead, n
 what it would add in cores. Timings on a shared machine move with the load (printed).
 
 Usage: ``python benchmarks/scaling.py [--seeds 8] [--ppo-steps 200000]
-[--es-generations 20] [--configs 1x1,1x2,2x1] [--quick]``
+[--es-generations 20] [--es-population 1024] [--algos ppo,es,espop]
+[--configs 1x1,1x2,2x1] [--quick]``
 """
 
 from __future__ import annotations
@@ -59,12 +61,19 @@ def worker(args: argparse.Namespace) -> None:
         cfg = ppo.PRESETS["cartpole"].config.replace(total_timesteps=args.ppo_steps)
         agent = ppo.make(cfg, env, params)
         members = 0
-    else:
+    elif args.algo == "es":
         cfg = es.PRESETS["cartpole"].config.replace(generations=args.es_generations)
         agent = es.make(cfg, env, params)
         members = cfg.population_size * cfg.generations * args.seeds
+    else:  # "espop": one seed, its population split over every device of every process
+        cfg = es.PRESETS["cartpole"].config.replace(generations=args.es_generations,
+                                                    population_size=args.es_population)
+        agent = es.make(cfg, env, params, devices=jax.devices())
+        args.seeds = 1
+        members = cfg.population_size * cfg.generations
     keys = driver.seed_keys(0, args.seeds)
-    program = par.over_seeds(agent.train)
+    program = par.over_seeds(agent.train, devices=agent.devices,
+                             replicate=agent.devices is not None)
     t0 = time.perf_counter()
     compiled = program.compile(keys)
     compile_s = time.perf_counter() - t0
@@ -86,7 +95,8 @@ def measure(algo: str, processes: int, devices: int, args: argparse.Namespace) -
 
     base = [sys.executable, str(Path(__file__).resolve()), "--worker", "--algo", algo,
             "--devices", str(devices), "--seeds", str(args.seeds),
-            "--ppo-steps", str(args.ppo_steps), "--es-generations", str(args.es_generations)]
+            "--ppo-steps", str(args.ppo_steps), "--es-generations", str(args.es_generations),
+            "--es-population", str(args.es_population)]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("XLA_FLAGS", None)
     if processes == 1:
@@ -120,7 +130,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--es-generations", type=int, default=20, help="ES generations per seed")
     ap.add_argument("--configs", default="1x1,1x2,2x1",
                     help="PROCESSESxDEVICES_PER_PROCESS, comma-separated")
-    ap.add_argument("--algos", default="ppo,es")
+    ap.add_argument("--es-population", type=int, default=1024,
+                    help="members of the one population of the espop job")
+    ap.add_argument("--algos", default="ppo,es,espop",
+                    help="ppo: seeds split; es: seeds split, each a population of 128; "
+                         "espop: one seed, its population split (--split population)")
     ap.add_argument("--quick", action="store_true", help="small budgets")
     ap.add_argument("--timeout", type=float, default=900, help="seconds per configuration")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -139,9 +153,10 @@ def main(argv: list[str] | None = None) -> None:
     configs = [tuple(int(x) for x in c.split("x")) for c in args.configs.split(",") if c]
     load0 = os.getloadavg()[0]
     print(f"{args.seeds} seeds per job; PPO cartpole {args.ppo_steps:,} steps per seed; ES "
-          f"cartpole 128 members x {args.es_generations} generations per seed; "
+          f"cartpole 128 members x {args.es_generations} generations per seed; espop: 1 seed "
+          f"of {args.es_population} members x {args.es_generations} generations; "
           f"{os.cpu_count()} CPUs; load average {load0:.1f} at the start")
-    header = (f"{'job':<4} {'processes x devices':>19} {'compile s':>9} {'run s':>7} "
+    header = (f"{'job':<5} {'processes x devices':>19} {'compile s':>9} {'run s':>7} "
               f"{'throughput':>16} {'ideal':>16} {'efficiency':>10}")
     print(header)
     print("-" * len(header))
@@ -149,14 +164,14 @@ def main(argv: list[str] | None = None) -> None:
         baseline = None
         for processes, devices in configs:
             r = measure(algo, processes, devices, args)
-            unit, work = ("members/s", r["members"]) if algo == "es" else ("steps/s",
-                                                                           r["env_steps"])
+            unit, work = ("members/s", r["members"]) if algo.startswith("es") else (
+                "steps/s", r["env_steps"])
             rate = work / r["run_s"]
             if baseline is None:
                 baseline = rate / r["devices"]
             ideal = baseline * r["devices"]
             where = f"{processes} x {devices} ({r['devices']} in all)"
-            print(f"{algo:<4} {where:>19} "
+            print(f"{algo:<5} {where:>19} "
                   f"{r['compile_s']:9.1f} {r['run_s']:7.2f} {rate:>10,.0f} {unit:<5} "
                   f"{ideal:>10,.0f} {unit:<5} {100 * rate / ideal:9.0f}%", flush=True)
     print(f"load average {os.getloadavg()[0]:.1f} at the end. ideal = the first row's "

@@ -52,6 +52,10 @@ class Agent:
             each action for one unbatched observation (Q-values, predicted rewards);
             ``jaxrl play`` draws them against a bandit's true means. ``None`` when the
             algorithm has no per-action values (``play`` then samples the policy).
+        devices: ``None``, or the devices ``update`` splits its own work over (an
+            evolution population, ``es``/``ga`` made with ``devices=``); the host then
+            runs every seed whole on all of them (replicated) instead of splitting the
+            seeds over them (``jaxrl.parallel.over_seeds(..., replicate=True)``).
     """
 
     init: Callable[[jax.Array], Any]
@@ -60,6 +64,7 @@ class Agent:
     act: Callable[[Any, Any, jax.Array, bool], jax.Array]
     config: Any
     values: Callable[[Any, Any], jax.Array] | None = None
+    devices: tuple[Any, ...] | None = None
 
     def train(self, key: jax.Array) -> tuple[Any, Metrics]:
         """The whole run: ``init`` then ``num_updates`` calls of ``update``."""

@@ -247,6 +247,27 @@ def _header_problem(header: Any) -> str:
     return ""
 
 
+def has_format_marker(path: str | os.PathLike) -> bool:
+    """Whether the file at ``path`` carries jaxrl's checkpoint marker (written by jaxrl,
+    intact or not), read cheaply: the outer msgpack map stores its keys in order, the
+    arrays (``body``) first, so the marker sits after them; their length is skipped."""
+    marker = FORMAT.encode()
+    with open(path, "rb") as f:
+        head = f.read(4096)
+        if marker in head:
+            return True
+        # fixmap, then the fixstr key "body", then bin8/16/32 with its length
+        if len(head) < 12 or head[0] & 0xF0 != 0x80 or head[1:6] != b"\xa4body":
+            return False
+        kind, i = head[6], 7
+        widths = {0xC4: 1, 0xC5: 2, 0xC6: 4}
+        if kind not in widths:
+            return False
+        length = int.from_bytes(head[i:i + widths[kind]], "big")
+        f.seek(i + widths[kind] + length)
+        return marker in f.read(1 << 20)
+
+
 def read_header(path: str | os.PathLike) -> dict[str, Any]:
     """The header of the checkpoint at ``path`` (validates the format and both checksums)."""
     return _read(Path(path), body=False)["header"]

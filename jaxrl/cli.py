@@ -26,6 +26,51 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+
+def _quiet_cached_program_notes() -> None:
+    """Hide XLA's C++ log lines in this command's process while the compile cache is on.
+
+    jaxlib 0.9 logs a harmless but alarming line at ERROR level ("Target machine feature
+    +prefer-no-scatter is not supported ... could lead to execution errors such as
+    SIGILL") each time it loads a cached CPU program: the feature is a tuning hint, not an
+    instruction set. ``TF_CPP_MIN_LOG_LEVEL`` is read once, when jaxlib loads, so it is set
+    here, before the import below starts JAX; a value the user set is kept, and FATAL lines
+    always show.
+    """
+    import os
+
+    if "jaxlib" in sys.modules or "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+        return
+    if compile_cache_dir() is None or "--no-compile-cache" in sys.argv:
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+
+
+def compile_cache_dir() -> str | None:
+    """Where compiled programs are kept between commands, or None when the cache is off.
+
+    ``JAXRL_CACHE_DIR`` names the directory; ``off``, ``0``, ``no``, ``none``, ``false``
+    or an empty value turn the cache off. Unset: ``$XDG_CACHE_HOME/jaxrl/xla``, else
+    ``~/.cache/jaxrl/xla``. Deleting the directory is always safe (the next command
+    compiles again).
+    """
+    import os
+
+    where = os.environ.get("JAXRL_CACHE_DIR")
+    if where is not None:
+        where = where.strip()
+        if where.lower() in ("", "0", "off", "no", "none", "false"):
+            return None
+        return os.path.expanduser(where)
+    base = os.environ.get("XDG_CACHE_HOME", "").strip()
+    if not base or not os.path.isabs(base):  # the XDG spec ignores relative paths
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "jaxrl", "xla")
+
+
+_quiet_cached_program_notes()
+
+# (imported after the log level is chosen, above)
 from jaxrl.config import closest
 
 COMMANDS = ("train", "eval", "play", "export", "sweep", "list", "launch")
@@ -127,6 +172,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.add_argument("--cpu-devices", type=_positive("--cpu-devices"), default=None, metavar="N",
                    help="CPU devices to split the seeds over (default: one per core)")
+    p.add_argument("--no-compile-cache", action="store_true",
+                   help="compile afresh, without the on-disk cache of compiled programs "
+                        "(default: on, in $JAXRL_CACHE_DIR or ~/.cache/jaxrl/xla; "
+                        "JAXRL_CACHE_DIR=off turns it off for every command)")
     g = p.add_argument_group("many processes (jax.distributed; seeds split over every process)")
     g.add_argument("--coordinator", default=None, metavar="HOST:PORT",
                    help="process 0's address (default: $JAX_COORDINATOR_ADDRESS)")
@@ -135,6 +184,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--process-id", type=_nonnegative("--process-id"), default=None, metavar="I",
                    help="this process, 0..N-1; process 0 writes the run directory "
                         "(default: $JAX_PROCESS_ID)")
+    g.add_argument("--split", choices=("seeds", "population"), default="seeds",
+                   help="what is split over the devices of every process: the seeds "
+                        "(default), or each generation's population (es, ga; then one seed "
+                        "uses every device); the numbers are the same either way")
     g.add_argument("--distributed", action="store_true",
                    help="join the processes of a cluster job JAX detects (SLURM, Open MPI)")
     g.add_argument("--heartbeat-timeout", type=_positive("--heartbeat-timeout"), default=None,
@@ -261,7 +314,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                              "give no algorithm or run options with it (only --stop-after, --quiet)")
         run_dir = Path(args.resume)
         call = lambda: run.resume(run_dir, progress=not args.quiet,  # noqa: E731
-                                  stop_after=args.stop_after, callbacks=callbacks)
+                                  stop_after=args.stop_after, callbacks=callbacks,
+                                  split=args.split)
     else:
         if not args.algo:
             raise UsageError("train needs an algorithm (see 'jaxrl list algos') or --resume DIR")
@@ -274,7 +328,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             seeds=args.seeds or 1, seed=args.seed, toml=args.toml, num_envs=args.num_envs,
             total_steps=args.total_steps, env_options=_env_options(args.env_options),
             chunk_updates=args.chunk, checkpoint_every=args.checkpoint_every,
-            preset=args.preset, on_nonfinite=args.on_nonfinite or "stop",
+            preset=args.preset, on_nonfinite=args.on_nonfinite or "stop", split=args.split,
         )
         overrides = _key_values(args.overrides, "--set")
         call = lambda: run.train(args.algo, env, out_dir=run_dir,  # noqa: E731
@@ -420,6 +474,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from jaxrl.rundir import prepare_output
 
     seeds = args.seeds or 8
+    if args.split != "seeds":
+        raise UsageError("sweep splits its settings and seeds over the devices; "
+                         "--split population is for train")
     module = run.algorithm_module(args.algo)
     start = overrides.preset(args.algo, args.preset) if args.preset else None
     env_name = args.env
@@ -577,28 +634,42 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------ main
-def enable_compile_cache() -> None:
-    """Keep compiled programs on disk when ``JAXRL_CACHE_DIR`` names a directory.
+def enable_compile_cache(enabled: bool = True) -> str | None:
+    """Keep compiled programs on disk (``compile_cache_dir()``); returns the directory.
 
-    A repeated command (same algorithm, config and shapes) then skips compilation; a
-    cached program is the same executable, so results are bit-identical. Off by
-    default: jaxlib 0.9 logs a harmless but alarming CPU-feature warning when it
-    loads a cached CPU program.
+    On by default: a repeated command (same algorithm, config, shapes and jaxlib) loads
+    its programs instead of compiling them (the README command: about 2 s instead of
+    15 s). A cached program is the same executable, so results are bit-identical.
+    ``JAXRL_CACHE_DIR=off`` or ``--no-compile-cache`` turns it off; the directory is
+    safe to delete, and capped at ``CACHE_MAX_BYTES`` (least recently used programs are
+    dropped) when the ``filelock`` package is installed (JAX needs it for the cap). An unwritable directory only means compiling every time.
     """
     import os
 
-    where = os.environ.get("JAXRL_CACHE_DIR", "")
-    if not where or where.lower() in ("0", "off", "none", "no"):
-        return
+    where = compile_cache_dir() if enabled else None
+    if where is None:
+        return None
     try:
         os.makedirs(where, exist_ok=True)
+        if not os.access(where, os.W_OK):
+            return None
     except OSError:
-        return  # no cache is fine
+        return None  # no cache is fine
     import jax
 
     jax.config.update("jax_compilation_cache_dir", where)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    try:
+        import filelock  # noqa: F401 - JAX needs it to evict entries (else every read fails)
+    except ImportError:
+        pass  # no size cap then
+    else:
+        jax.config.update("jax_compilation_cache_max_size", CACHE_MAX_BYTES)
+    return where
+
+
+CACHE_MAX_BYTES = 2 * 1024**3  # the compile cache's size cap (2 GiB)
 
 
 def _configure_devices(requested: int | None) -> None:
@@ -654,8 +725,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         handler = {"train": cmd_train, "eval": cmd_eval, "play": cmd_play, "export": cmd_export,
                    "sweep": cmd_sweep, "list": cmd_list, "launch": cmd_launch}[args.command]
-        if args.command != "list":
-            enable_compile_cache()
+        if args.command not in ("list", "launch"):  # launch's children decide for themselves
+            enable_compile_cache(not getattr(args, "no_compile_cache", False))
         if args.command in ("train", "sweep"):
             if not _join_processes(args):
                 _configure_devices(getattr(args, "cpu_devices", None))

@@ -16,6 +16,11 @@ wraps a learner (PPO: ``ppo.Config(curiosity="icm")``) at two points,
    optimiser. (With Adam, scaling a loss barely changes a step: lambda acts mostly
    through the learner's gradient-norm clip.)
 
+DQN (``dqn.Config(curiosity="icm")``, the book's own pairing: ICM around a Q-network)
+keeps its update untouched: ``online_step`` pays each collected step its bonus before the
+transition is stored and gives the module one Adam step on that step's transitions
+(``Curiosity.step``: ``joint_step`` with an empty learner, the same module gradient).
+
 Two kinds behind one interface:
 
 * **ICM** (intrinsic curiosity module, Pathak et al. 2017; the book's chapter 8): an
@@ -69,12 +74,14 @@ from flax import struct
 
 from envs import spaces
 from jaxrl.networks import MLP, ObservationInput
+from jaxrl.returns import gae
 
 Array = jax.Array
 
 __all__ = [
     "KINDS", "Coverage", "Curiosity", "CuriosityState", "ExplorationState", "coverage",
-    "exploration_metrics", "forward_error", "inverse_error", "make",
+    "exploration_metrics", "forward_error", "from_config", "inverse_error", "make",
+    "non_episodic_gae", "online_step",
 ]
 
 KINDS = ("none", "icm", "rnd")
@@ -216,6 +223,43 @@ class Curiosity:
                               opt_state=opt_state)
         return g_learner, state, (aux, terms)
 
+    def step(
+        self, state: CuriosityState, transitions: tuple[Array, Array, Array]
+    ) -> tuple[CuriosityState, dict[str, Array]]:
+        """One Adam step of the module alone on ``(obs, action, next_obs)`` (flat
+        ``[B, ...]``): ``joint_step`` with an empty learner. For a learner that keeps its
+        own update (DQN): the two parameter sets share nothing, so the joint objective's
+        gradient for the module is this one, and the learner's is its own scaled by
+        ``lam`` (which Adam all but cancels)."""
+        _, state, (_, terms) = self.joint_step(
+            lambda params, batch: (jnp.zeros((), jnp.float32), None), (), None, state,
+            transitions)
+        return state, terms
+
+
+def non_episodic_gae(
+    bonus: Array, values: Array, next_values: Array, gamma: float | Array, lam: float | Array
+) -> Array:
+    """GAE of the intrinsic reward over a rollout ``[T, N]``, never cut at episode ends.
+
+    ``delta_t = b_t + gamma * nv_t - v_t``; ``A_t = delta_t + gamma * lam * A_{t+1}``,
+    ``A_T = 0``, whatever ended or reset in between (Burda et al. 2018: novelty is not a
+    property of an episode, so its return runs on into the next). ``nv_t`` is the
+    intrinsic critic at the transition's own ``s'`` (the final observation at an episode
+    end): this is ``jaxrl.returns.gae`` with no termination and no truncation.
+
+    Args:
+        bonus, values, next_values: ``float32[T, N]`` (time first, as PPO's rollout).
+        gamma, lam: the intrinsic discount and GAE lambda.
+
+    Returns:
+        ``float32[T, N]``, the intrinsic advantages.
+    """
+    chex.assert_equal_shape([bonus, values, next_values])
+    never = jnp.zeros(bonus.shape, bool)
+    return jax.vmap(gae, in_axes=(1, 1, 1, 1, 1, None, None), out_axes=1)(
+        bonus, values, next_values, never, never, gamma, lam)
+
 
 def make(
     kind: str,
@@ -352,6 +396,61 @@ def make(
 
     return Curiosity(kind, num_actions, beta, lam, eta, bool(normalize), optimizer, init,
                      errors, loss, value_fn, bool(normalize_obs))
+
+
+def from_config(cfg: Any, env: Any, env_params: Any, algorithm: str) -> Curiosity | None:
+    """The module a learner's config asks for (``cfg.curiosity``, ``cfg.curiosity_*``
+    fields; ``curiosity_lambda``, ``intrinsic_critic`` and ``curiosity_normalize_obs``
+    where the config has them), or None for ``"none"``."""
+    from jaxrl.networks import concrete_spaces, observation_input
+
+    if cfg.curiosity == "none":
+        return None
+    action_space, obs_space = concrete_spaces(env, env_params)
+    return make(
+        cfg.curiosity, observation_input(obs_space, algorithm, env.name), action_space,
+        hidden=cfg.curiosity_hidden, features=cfg.curiosity_features, beta=cfg.curiosity_beta,
+        lam=getattr(cfg, "curiosity_lambda", 0.1), eta=cfg.curiosity_eta, lr=cfg.curiosity_lr,
+        normalize=getattr(cfg, "curiosity_normalize", True),
+        intrinsic_value=getattr(cfg, "intrinsic_critic", False),
+        normalize_obs=getattr(cfg, "curiosity_normalize_obs", False),
+    )
+
+
+def online_step(
+    curious: Curiosity,
+    cover: Coverage | None,
+    state: CuriosityState,
+    visits: ExplorationState | None,
+    transition: tuple[Array, Array, Array],
+    reward: Array,
+    info: dict[str, Array],
+    extrinsic_coef: float | Array,
+) -> tuple[Array, CuriosityState, ExplorationState | None, dict[str, Array]]:
+    """Curiosity for a learner that collects one step of ``N`` copies per update and keeps
+    its own update (DQN; the book's chapter 8 agent is a Q-learner).
+
+    The bonus comes from the module as it was while collecting; then the module takes one
+    Adam step (``Curiosity.step``) on these ``N`` transitions, and the visits are recorded.
+
+    Args:
+        transition: ``(obs, action, next_obs)``, ``[N, ...]`` (``next_obs`` the final
+            observation at an episode end).
+        reward: the env's reward ``[N]``; info: the step's ``EpisodeStatistics`` info.
+
+    Returns:
+        ``(extrinsic_coef * reward + r_int, state, visits, metrics)``; metrics
+        ``intrinsic_reward``, the module's loss terms and ``exploration_metrics``'.
+    """
+    obs, action, next_obs = transition
+    bonus, state = curious.intrinsic_reward(state, obs, action, next_obs)
+    state, terms = curious.step(state, transition)
+    metrics = {"intrinsic_reward": jnp.mean(bonus), **terms}
+    if cover is not None:
+        one_step = {k: info[k][None] for k in ("episode_return", "episode_done")}
+        visits, found = exploration_metrics(cover, visits, obs[None], one_step)
+        metrics.update(found)
+    return extrinsic_coef * reward + bonus, state, visits, metrics
 
 
 # --------------------------------------------------------------------- exploration metrics

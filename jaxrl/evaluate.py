@@ -42,7 +42,8 @@ Array = jax.Array
 
 __all__ = [
     "DEFAULT_CAP", "EVAL_HEADERS", "Episode", "EvalResult", "START_MODES", "Timing",
-    "Trajectory", "episode_cap", "eval_row", "evaluate", "evaluate_seeds", "observe",
+    "Trajectory", "episode_cap", "epsilon_agent", "eval_row", "evaluate", "evaluate_seeds",
+    "observe",
     "positive_termination", "process_cpu_seconds", "record_episode", "replay_text",
     "resolve_start", "task_just_reset", "train_and_evaluate", "trains_on_one_task",
     "training_env_state",
@@ -119,6 +120,34 @@ class EvalResult:
 def positive_termination(state: Any, reward: Array, terminated: Array) -> Array:
     """The default win predicate: the episode ended by termination with reward > 0."""
     return terminated & (reward > 0)
+
+
+def epsilon_agent(agent: Agent, epsilon: float) -> Agent:
+    """``agent`` acting epsilon-greedily by its ``values``, whatever ``greedy`` says: with
+    probability ``epsilon`` a uniformly random action, else the highest-valued one (the
+    Atari DQN evaluation's policy, epsilon 0.05; a memoryless greedy policy can loop
+    forever on a state it values wrongly, a small epsilon leaves such loops). For
+    ``evaluate``; report it labelled as epsilon-greedy, beside the greedy numbers.
+
+    Raises:
+        ValueError: ``agent`` has no per-action ``values``, or ``epsilon`` is not in [0, 1].
+    """
+    if agent.values is None:
+        raise ValueError("epsilon_agent needs an agent with per-action values (dqn and its "
+                         "views); this one has none")
+    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not (
+            0.0 <= epsilon <= 1.0):
+        raise ValueError(f"epsilon_agent needs epsilon in [0, 1], got {epsilon!r}")
+    values = agent.values
+
+    def act(state: Any, obs: Any, key: Array, greedy: bool = True) -> Array:
+        q = values(state, obs)
+        k_coin, k_action = jax.random.split(key)
+        random = jax.random.randint(k_action, (), 0, q.shape[-1], jnp.int32)
+        return jnp.where(jax.random.uniform(k_coin) < epsilon, random,
+                         jnp.argmax(q).astype(jnp.int32))
+
+    return dataclasses.replace(agent, act=act)
 
 
 def _count(name: str, value: Any) -> int:

@@ -47,7 +47,7 @@ Array = jax.Array
 __all__ = [
     "AXIS", "Policy", "Scores", "centred_ranks", "check_network", "check_positive_int",
     "check_step_count", "evosax_step", "layer_index", "make_evaluator",
-    "over_population", "policy_for",
+    "over_population", "policy_for", "split_devices",
 ]
 
 #: Mesh axis name of the population split over devices.
@@ -231,6 +231,12 @@ def over_population(fn: Callable[..., Any], in_axes: Sequence[int | None],
     specs = tuple(PartitionSpec(AXIS) if a == 0 else PartitionSpec() for a in in_axes)
     return jax.shard_map(fn, mesh=Mesh(devices, (AXIS,)), in_specs=specs,
                          out_specs=PartitionSpec(AXIS), check_vma=False)
+
+
+def split_devices(devices: Sequence[Any] | None) -> tuple[Any, ...] | None:
+    """``Agent.devices`` for a population split over ``devices`` (None: not split)."""
+    devices = tuple(devices) if devices is not None else ()
+    return devices if len(devices) > 1 else None
 
 
 # --------------------------------------------------------------------------------- checks

@@ -186,6 +186,8 @@ def over_seeds(
     in_axes: int | None | Sequence[int | None] = 0,
     *,
     devices: Sequence[Any] | None = None,
+    replicate: bool = False,
+    donate_argnums: int | Sequence[int] = (),
 ) -> SeedProgram:
     """``jit(vmap(fn, in_axes))`` with the seed axis split over devices.
 
@@ -195,18 +197,32 @@ def over_seeds(
     argument; with one device this is exactly ``jit(vmap(fn))``. The result is
     called like ``fn`` on batched arguments and has ``.lower(*args)`` to compile
     apart from running.
+
+    ``replicate=True``: the seeds are not split; every argument and result is
+    replicated over ``devices`` (default: every device of every process), for a
+    ``fn`` that splits its own work over them (an evolution population,
+    ``jaxrl.evolution.over_population``), so that one seed can use every device.
+
+    ``donate_argnums``: arguments whose buffers the program may reuse for its results
+    (``jax.jit``'s; the caller must not use them afterwards): a training state carried
+    from call to call is then updated in place instead of copied at every call.
     """
-    return SeedProgram(fn, in_axes, devices)
+    return SeedProgram(fn, in_axes, devices, replicate, donate_argnums)
 
 
 class SeedProgram:
     """A function vmapped over seeds, jitted, and sharded over devices (see ``over_seeds``)."""
 
-    def __init__(self, fn: Callable[..., Any], in_axes: Any, devices: Sequence[Any] | None):
+    def __init__(self, fn: Callable[..., Any], in_axes: Any, devices: Sequence[Any] | None,
+                 replicate: bool = False, donate_argnums: int | Sequence[int] = ()):
         import jax
+
+        self._donate = (donate_argnums,) if isinstance(donate_argnums, int) \
+            else tuple(donate_argnums)
 
         self._in_axes = in_axes
         self._devices = None if devices is None else list(devices)
+        self._replicate = bool(replicate)
         self._batched = jax.vmap(fn, in_axes=in_axes)
         self._programs: dict[int, Callable[..., Any]] = {}
         self._meshes: dict[int, Any] = {}
@@ -227,6 +243,8 @@ class SeedProgram:
         """The devices ``seeds`` seeds run on."""
         import jax
 
+        if self._replicate:
+            return list(self._devices) if self._devices is not None else list(jax.devices())
         if self._devices is None and _multiprocess():
             return global_devices_for(seeds)
         pool = self._devices if self._devices is not None else jax.local_devices()
@@ -234,7 +252,7 @@ class SeedProgram:
 
     def _program(self, args: tuple) -> Callable[..., Any]:
         import jax
-        from jax.sharding import Mesh, PartitionSpec
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
         axes = self._axes(args)
         batched_args = [x for x, a in zip(args, axes) if a == 0]
@@ -244,8 +262,15 @@ class SeedProgram:
         if seeds not in self._programs:
             devices = self.devices_for(seeds)
             if len(devices) == 1:
-                self._programs[seeds] = jax.jit(self._batched)
+                self._programs[seeds] = jax.jit(self._batched, donate_argnums=self._donate)
                 self._meshes[seeds] = None
+            elif self._replicate:
+                mesh = Mesh(devices, (AXIS,))
+                everywhere = NamedSharding(mesh, PartitionSpec())
+                self._programs[seeds] = jax.jit(self._batched, in_shardings=everywhere,
+                                                out_shardings=everywhere,
+                                                donate_argnums=self._donate)
+                self._meshes[seeds] = mesh
             else:
                 mesh = Mesh(devices, (AXIS,))
                 specs = tuple(PartitionSpec(AXIS) if a == 0 else PartitionSpec() for a in axes)
@@ -253,7 +278,7 @@ class SeedProgram:
                     self._batched, mesh=mesh, in_specs=specs,
                     out_specs=PartitionSpec(AXIS), check_vma=False,
                 )
-                self._programs[seeds] = jax.jit(sharded)
+                self._programs[seeds] = jax.jit(sharded, donate_argnums=self._donate)
                 self._meshes[seeds] = mesh
         return self._programs[seeds]
 
@@ -271,7 +296,8 @@ class SeedProgram:
         if mesh is None:  # one process's single device cannot happen with several processes
             return args
         return tuple(
-            to_global(x, NamedSharding(mesh, PartitionSpec(AXIS) if a == 0 else PartitionSpec()))
+            to_global(x, NamedSharding(mesh, PartitionSpec(AXIS)
+                                       if a == 0 and not self._replicate else PartitionSpec()))
             for x, a in zip(args, self._axes(args)))
 
     def __call__(self, *args: Any) -> Any:

@@ -77,20 +77,42 @@ def make_env(name: str, options: Mapping[str, Any] | None = None,
     return env, params
 
 
-def _make_agent(module: Any, algorithm: str, config: Any, env: Any, env_params: Any) -> Any:
+SPLITS = ("seeds", "population")
+
+
+def _check_split_mode(split: Any) -> str:
+    if split not in SPLITS:
+        raise RunError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    return split
+
+
+def _make_agent(module: Any, algorithm: str, config: Any, env: Any, env_params: Any,
+                split: str = "seeds") -> Any:
+    kwargs: dict[str, Any] = {}
+    if split == "population":
+        import inspect
+
+        import jax
+
+        if "devices" not in inspect.signature(module.make).parameters:
+            raise RunError(f"--split population splits an evolution population over the "
+                           f"devices (es, ga); {algorithm} has none: split its seeds")
+        kwargs["devices"] = jax.devices()  # every device of every process
     try:
-        return module.make(config, env, env_params)
+        return module.make(config, env, env_params, **kwargs)
     except (ValueError, TypeError) as e:  # e.g. an algorithm that does not fit this env
         raise RunError(str(e).splitlines()[0] if str(e) else repr(e)) from None
 
 
-def build(spec: RunSpec) -> Built:
-    """Config, environment and agent for ``spec`` (nothing compiled yet)."""
-    _check_split(spec.seeds)
+def build(spec: RunSpec, split: str = "seeds") -> Built:
+    """Config, environment and agent for ``spec`` (nothing compiled yet); ``split``: what
+    is split over the devices, the seeds or (es, ga) each generation's population."""
+    if _check_split_mode(split) == "seeds":
+        _check_split(spec.seeds)
     module = algorithm_module(spec.algorithm)
     config = config_from_dict(spec.algorithm, spec.config)
     env, env_params = make_env(spec.env, spec.env_options, spec.obs_noise)
-    agent = _make_agent(module, spec.algorithm, config, env, env_params)
+    agent = _make_agent(module, spec.algorithm, config, env, env_params, split)
     # (A config.json edited by hand is caught against the checkpoint's own copy of the
     # spec, which names every difference: jaxrl.rundir.load_checkpoint.)
     return Built(spec, config, agent, env, env_params)
@@ -128,6 +150,7 @@ def make_spec(
     overrides: Mapping[str, Any] | None = None,
     preset: str | None = None,
     on_nonfinite: str = "stop",
+    split: str = "seeds",
 ) -> tuple[RunSpec, Built]:
     """Validate everything a run needs and build it (nothing compiled yet).
 
@@ -137,7 +160,8 @@ def make_spec(
     from jaxrl import overrides as O
 
     seeds = _check_count("seeds", seeds, 1)
-    _check_split(seeds)
+    if _check_split_mode(split) == "seeds":
+        _check_split(seeds)
     seed = _check_count("seed", seed, 0)
     if on_nonfinite not in ("stop", "mask"):
         raise RunError(f"on_nonfinite must be 'stop' or 'mask', got {on_nonfinite!r}")
@@ -163,7 +187,7 @@ def make_spec(
     cfg = resolve_config(algorithm, overrides, toml=toml, num_envs=num_envs,
                          total_steps=total_steps, base=config)
     env_obj, env_params = make_env(env, options, noise)
-    agent = _make_agent(module, algorithm, cfg, env_obj, env_params)
+    agent = _make_agent(module, algorithm, cfg, env_obj, env_params, split)
     try:
         n = int(agent.num_updates)
     except (OverflowError, ValueError, TypeError):
@@ -206,6 +230,7 @@ def train(
     preset: str | None = None,
     on_nonfinite: str = "stop",
     callbacks: Sequence[Any] = (),
+    split: str = "seeds",
     **overrides: Any,
 ) -> Result:
     """Train ``seeds`` independent runs of ``algorithm`` on ``env`` in one compiled program.
@@ -234,6 +259,9 @@ def train(
         on_nonfinite: ``"stop"`` at the first non-finite loss or parameter
             (``TrainingError``), or ``"mask"`` the bad seeds and train on.
         callbacks: trackers called per chunk (``jaxrl.tracking``: TensorBoard, W&B, MLflow).
+        split: what is split over the devices (of every process): ``"seeds"``, or
+            ``"population"`` (es, ga: each generation's members; every seed runs whole
+            on all devices, so one seed can use them all). The numbers are the same.
         **overrides: config fields, e.g. ``lr=3e-4``.
 
     Returns:
@@ -246,7 +274,7 @@ def train(
         algorithm, env, seeds=seeds, seed=seed, config=config, toml=toml, num_envs=num_envs,
         total_steps=total_steps, env_options=env_options, chunk_updates=chunk_updates,
         checkpoint_every=checkpoint_every, overrides=overrides, preset=preset,
-        on_nonfinite=on_nonfinite,
+        on_nonfinite=on_nonfinite, split=split,
     )
     if stop_after is not None:
         _check_count("stop_after", stop_after, 1)
@@ -262,25 +290,27 @@ def train(
 
 
 def resume(run_dir: str | os.PathLike, *, progress: bool = False,
-           stop_after: int | None = None, callbacks: Sequence[Any] = ()) -> Result:
+           stop_after: int | None = None, callbacks: Sequence[Any] = (),
+           split: str = "seeds") -> Result:
     """Continue the run in ``run_dir`` from its checkpoint to the end (or ``stop_after`` more).
 
     The result is bit-identical to a run never interrupted. A complete run is loaded
-    and returned as it is.
+    and returned as it is. ``split`` as in ``train`` (it may differ from the first part's).
     """
     if stop_after is not None:
         _check_count("stop_after", stop_after, 1)
+    _check_split_mode(split)
     if distributed.is_multiprocess():
-        return _resume_multiprocess(run_dir, progress, stop_after, callbacks)
+        return _resume_multiprocess(run_dir, progress, stop_after, callbacks, split)
     with RunDir.open(run_dir) as rd:
         spec = read_spec(rd.path)
-        built = build(spec)
+        built = build(spec, split)
         return drive(built, rd, resume=True, progress=progress, stop_after=stop_after,
                      callbacks=callbacks)
 
 
 def _resume_multiprocess(run_dir: str | os.PathLike, progress: bool, stop_after: int | None,
-                         callbacks: Sequence[Any]) -> Result:
+                         callbacks: Sequence[Any], split: str = "seeds") -> Result:
     """Process 0 opens the directory and sends the spec; every process builds the run and
     gets the checkpointed state from process 0 (``jaxrl.driver``)."""
     import json
@@ -296,7 +326,7 @@ def _resume_multiprocess(run_dir: str | os.PathLike, progress: bool, stop_after:
     rd, spec = distributed.from_writer(
         opened, encode=lambda v: json.dumps(v[1].to_json()).encode(),
         decode=lambda b: (None, RunSpec.from_json(json.loads(b.decode()))))
-    built = build(spec)
+    built = build(spec, split)
     if rd is None:
         return drive(built, None, resume=True, stop_after=stop_after)
     with rd:

@@ -199,8 +199,9 @@ def _is_jaxrl_file(path: Path) -> bool:
                 return f.readline().startswith(b"update,seed")
         if name == CHECKPOINT_FILE:
             with open(path, "rb") as f:
-                head = f.read(4096)
-            return ckpt.FORMAT.encode() in head or b"jaxrl" in head
+                if b"jaxrl" in f.read(4096):  # this version's marker, or version 1's
+                    return True
+            return ckpt.has_format_marker(path)
         if name == CURVE_FILE:
             return True  # a picture named like ours, beside our files
     except (OSError, ValueError, UnicodeDecodeError, RecursionError):

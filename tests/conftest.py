@@ -1,5 +1,12 @@
 """Session set-up shared by every test."""
 
+import os
+
+# The jaxrl command keeps compiled programs in ~/.cache/jaxrl/xla by default; tests never
+# write there. "off" also reaches the commands tests start as subprocesses; a test that
+# wants the cache passes its own JAXRL_CACHE_DIR (a temporary directory).
+os.environ["JAXRL_CACHE_DIR"] = "off"
+
 import jax
 
 # Start JAX now, with its default CPU device count, so that no test depends on which

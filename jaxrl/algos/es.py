@@ -246,11 +246,13 @@ def make(config: Config, env: Environment, env_params: Any = None, *,
     members = evolution.over_population(fitness_of, (0, None, None, None, None), devices,
                                         cfg.population_size)
     return _agent(cfg, policy, lambda mean, k_noise, k_eval: members(
-        jnp.arange(cfg.population_size), mean, k_noise, k_eval, cfg.sigma))
+        jnp.arange(cfg.population_size), mean, k_noise, k_eval, cfg.sigma),
+        evolution.split_devices(devices))
 
 
 def _agent(cfg: Config, policy: evolution.Policy,
-           scores_of: Callable[[Array, Array, Array], evolution.Scores]) -> Agent:
+           scores_of: Callable[[Array, Array, Array], evolution.Scores],
+           devices: tuple[Any, ...] | None = None) -> Agent:
     """The ES agent around ``scores_of(mean, noise_key, eval_key) -> Scores``."""
     optimizer = optax.chain(optax.scale_by_adam(eps=cfg.adam_eps), optax.scale(-cfg.lr))
 
@@ -286,4 +288,5 @@ def _agent(cfg: Config, policy: evolution.Policy,
     def act(state: State, obs: Array, key: Array, greedy: bool = True) -> Array:
         return policy.act(state.mean, obs, key, greedy)
 
-    return Agent(init=init, update=update, num_updates=cfg.num_updates, act=act, config=cfg)
+    return Agent(init=init, update=update, num_updates=cfg.num_updates, act=act, config=cfg,
+                 devices=devices)

@@ -295,4 +295,5 @@ def make(config: Config, env: Environment, env_params: Any = None, *,
     def act(state: State, obs: Array, key: Array, greedy: bool = True) -> Array:
         return policy.act(state.best, obs, key, greedy)
 
-    return Agent(init=init, update=update, num_updates=cfg.num_updates, act=act, config=config)
+    return Agent(init=init, update=update, num_updates=cfg.num_updates, act=act, config=config,
+                 devices=evolution.split_devices(devices))

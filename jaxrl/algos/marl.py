@@ -28,9 +28,13 @@ the target's ``abar'`` is computed the same way at ``o'``.
 
 **Two teams.** On an env with ``num_teams == 2`` (``Battle-v0``) ``algorithm`` drives
 team 0 (red) and ``opponent`` team 1 (blue): ``"iql"``, ``"mfq"`` (a learner of its
-own, trained in the same program) or ``"random"`` (uniform actions). Metrics then
-include ``win_rate`` (red's wins over battles ended in the update), ``draw_rate`` and
-``opponent_return``; ``battle_results`` plays evaluation battles between the two.
+own, trained in the same program), ``"random"`` (uniform actions) or ``"self"``
+(self-play: both sides act with one network, which learns from every soldier of both
+colours; ``params["team1"]`` stays empty). Metrics then include ``win_rate`` (red's
+wins over battles ended in the update), ``draw_rate`` and ``opponent_return``;
+``battle_results`` plays evaluation battles between the two sides of one run, and
+``head_to_head`` between the networks of two runs (for example an ``mfq`` and an
+``iql`` trained each by self-play), in both colours.
 
 One update: ``num_steps`` synchronous steps of ``num_envs`` copies (actions sampled
 from ``softmax(Q / tau)``), then ``epochs`` full-batch gradient steps of the Huber TD
@@ -81,12 +85,13 @@ __all__ = [
     "TrainState",
     "battle_results",
     "for_name",
+    "head_to_head",
     "make",
     "spins_after",
 ]
 
 ALGORITHMS = ("mfq", "nq", "iql")
-OPPONENTS = ("iql", "mfq", "random")
+OPPONENTS = ("iql", "mfq", "random", "self")
 MAX_JOINT = 64  # nq: largest joint-action summary (A ** K numbers)
 
 
@@ -100,7 +105,7 @@ class Config:
 
     # --- static -------------------------------------------------------------------
     algorithm: str = _static("mfq")  # "mfq", "nq" or "iql" (team 0 on a two-team env)
-    opponent: str = _static("iql")  # team 1 on a two-team env: "iql", "mfq" or "random"
+    opponent: str = _static("iql")  # team 1 on a two-team env: "iql", "mfq", "random", "self"
     num_envs: int = _static(16)  # world copies stepped together
     num_steps: int = _static(10)  # steps per copy per update
     total_timesteps: int = _static(32_000)  # world steps in a run (all copies)
@@ -221,7 +226,10 @@ class _Step:
 
 # --------------------------------------------------------------------------------- make
 def _side_kinds(config: Config, two_teams: bool) -> tuple[str, ...]:
-    return (config.algorithm, config.opponent) if two_teams else (config.algorithm,)
+    if not two_teams:
+        return (config.algorithm,)
+    return (config.algorithm,
+            config.algorithm if config.opponent == "self" else config.opponent)
 
 
 def make(config: Config, env: Any, env_params: Any = None) -> Agent:
@@ -273,10 +281,15 @@ def make(config: Config, env: Any, env_params: Any = None) -> Agent:
     widths = tuple(summary_width(k) for k in kinds)
     net = QNetwork(tuple(int(h) for h in c.hidden), num_actions)
     learns = tuple(k != "random" for k in kinds)
+    # Self-play: both sides act with, and train, team 0's network (``params["team1"]`` is
+    # an empty dict); ``owner[s]`` is the side whose parameters side ``s`` uses.
+    shared = two_teams and c.opponent == "self"
+    owner = (0, 0) if shared else tuple(range(len(kinds)))
     optimizer = optax.chain(optax.clip_by_global_norm(c.max_grad_norm), optax.adam(c.lr))
     side_names = ("team0", "team1")[:len(kinds)]
     on_side = [team == s for s in range(len(kinds))]  # bool[N] per side
-    members = [np.nonzero(np.asarray(team) == s)[0] for s in range(len(kinds))]  # static
+    team_np = np.asarray(base.team if two_teams else np.zeros(n, np.int32))
+    members = [np.nonzero(team_np == s)[0] for s in range(len(kinds))]  # static
 
     def summarise(kind: str, probs: Array, obs: Array) -> Array:
         """[N, S] summary of the neighbours' action probabilities ``probs`` [N, A]."""
@@ -305,7 +318,7 @@ def make(config: Config, env: Any, env_params: Any = None) -> Agent:
                 idx = members[s]
                 if widths[s]:
                     sums[s] = jax.lax.stop_gradient(summarise(kinds[s], probs, obs)[idx])
-                q = q.at[idx].set(net.apply(params[side_names[s]], obs[idx], sums[s]))
+                q = q.at[idx].set(net.apply(params[side_names[owner[s]]], obs[idx], sums[s]))
             if r < rounds:
                 probs = jax.nn.softmax(q / c.tau, axis=-1)
         return q, tuple(sums)
@@ -355,7 +368,7 @@ def make(config: Config, env: Any, env_params: Any = None) -> Agent:
         params, opt = {}, {}
         net_keys = jax.random.split(k_net, len(kinds))
         for s, kind in enumerate(kinds):
-            if learns[s]:
+            if learns[s] and owner[s] == s:
                 p = net.init(net_keys[s], obs[0], jnp.zeros((n, widths[s])))
                 params[side_names[s]], opt[side_names[s]] = p, optimizer.init(p)
             else:
@@ -398,13 +411,18 @@ def make(config: Config, env: Any, env_params: Any = None) -> Agent:
         return new, (step, stats)
 
     def side_loss(params: Any, batch: _Step, s: int) -> Array:
-        idx = members[s]
-        q = net.apply(params, batch.obs[:, :, idx], batch.summaries[s])  # [T, E, N_s, A]
-        q_a = jnp.take_along_axis(q, batch.action[:, :, idx, None], axis=-1)[..., 0]
-        target = (batch.reward + batch.discount * batch.value_next)[:, :, idx]
-        mask = batch.valid[:, :, idx].astype(jnp.float32)
-        per = optax.huber_loss(q_a, jax.lax.stop_gradient(target))
-        return jnp.sum(per * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+        """Huber TD loss of the network ``params`` over the living agents of every side
+        it drives (side ``s``, and side 1 as well in self-play)."""
+        total, count = 0.0, 0.0
+        for t in (u for u in range(len(kinds)) if owner[u] == s):
+            idx = members[t]
+            q = net.apply(params, batch.obs[:, :, idx], batch.summaries[t])  # [T, E, N_t, A]
+            q_a = jnp.take_along_axis(q, batch.action[:, :, idx, None], axis=-1)[..., 0]
+            target = (batch.reward + batch.discount * batch.value_next)[:, :, idx]
+            mask = batch.valid[:, :, idx].astype(jnp.float32)
+            per = optax.huber_loss(q_a, jax.lax.stop_gradient(target))
+            total, count = total + jnp.sum(per * mask), count + jnp.sum(mask)
+        return total / jnp.maximum(count, 1.0)
 
     def learn(state: TrainState, batch: _Step) -> tuple[TrainState, list[Array]]:
         params, opt = dict(state.params), dict(state.opt_state)
@@ -412,6 +430,9 @@ def make(config: Config, env: Any, env_params: Any = None) -> Agent:
         for s, kind in enumerate(kinds):
             if not learns[s]:
                 losses.append(jnp.float32(jnp.nan))
+                continue
+            if owner[s] != s:  # self-play: trained with side 0
+                losses.append(losses[owner[s]])
                 continue
             name = side_names[s]
 
@@ -516,6 +537,90 @@ def battle_results(agent: Agent, agent_state: Any, env: Any, env_params: Any, ke
             "draws": 1.0 - red_wins - blue_wins, "length": red.mean_length}
 
 
+def head_to_head(first: tuple[Config, Any], second: tuple[Config, Any], env: Any,
+                 env_params: Any, key: Array, num_battles: int = 100,
+                 greedy: bool = False) -> dict[str, Array]:
+    """Battles between two trained networks, each playing red in half of them.
+
+    ``first`` and ``second`` are ``(config, params)``: a run's settings and the
+    parameters of the network it trained (``state.params["team0"]``; in self-play the
+    one network of both colours). Both must share ``hidden``, ``tau`` and
+    ``mf_iterations`` (the policy's shape and temperature). ``num_battles`` fresh
+    battles with ``first`` red, then ``num_battles`` (other draws) with ``first`` blue;
+    each battle runs until a team is wiped out or ``max_steps_in_episode``, and
+    ``env.winner`` of that last state decides it (more living soldiers, then more
+    health; a tie is a draw).
+
+    Returns:
+        ``{"wins", "draws", "losses", "length", "killed", "lost"}``, each
+        ``float32[2]`` from ``first``'s point of view, index 0 with ``first`` red and 1
+        with it blue: shares of the battles, mean battle length, and mean soldiers of
+        the other side killed / of its own lost per battle. Jittable; vmap over seeds'
+        parameters.
+
+    Raises:
+        ValueError: not a two-team env, or the two configs differ in a policy setting.
+    """
+    (ca, pa), (cb, pb) = first, second
+    base = env.unwrapped
+    if getattr(base, "num_teams", 1) != 2 or not hasattr(base, "winner"):
+        raise ValueError(f"head_to_head needs a two-team battle env, got {env.name}")
+    for name in ("hidden", "tau", "mf_iterations"):
+        if getattr(ca, name) != getattr(cb, name):
+            raise ValueError(f"head_to_head: the two configs differ in {name} "
+                             f"({getattr(ca, name)!r} vs {getattr(cb, name)!r})")
+    if env_params is None:
+        env_params = env.default_params
+    cap = int(env_params.max_steps_in_episode)
+    team = np.asarray(base.team)
+
+    def battles(red, blue, key):
+        (c_red, p_red), (c_blue, p_blue) = red, blue
+        cfg = Config(algorithm=c_red.algorithm, opponent=c_blue.algorithm,
+                     num_envs=1, num_steps=1, total_timesteps=1, hidden=c_red.hidden,
+                     mf_iterations=c_red.mf_iterations, tau=c_red.tau)
+        agent = make(cfg, env, env_params)
+        holder = types.SimpleNamespace(params={"team0": p_red, "team1": p_blue})
+        k_reset, k_loop = jax.random.split(key)
+        obs, state = jax.vmap(base.reset_env, in_axes=(0, None))(
+            jax.random.split(k_reset, num_battles), env_params)
+        start = state.alive
+
+        def body(carry, k):
+            obs, state, done, winner, length = carry
+            k_act, k_step = jax.random.split(k)
+            action = jax.vmap(agent.act, in_axes=(None, 0, 0, None))(
+                holder, obs, jax.random.split(k_act, num_battles), greedy)
+            obs, state, _, term, trunc, info = jax.vmap(base.step_env, in_axes=(0, 0, 0, None))(
+                jax.random.split(k_step, num_battles), state, action, env_params)
+            ends = ~done & (term | trunc)
+            winner = jnp.where(ends, info["winner"], winner)
+            return (obs, state, done | ends, winner, length + ~done), state.alive
+
+        init = (obs, state, jnp.zeros((num_battles,), bool),
+                jnp.full((num_battles,), -1, jnp.int32), jnp.zeros((num_battles,), jnp.int32))
+        (_, _, _, winner, length), alive = jax.lax.scan(
+            body, init, jax.random.split(k_loop, cap))
+        end = alive[-1]  # a battle's soldiers stop dying once a side is wiped out
+        lost = [jnp.mean(jnp.sum(start & ~end & (team == t), axis=1)) for t in range(2)]
+        return winner, jnp.mean(length.astype(jnp.float32)), lost
+
+    k_red, k_blue = jax.random.split(key)
+    w0, len0, lost0 = battles((ca, pa), (cb, pb), k_red)
+    w1, len1, lost1 = battles((cb, pb), (ca, pa), k_blue)
+    mine = (0, 1)
+    out = {"wins": [], "draws": [], "losses": []}
+    for colour, w in zip(mine, (w0, w1)):
+        out["wins"].append(jnp.mean(w == colour))
+        out["draws"].append(jnp.mean(w == -1))
+        out["losses"].append(jnp.mean(w == 1 - colour))
+    out = {k: jnp.stack(v).astype(jnp.float32) for k, v in out.items()}
+    out["length"] = jnp.stack([len0, len1])
+    out["killed"] = jnp.stack([lost0[1], lost1[0]]).astype(jnp.float32)
+    out["lost"] = jnp.stack([lost0[0], lost1[1]]).astype(jnp.float32)
+    return out
+
+
 # --------------------------------------------------------------------------------- registry
 _CONFIGS = {"mfq": MFQConfig, "nq": NQConfig, "iql": IQLConfig}
 _DEFAULT_ENVS = {"mfq": "Ising2D-v0", "nq": "Ising1D-v0", "iql": "Ising2D-v0"}
@@ -531,9 +636,16 @@ PRESETS_BY_ALGORITHM: dict[str, dict[str, Preset]] = {
             MFQConfig(opponent="iql", num_envs=16, num_steps=16, total_timesteps=400_000,
                       hidden=(64, 64), mf_iterations=1, lr=5e-4, gamma=0.95, tau=0.1),
             env="Battle-v0", env_options={"neighbourhood": "view"},
-            description="red mean-field Q (neighbours in view) against blue independent Q "
-                        "(measured, 8 seeds x 100 battles: red wins 75 % after 60k steps, "
-                        "iql vs iql 42.5 %; the lead swings back and forth with longer training)"),
+            description="red mean-field Q (neighbours in view) trained against blue "
+                        "independent Q in one program (co-trained: who wins swings with "
+                        "training length; to compare the two, train each with battle-self "
+                        "and play marl.head_to_head)"),
+        "battle-self": Preset(
+            MFQConfig(opponent="self", num_envs=16, num_steps=16, total_timesteps=150_000,
+                      hidden=(64, 64), mf_iterations=1, lr=5e-4, gamma=0.95, tau=0.1),
+            env="Battle-v0", env_options={"neighbourhood": "view"},
+            description="mean-field Q by self-play (one network for both colours), for "
+                        "marl.head_to_head against iql's battle-self"),
     },
     "nq": {
         "ising1d": Preset(NQConfig(), env="Ising1D-v0",
@@ -546,6 +658,11 @@ PRESETS_BY_ALGORITHM: dict[str, dict[str, Preset]] = {
                       hidden=(64, 64), mf_iterations=1, lr=5e-4, gamma=0.95, tau=0.1),
             env="Battle-v0", env_options={"neighbourhood": "view"},
             description="independent Q on both sides (the control)"),
+        "battle-self": Preset(
+            IQLConfig(opponent="self", num_envs=16, num_steps=16, total_timesteps=150_000,
+                      hidden=(64, 64), mf_iterations=1, lr=5e-4, gamma=0.95, tau=0.1),
+            env="Battle-v0", env_options={"neighbourhood": "view"},
+            description="independent Q by self-play (one network for both colours)"),
     },
 }
 

@@ -257,34 +257,106 @@ def test_exploration_metrics_by_hand():
     assert st.first[8] == 1  # the first rollout's counts stay
 
 
+# ------------------------------------------------------------ the non-episodic intrinsic GAE
+def test_non_episodic_gae_by_hand():
+    """gamma = lam = 0.5 (gamma * lam = 0.25), one env, T = 3, an episode ending at t = 1
+    (terminated; V(s'_1) = 4 is the final observation's value, not v_2 = 1).
+
+    intrinsic, never cut:  delta = [1 + .5 - 1, 2 + .5*4 - 1, 3 + .5*2 - 1] = [.5, 3, 3]
+        A_2 = 3, A_1 = 3 + .25 * 3 = 3.75, A_0 = .5 + .25 * 3.75 = 1.4375
+    extrinsic (r = [0, 1, 0]), cut at the termination:
+        delta = [-.5, 1 + 0 - 1, 0 + .5*2 - 1] = [-.5, 0, 0];  A = [-.5, 0, 0]
+    (cut like the extrinsic one, the intrinsic would be A_1 = 3, A_0 = 1.25)."""
+    from jaxrl.returns import gae
+
+    v, nv = jnp.asarray([[1.0], [1.0], [1.0]]), jnp.asarray([[1.0], [4.0], [2.0]])
+    got = curiosity.non_episodic_gae(jnp.asarray([[1.0], [2.0], [3.0]]), v, nv, 0.5, 0.5)
+    np.testing.assert_allclose(got[:, 0], [1.4375, 3.75, 3.0], rtol=1e-6)
+    term = jnp.asarray([False, True, False])
+    ext = gae(jnp.asarray([0.0, 1.0, 0.0]), v[:, 0], nv[:, 0], term, jnp.zeros(3, bool), 0.5, 0.5)
+    np.testing.assert_allclose(ext, [-0.5, 0.0, 0.0], atol=1e-7)
+
+
+def _recursion(delta, done, gl):
+    """A_t = delta_t + gl * (1 - done_t) * A_{t+1}, over [T] (the tests' own loop)."""
+    out, nxt = np.zeros_like(delta), 0.0
+    for t in range(len(delta) - 1, -1, -1):
+        nxt = delta[t] + gl * (1.0 - done[t]) * nxt
+        out[t] = nxt
+    return out
+
+
 # ------------------------------------------------------------------ PPO wrapped (compiled once)
-def _ppo(kind, **extra):
+def _ppo(kind, spy=False, **extra):
+    """One seed, two updates of 4 x 16 steps, one program (the default suite's budget is
+    small); 20-step episodes, so the second rollout holds episode ends. ``spy``: record
+    PPO's extrinsic GAE (``ppo.gae``, per env) and intrinsic GAE
+    (``curiosity.non_episodic_gae``) inputs and outputs as the program runs."""
     env, params = envs.make("Maze-v0", size=7, max_steps_in_episode=20)
     cfg = ppo.Config(num_envs=4, num_steps=16, minibatches=1, epochs=1, total_timesteps=128,
                      actor_hidden=(16,), critic_hidden=(16,), torso="mlp", curiosity=kind,
                      curiosity_hidden=(16,), curiosity_features=8, extrinsic_coef=0.0,
                      **extra)
-    agent = ppo.make(cfg, env, params)
-    # One seed, two updates, one program (the default suite's budget is small).
-    init, (final, metrics) = jax.jit(lambda k: (agent.init(k), agent.train(k)))(
-        jax.random.key(0))
-    return init, final, {k: np.asarray(v) for k, v in metrics.items()}
+    seen = {"ext": [], "int": []}
+    with pytest.MonkeyPatch.context() as mp:
+        if spy:
+            def record(name, fn):
+                def wrapped(*args):
+                    out = fn(*args)
+                    jax.debug.callback(lambda *a: seen[name].append([np.asarray(x) for x in a]),
+                                       *args[:5], out)
+                    return out
+                return wrapped
+            mp.setattr(ppo, "gae", record("ext", ppo.gae))
+            mp.setattr(curiosity, "non_episodic_gae",
+                       record("int", curiosity.non_episodic_gae))
+        agent = ppo.make(cfg, env, params)
+        init, (final, metrics) = jax.jit(lambda k: (agent.init(k), agent.train(k)))(
+            jax.random.key(0))
+        jax.block_until_ready(metrics)
+    return init, final, {k: np.asarray(v) for k, v in metrics.items()}, seen
 
 
 @pytest.fixture(scope="module")
-def icm_run():
-    return _ppo("icm")
+def icm_run():  # ICM, non-episodic with its own critic, the GAEs recorded
+    return _ppo("icm", spy=True, intrinsic_critic=True, intrinsic_gamma=0.9)
 
 
 @pytest.fixture(scope="module")
-def rnd_run():  # RND with its non-episodic intrinsic critic (slow tests only)
-    return _ppo("rnd", intrinsic_critic=True, curiosity_normalize_obs=True)
+def rnd_run():  # RND, the bonus added to the reward, whitened input (slow tests only)
+    return _ppo("rnd", curiosity_normalize_obs=True)
+
+
+def test_ppo_intrinsic_gae_runs_through_episode_ends(icm_run):
+    """Inside PPO's update: the extrinsic GAE stops at the rollout's episode ends, the
+    intrinsic one (``intrinsic_gamma`` 0.9) runs on through them; both checked against
+    the tests' own recursion on the values PPO computed."""
+    *_, m, seen = icm_run
+    gl_ext, gl_int = 0.99 * 0.95, 0.9 * 0.95
+    assert len(seen["ext"]) == 2 * 4 and len(seen["int"]) == 2  # per env / per rollout
+    dones = []
+    for r, v, nv, term, trunc, out in seen["ext"]:
+        done = (term | trunc).astype(np.float64)
+        delta = r + 0.99 * (1.0 - term) * nv - v
+        np.testing.assert_allclose(out, _recursion(delta, done, gl_ext), rtol=1e-4, atol=1e-5)
+        dones.append(done)
+    dones = np.stack(dones).reshape(2, 4, 16)  # [update, env, T]
+    assert dones[1].sum() >= 4 and m["episodes"][1] >= 4  # every copy ended an episode
+    for u, (bonus, v, nv, g, lam, out) in enumerate(seen["int"]):
+        assert float(g) == pytest.approx(0.9) and float(lam) == pytest.approx(0.95)
+        for e in range(4):
+            delta = bonus[:, e] + 0.9 * nv[:, e] - v[:, e]
+            np.testing.assert_allclose(out[:, e], _recursion(delta, np.zeros(16), gl_int),
+                                       rtol=1e-4, atol=1e-5)
+            if dones[u, e, :-1].any():  # an end inside the rollout: a cut would differ
+                cut = _recursion(delta, dones[u, e], gl_int)
+                assert np.max(np.abs(out[:, e] - cut)) > 1e-4
 
 
 def test_ppo_icm_metrics(icm_run):
-    init, final, m = icm_run
+    init, final, m, _ = icm_run
     for key in ("intrinsic_reward", "forward_loss", "inverse_loss", "visited_cells",
-                "rollout_cells", "best_return", "policy_loss"):
+                "rollout_cells", "best_return", "policy_loss", "intrinsic_value_loss"):
         assert key in m and m[key].shape == (2,), key
     assert np.all(np.isfinite(m["intrinsic_reward"])) and np.all(m["intrinsic_reward"] > 0)
     assert np.all(np.diff(m["visited_cells"]) >= 0)
@@ -298,9 +370,9 @@ def test_ppo_icm_metrics(icm_run):
 
 @pytest.mark.slow  # a second PPO compile; the module-level test below runs by default
 def test_ppo_rnd_target_never_changes(rnd_run):
-    init, final, m = rnd_run
+    init, final, m, _ = rnd_run
     assert "rnd_loss" in m and np.all(np.isfinite(m["rnd_loss"]))
-    assert np.all(np.isfinite(m["intrinsic_value_loss"])) and np.all(m["intrinsic_reward"] > 0)
+    assert np.all(m["intrinsic_reward"] > 0)
     same = jax.tree.map(lambda a, b: bool(jnp.all(a == b)), init.curiosity.target,
                         final.curiosity.target)
     assert all(jax.tree.leaves(same))
@@ -313,7 +385,7 @@ def test_visitation_maps_png(tmp_path, icm_run):
     from jaxrl.plotting import visitation_maps
 
     maze, _ = envs.make("Maze-v0", size=7)
-    _, final, _ = icm_run
+    _, final, _, _ = icm_run
     path = tmp_path / "visits.png"
     visitation_maps(maze.walls, [final.exploration.last, final.exploration.total],
                     ["last rollout", "whole run"], path, goal=maze.goal)
@@ -347,3 +419,37 @@ def test_rnd_finds_the_far_goal_of_the_tree_maze():
     _, m = jax.jit(jax.vmap(agent.train))(jax.random.split(jax.random.key(0), 4))
     best = np.max(np.nan_to_num(np.asarray(m["best_return"]), nan=-1.0), axis=1)
     assert np.sum(best > 0.5) >= 3, best  # an episode that ended at the goal (return 1)
+
+
+# ------------------------------------------------------------------ DQN wrapped (the book's)
+def test_dqn_with_icm():
+    """``dqn.Config(curiosity="icm")``: every stored reward is ``extrinsic_coef * r + r_int``
+    (here the maze pays nothing and extrinsic_coef is 0: the stored rewards are the bonus),
+    the module learns from every step, the Q-network starts where plain DQN's does (its own
+    key), and the exploration metrics come per update."""
+    from jaxrl.algos import dqn
+
+    env, params = envs.make("Maze-v0", size=7, max_steps_in_episode=20)
+    base = dqn.Config(num_envs=4, total_env_steps=64, hidden=(16,), torso="mlp", batch_size=8,
+                      buffer_size=64, learning_starts=32, n_steps=1)
+    cfg = base.replace(curiosity="icm", curiosity_hidden=(16,), curiosity_features=8,
+                       extrinsic_coef=0.0)
+    agent = dqn.make(cfg, env, params)
+    init, (final, m) = jax.jit(lambda k: (agent.init(k), agent.train(k)))(jax.random.key(0))
+    m = {k: np.asarray(v) for k, v in m.items()}
+    for key in ("intrinsic_reward", "forward_loss", "inverse_loss", "visited_cells", "loss"):
+        assert m[key].shape == (16,), key
+    stored = np.asarray(final.buffer.data.reward)  # [16 rows = updates, 4 copies]
+    assert np.all(stored > 0)
+    np.testing.assert_allclose(stored.mean(axis=1), m["intrinsic_reward"], rtol=1e-5)
+    assert np.isfinite(m["loss"][-1]) and np.all(np.diff(m["visited_cells"]) >= 0)
+    moved = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), init.curiosity.params,
+                         final.curiosity.params)
+    assert all(jax.tree.leaves(moved))
+    plain = dqn.make(base, env, params).init(jax.random.key(0))
+    same = jax.tree.map(lambda a, b: bool(jnp.all(a == b)), plain.params, init.params)
+    assert all(jax.tree.leaves(same)) and plain.curiosity is None
+    with pytest.raises(ValueError, match="curiosity 'xyz' unknown"):
+        dqn.Config(curiosity="xyz").validate()
+    with pytest.raises(ValueError, match="extrinsic_coef"):
+        dqn.Config(curiosity="icm", extrinsic_coef=-1.0).validate()

@@ -311,6 +311,26 @@ def test_registry_serves_c51_and_qrdqn_from_dqn():
     assert (tuned.v_max - tuned.v_min) / (tuned.num_atoms - 1) == pytest.approx(0.1)
 
 
+def test_freeway_presets_differ_from_plain_dqn_only_in_the_value_head():
+    """benchmarks/distributional.py compares plain DQN built from ``dqn.FREEWAY`` with the
+    c51 / qrdqn ``freeway`` presets: a fair comparison needs every other field (optimiser,
+    learning rate, replay, targets, exploration, budget) to be equal."""
+    from jaxrl import algos
+
+    head = {"distribution", "num_atoms", "num_quantiles", "v_min", "v_max", "kappa", "loss",
+            "huber_delta"}
+    plain = dqn.Config(**dqn.FREEWAY)
+    for name in ("c51", "qrdqn"):
+        preset = algos.get(name).PRESETS["freeway"].config
+        differ = {f for f in plain.__dataclass_fields__
+                  if getattr(preset, f) != getattr(plain, f)}
+        assert differ <= head, (name, differ - head)
+        assert preset.distribution != "none"
+    # The CartPole presets keep dqn's tuned CartPole optimiser, not Freeway's.
+    assert algos.get("qrdqn").PRESETS["cartpole"].config.lr == dqn.Config().lr
+    assert algos.get("c51").PRESETS["cartpole"].config.lr == dqn.Config().lr
+
+
 # ------------------------------------------------------------------------ pictures
 @pytest.mark.parametrize("kind", ["categorical", "quantile"])
 def test_return_distribution_plot(tmp_path, kind):

@@ -1,12 +1,14 @@
 """Mean-field, neighbourhood and independent Q-learning on the multi-agent worlds.
 
 Fast tests: settings refused before compiling, the metrics contract, the two-team
-plumbing, a probe that the shared network learns the local reward, the driver
-(checkpoint and exact resume). Slow tests (``-m slow``): the chapter's results with
+plumbing, self-play's one network, head-to-head battles between hand-set policies, a
+probe that the shared network learns the local reward, the driver (checkpoint and
+exact resume). Slow tests (``-m slow``): the chapter's results with
 8 seeds in one program each, and mean-field Q against independent Q in battle.
 """
 
 import dataclasses
+import types
 
 import jax
 import jax.numpy as jnp
@@ -128,6 +130,71 @@ def test_two_teams_learn_side_by_side_and_battles_are_counted():
     # a random opponent has no parameters
     rnd = marl.make(dataclasses.replace(cfg, opponent="random"), env, params)
     assert jax.eval_shape(rnd.init, jax.random.key(0)).params["team1"] == {}
+    # self-play: one network, trained on both colours' transitions (one loss)
+    selfp = marl.make(dataclasses.replace(cfg, opponent="self"), env, params)
+    state, m = jax.jit(selfp.train)(jax.random.key(0))
+    assert state.params["team1"] == {}
+    np.testing.assert_array_equal(m["opponent_loss"], m["loss"])
+    assert np.all(np.isfinite(m["loss"]))
+
+
+def test_self_play_drives_both_colours_with_one_network():
+    """``opponent="self"``: one parameter set (team 1's is empty), and blue's Q-values are
+    that network applied to blue's own observations (the colour-relative view)."""
+    env, params = envs.make("Battle-v0", size=6, agents_per_team=2, view_radius=1)
+    cfg = marl.IQLConfig(opponent="self", num_envs=2, num_steps=2, total_timesteps=4,
+                         hidden=(8,))
+    agent = marl.make(cfg, env, params)
+    shapes = jax.eval_shape(agent.init, jax.random.key(0))
+    assert shapes.params["team1"] == {} and shapes.opt_state["team1"] == {}
+    obs, _ = env.reset(jax.random.key(1), params)
+    net = marl.QNetwork((8,), 6)
+    one = net.init(jax.random.key(2), obs, jnp.zeros((4, 0)))
+    assert jax.tree.structure(one) == jax.tree.structure(shapes.params["team0"])
+    q = jax.jit(lambda p, o: agent.values(types.SimpleNamespace(params=p), o))(
+        {"team0": one, "team1": {}}, obs)  # values reads only the parameters
+    by_hand = net.apply(one, obs, jnp.zeros((4, 0)))
+    np.testing.assert_allclose(q, by_hand, rtol=1e-6, atol=1e-6)
+
+
+def _fixture_policies(env):
+    """Two hand-set iql networks (hidden (2,)): an ``attacker`` that always attacks and
+    stays put, and a ``marcher`` that walks along its row toward the enemies' centroid
+    column (the observation's column offset, feature ``obs_size - 3``) and never attacks."""
+    net = marl.QNetwork((2,), 6)
+    p = net.init(jax.random.key(0), jnp.zeros((1, env.obs_size)), jnp.zeros((1, 0)))
+    zero = jax.tree.map(jnp.zeros_like, p)
+    attacker = jax.tree.map(lambda x: x, zero)
+    attacker["params"]["Dense_1"]["bias"] = zero["params"]["Dense_1"]["bias"].at[5].set(1.0)
+    marcher = jax.tree.map(lambda x: x, zero)
+    k0 = zero["params"]["Dense_0"]["kernel"].at[env.obs_size - 3].set(jnp.array([10.0, -10.0]))
+    marcher["params"]["Dense_0"]["kernel"] = k0  # h0 = relu(10 dcol), h1 = relu(-10 dcol)
+    k1 = zero["params"]["Dense_1"]["kernel"].at[0, 4].set(1.0).at[1, 3].set(1.0)
+    marcher["params"]["Dense_1"]["kernel"] = k1  # right from h0, left from h1
+    return attacker, marcher
+
+
+def test_head_to_head_counts_both_colours_from_the_first_side():
+    """A hand-set attacker against a hand-set marcher that walks into it and never
+    hits back: the attacker loses nobody and wins nearly every battle whether it plays
+    red or blue; swapping the arguments mirrors the record."""
+    env, params = envs.make("Battle-v0", size=10, agents_per_team=5, max_steps_in_episode=40)
+    attacker, marcher = _fixture_policies(env.unwrapped)
+    cfg = marl.IQLConfig(hidden=(2,))
+    h2h = jax.jit(lambda a, b, k: marl.head_to_head((cfg, a), (cfg, b), env, params, k, 20,
+                                                     greedy=True))
+    r = {k: np.asarray(v) for k, v in h2h(attacker, marcher, jax.random.key(0)).items()}
+    np.testing.assert_allclose(r["wins"] + r["draws"] + r["losses"], 1.0, atol=1e-6)
+    np.testing.assert_array_equal(r["lost"], [0.0, 0.0])  # the marcher never attacks
+    assert np.all(r["killed"] > 0.5) and np.all(r["wins"] >= 0.9), r
+    assert np.all(r["losses"] == 0.0)
+    assert np.all(r["length"] <= 40.0)
+    m = {k: np.asarray(v) for k, v in h2h(marcher, attacker, jax.random.key(0)).items()}
+    np.testing.assert_array_equal(m["losses"], r["wins"][::-1])  # the same battles, mirrored
+    np.testing.assert_array_equal(m["killed"], r["lost"][::-1])
+    with pytest.raises(ValueError, match="hidden"):
+        marl.head_to_head((cfg, attacker), (marl.IQLConfig(hidden=(3,)), marcher), env, params,
+                          jax.random.key(0))
 
 
 DRIVER = {"env": "Ising1D-v0", "seeds": 2, "env_options": {"num_spins": 4},

@@ -110,6 +110,12 @@ def test_presets():
     env, params = dqn.preset_env("doorkey_book")
     assert env.action_space(params).n == 5 and params.max_steps_in_episode == 400
     assert float(params.step_reward) == pytest.approx(-0.01)
+    tuned = dqn.PRESETS["doorkey"].config  # jaxrl's: MiniGrid's rewards and cap, gamma 0.9
+    assert (tuned.torso, tuned.attention_heads, tuned.attention_pool, tuned.gamma) == (
+        "relational", 3, "flatten", 0.9)
+    env, params = dqn.preset_env("doorkey")
+    assert env.action_space(params).n == 5 and params.max_steps_in_episode == 250
+    assert float(params.step_reward) == 0.0
 
 
 def test_attention_maps_picture(doorkey, tmp_path):
@@ -136,3 +142,30 @@ def test_relational_dqn_updates(doorkey):
     new, _ = jax.jit(lambda s: jax.lax.scan(lambda s, _: agent.update(s), s, None, 8))(state)
     before = np.asarray(state.params["params"]["query"]["kernel"])
     assert not np.allclose(before, np.asarray(new.params["params"]["query"]["kernel"]))
+
+
+def test_epsilon_agent():
+    """``evaluate.epsilon_agent``: argmax with probability 1 - eps, else uniform; counted
+    over 4,000 keys against the exact probabilities (4 standard deviations)."""
+    from jaxrl.agent import Agent
+    from jaxrl.evaluate import epsilon_agent
+
+    q = jnp.array([0.1, 0.7, 0.3, 0.2, 0.0])  # argmax 1
+
+    def values(state, obs):
+        return q
+
+    agent = Agent(init=None, update=None, num_updates=1, act=None, config=None, values=values)
+    keys = jax.random.split(jax.random.key(3), 4000)
+    for eps in (0.0, 0.05, 1.0):
+        player = epsilon_agent(agent, eps)
+        actions = jax.jit(jax.vmap(lambda k, p=player: p.act(None, None, k)))(keys)
+        counts = np.bincount(np.asarray(actions), minlength=5) / len(keys)
+        want = np.full(5, eps / 5)
+        want[1] += 1 - eps
+        tol = 4 * np.sqrt(want * (1 - want) / len(keys)) + 1e-9
+        assert np.all(np.abs(counts - want) <= tol), (eps, counts, want)
+    with pytest.raises(ValueError, match="epsilon in"):
+        epsilon_agent(agent, 1.5)
+    with pytest.raises(ValueError, match="per-action values"):
+        epsilon_agent(Agent(init=None, update=None, num_updates=1, act=None, config=None), 0.05)

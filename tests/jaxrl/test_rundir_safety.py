@@ -1299,3 +1299,27 @@ def test_dqn_with_a_huge_learning_rate_stops_in_one_line(tmp_path):
                           check=False)
     assert proc.returncode == 0, proc.stderr
     assert json.loads((tmp_path / "m" / R.SUMMARY_FILE).read_text())["bad_seeds"]
+
+
+def test_a_real_sized_checkpoint_is_recognised_as_jaxrls(tmp_path):
+    """The marker follows the arrays in the file: a checkpoint of more than a few kB (any
+    real run's) must still count as jaxrl's, so --overwrite can replace it; a file of the
+    same name that is not ours still does not."""
+    state = {"buffer": np.arange(200_000, dtype=np.float32), "step": np.int32(3)}
+    path = ckpt.save(tmp_path / R.CHECKPOINT_FILE, state, algorithm="dqn", env="CartPole-v1",
+                     config={}, updates_done=3)
+    assert path.stat().st_size > 800_000 and b"jaxrl" not in path.read_bytes()[:4096]
+    assert R._is_jaxrl_file(path)
+    for data in (b"\x85\xa4body\xc6\x00\x00\x00\x10" + bytes(16) + b"no marker here",
+                 b"\x85\xa4body\xc6\xff\xff\xff\xff", b"\x85\xa4body\xd9", b"", b"x" * 10_000):
+        path.write_bytes(data)
+        assert not R._is_jaxrl_file(path), data[:20]
+
+
+def test_overwrite_replaces_a_run_with_a_real_sized_checkpoint(tmp_path, no_plot):
+    d = tmp_path / "run"
+    train(d)
+    big = {"buffer": np.arange(100_000, dtype=np.float32)}
+    ckpt.save(d / R.CHECKPOINT_FILE, big, algorithm=PROBE, env="x", config={}, updates_done=1)
+    train(d, overwrite=True)  # once refused: "holds checkpoint.msgpack that jaxrl did not write"
+    assert (d / R.CHECKPOINT_FILE).stat().st_size < 400_000

@@ -1,0 +1,310 @@
+"""jaxrl beside whichever peers are importable, timed in one process, interleaved.
+
+Builds nothing itself: each peer is used if it imports, else its rows are skipped with
+a note. Peers live in their own environment, never in this project, e.g.::
+
+    python3 -m venv /work/peers/purejaxrl-venv
+    /work/peers/purejaxrl-venv/bin/pip install jax==0.9.2 jaxlib==0.9.2 gymnax flashbax rejax
+    git clone https://github.com/luchris429/purejaxrl /work/peers/purejaxrl
+    /work/peers/purejaxrl-venv/bin/python benchmarks/peers.py --purejaxrl /work/peers/purejaxrl
+
+(jaxrl's own dependencies, flax and optax, must import there too; this file puts the
+repository on ``sys.path``.) PureJaxRL's ``dqn.py`` imports ``wandb`` at the top; when
+it is missing a do-nothing stand-in is registered so the script imports (it only logs
+with ``WANDB_MODE=online``); so are Brax and Navix for its ``wrappers.py`` (CartPole never
+uses them), and ``jax.tree_map`` (gone in JAX 0.9) for flashbax 0.1. PureJaxRL and rejax
+0.1 call gymnax's 5-value ``step``: install ``gymnax<1`` in the peers' environment.
+
+What is timed (one device, every seed vmapped in one ``jit``; compile excluded; each
+round runs every contestant once, in turn, so a busy moment of a shared machine hits
+all of them; min and median over rounds, and each peer's time over jaxrl's):
+
+* ``ppo``: CartPole-v1 at CleanRL's settings (4 envs x 128 steps, 4 epochs x 4
+  minibatches, 2x64 tanh, lr 2.5e-4 annealed): jaxrl's ``cleanrl`` preset, PureJaxRL's
+  ``ppo.py``, rejax's PPO (evaluation only at the end).
+* ``dqn``: CartPole-v1, 8 envs, buffer 50,000, learning from 1,000 steps, batch 128,
+  one gradient step per update of the 8 envs: jaxrl with PureJaxRL's features (1-step
+  targets, no double DQN, no clipping, hard target copies), jaxrl's defaults (3-step,
+  double, clipped, Polyak), PureJaxRL's ``dqn.py`` (flashbax buffer).
+* ``env``: CartPole-v1, ``--env-copies`` copies with auto-reset and random actions in a
+  jitted scan: jaxrl's ``VecEnv`` and gymnax's (``vmap`` of ``env.step``).
+
+Usage: ``python benchmarks/peers.py [--purejaxrl DIR] [--only ppo dqn env] [--seeds 16]
+[--rounds 3] [--quick] [--json PATH]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+import sys
+import time
+import types
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import jax
+import jax.numpy as jnp
+
+
+# ------------------------------------------------------------------------------ contestants
+def _load_purejaxrl(root: str | None, name: str) -> Any:
+    """PureJaxRL's ``purejaxrl/<name>.py`` (or ``<root>/<name>.py``) as a module."""
+    if root is None:
+        raise ImportError("no --purejaxrl path given")
+    base = Path(root)
+    folder = base / "purejaxrl" if (base / "purejaxrl" / f"{name}.py").is_file() else base
+    path = folder / f"{name}.py"
+    if not path.is_file():
+        raise ImportError(f"{path} not found")
+    if "wandb" not in sys.modules:
+        try:
+            import wandb  # noqa: F401
+        except ImportError:
+            stub = types.ModuleType("wandb")
+            stub.log = stub.init = lambda *a, **k: None
+            sys.modules["wandb"] = stub
+    _stand_ins()
+    if not hasattr(jax, "tree_map"):  # flashbax 0.1 still calls it; JAX 0.9 removed it
+        jax.tree_map = jax.tree.map
+    sys.path.insert(0, str(folder))  # ppo.py imports its sibling wrappers.py
+    spec = importlib.util.spec_from_file_location(f"purejaxrl_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _stand_ins() -> None:
+    """Empty modules for what PureJaxRL's ``wrappers.py`` imports for other environments
+    (Brax, Navix), when they are not installed: CartPole never touches them."""
+    import importlib
+
+    for name in ("brax", "navix"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            parts = ["brax", "brax.envs", "brax.envs.wrappers", "brax.envs.wrappers.training"] \
+                if name == "brax" else ["navix"]
+            for part in parts:
+                sys.modules.setdefault(part, types.ModuleType(part))
+            if name == "brax":
+                sys.modules["brax"].envs = sys.modules["brax.envs"]
+                training = sys.modules["brax.envs.wrappers.training"]
+                training.EpisodeWrapper = training.AutoResetWrapper = object
+
+
+def jaxrl_train(algo: str, config: Any) -> Callable[[Any], Any]:
+    import envs
+    from jaxrl.algos import dqn, ppo
+
+    env, params = envs.make("CartPole-v1")
+    agent = {"dqn": dqn, "ppo": ppo}[algo].make(config, env, params)
+    return jax.vmap(agent.train)
+
+
+def ppo_contestants(total: int, root: str | None) -> dict[str, Callable | str]:
+    from jaxrl.algos import ppo
+
+    out: dict[str, Callable | str] = {}
+    cfg = ppo.PRESETS["cleanrl"].config.replace(total_timesteps=total)
+    out["jaxrl"] = jaxrl_train("ppo", cfg)
+    try:
+        pjx = _load_purejaxrl(root, "ppo")
+        config = {"LR": 2.5e-4, "NUM_ENVS": 4, "NUM_STEPS": 128, "TOTAL_TIMESTEPS": total,
+                  "UPDATE_EPOCHS": 4, "NUM_MINIBATCHES": 4, "GAMMA": 0.99, "GAE_LAMBDA": 0.95,
+                  "CLIP_EPS": 0.2, "ENT_COEF": 0.01, "VF_COEF": 0.5, "MAX_GRAD_NORM": 0.5,
+                  "ACTIVATION": "tanh", "ENV_NAME": "CartPole-v1", "ANNEAL_LR": True,
+                  "DEBUG": False}
+        out["purejaxrl"] = jax.vmap(pjx.make_train(config))
+    except Exception as e:  # noqa: BLE001 - a peer that does not import is skipped
+        out["purejaxrl"] = f"skipped ({type(e).__name__}: {e})"
+    try:
+        from rejax import PPO
+
+        algo = PPO.create(env="CartPole-v1", num_envs=4, num_steps=128, num_epochs=4,
+                          num_minibatches=4, learning_rate=2.5e-4, max_grad_norm=0.5,
+                          total_timesteps=total, eval_freq=total, skip_initial_evaluation=True,
+                          gamma=0.99, gae_lambda=0.95, clip_eps=0.2, ent_coef=0.01,
+                          vf_coef=0.5, agent_kwargs={"activation": "tanh"})
+        out["rejax"] = jax.vmap(algo.train)
+    except Exception as e:  # noqa: BLE001
+        out["rejax"] = f"skipped ({type(e).__name__}: {e})"
+    return out
+
+
+def dqn_contestants(total: int, root: str | None) -> dict[str, Callable | str]:
+    from jaxrl.algos import dqn
+
+    out: dict[str, Callable | str] = {}
+    base = dqn.Config(num_envs=8, total_env_steps=total, buffer_size=50_000, batch_size=128,
+                      learning_starts=1_000, train_every=1, gradient_steps=1, hidden=(120, 84),
+                      lr=2.5e-4)
+    out["jaxrl (PureJaxRL's features)"] = jaxrl_train(
+        "dqn", base.replace(n_steps=1, double=False, max_grad_norm=0.0, target="hard",
+                            target_update_period=62))
+    out["jaxrl (defaults: 3-step, double, clipped)"] = jaxrl_train("dqn", base)
+    try:
+        pjx = _load_purejaxrl(root, "dqn")
+        config = {"NUM_ENVS": 8, "BUFFER_SIZE": 50_000, "BUFFER_BATCH_SIZE": 128,
+                  "TOTAL_TIMESTEPS": total, "EPSILON_START": 1.0, "EPSILON_FINISH": 0.05,
+                  "EPSILON_ANNEAL_TIME": total // 2, "TARGET_UPDATE_INTERVAL": 500,
+                  "LR": 2.5e-4, "LEARNING_STARTS": 1_000, "TRAINING_INTERVAL": 8,
+                  "LR_LINEAR_DECAY": False, "GAMMA": 0.99, "TAU": 1.0,
+                  "ENV_NAME": "CartPole-v1", "WANDB_MODE": "disabled"}
+        out["purejaxrl"] = jax.vmap(pjx.make_train(config))
+    except Exception as e:  # noqa: BLE001
+        out["purejaxrl"] = f"skipped ({type(e).__name__}: {e})"
+    return out
+
+
+def env_contestants(copies: int, steps: int) -> dict[str, Callable | str]:
+    import envs
+    from envs.wrappers import VecEnv
+
+    out: dict[str, Callable | str] = {}
+    env, params = envs.make("CartPole-v1")
+    venv = VecEnv(env, copies)
+
+    def ours(key):
+        _, state = venv.reset(key, params)
+
+        def body(c, k):
+            state, total = c
+            ka, ks = jax.random.split(k)
+            a = jax.random.randint(ka, (copies,), 0, 2)
+            obs, state, r, *_ = venv.step(ks, state, a, params)
+            return (state, total + jnp.sum(r) + jnp.sum(obs)), None
+
+        return jax.lax.scan(body, (state, 0.0), jax.random.split(key, steps))[0][1]
+
+    out["jaxrl"] = jax.vmap(ours)
+    try:
+        import gymnax
+
+        genv, gparams = gymnax.make("CartPole-v1")
+
+        def theirs(key):
+            _, state = jax.vmap(genv.reset, in_axes=(0, None))(jax.random.split(key, copies),
+                                                               gparams)
+
+            def body(c, k):
+                state, total = c
+                ka, ks = jax.random.split(k)
+                a = jax.random.randint(ka, (copies,), 0, 2)
+                obs, state, r, *_ = jax.vmap(genv.step, in_axes=(0, 0, 0, None))(
+                    jax.random.split(ks, copies), state, a, gparams)
+                return (state, total + jnp.sum(r) + jnp.sum(obs)), None
+
+            return jax.lax.scan(body, (state, 0.0), jax.random.split(key, steps))[0][1]
+
+        out["gymnax"] = jax.vmap(theirs)
+    except Exception as e:  # noqa: BLE001
+        out["gymnax"] = f"skipped ({type(e).__name__}: {e})"
+    return out
+
+
+# ------------------------------------------------------------------------------ timing
+def race(contestants: dict[str, Callable | str], keys: Any, rounds: int) -> dict[str, Any]:
+    """Compile each, then ``rounds`` rounds running every contestant once, in turn."""
+    compiled, times, notes = {}, {}, {}
+    for name, fn in contestants.items():
+        if isinstance(fn, str):
+            notes[name] = fn
+            continue
+        t = time.perf_counter()
+        try:
+            compiled[name] = jax.jit(fn).lower(keys).compile()
+        except Exception as e:  # noqa: BLE001 - a peer whose program does not build
+            notes[name] = f"skipped ({type(e).__name__}: {str(e).splitlines()[0][:120]})"
+            continue
+        notes[name] = f"compile {time.perf_counter() - t:.1f} s"
+        times[name] = []
+    for r in range(rounds):
+        order = list(compiled) if r % 2 == 0 else list(reversed(compiled))
+        for name in order:
+            t = time.perf_counter()
+            jax.block_until_ready(compiled[name](keys))
+            times[name].append(time.perf_counter() - t)
+    return {"times": times, "notes": notes}
+
+
+def table(title: str, result: dict[str, Any], work: float, unit: str) -> list[str]:
+    times, notes = result["times"], result["notes"]
+    lines = [title]
+    ref = min(times[next(iter(times))]) if times else float("nan")
+    for name, note in notes.items():
+        if name not in times:
+            lines.append(f"  {name:<42} {note}")
+            continue
+        t = times[name]
+        best, med = min(t), statistics.median(t)
+        lines.append(f"  {name:<42} min {best:7.2f} s  median {med:7.2f} s  "
+                     f"{work / best / 1e3:9.1f}k {unit}/s  time / first row's "
+                     f"{best / ref:5.2f}  ({note})")
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--purejaxrl", default=None, metavar="DIR",
+                    help="a checkout of luchris429/purejaxrl (or its purejaxrl/ folder)")
+    ap.add_argument("--only", nargs="+", choices=("ppo", "dqn", "env"),
+                    default=["ppo", "dqn", "env"])
+    ap.add_argument("--seeds", type=int, default=16)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--ppo-steps", type=int, default=500_000, help="env steps per seed")
+    ap.add_argument("--dqn-steps", type=int, default=100_000, help="env steps per seed")
+    ap.add_argument("--env-copies", type=int, default=4096)
+    ap.add_argument("--env-steps", type=int, default=1000, help="steps of every copy")
+    ap.add_argument("--quick", action="store_true",
+                    help="4 seeds, 2 rounds, 50k PPO / 20k DQN steps, 256 env copies")
+    ap.add_argument("--json", default=None, metavar="PATH")
+    args = ap.parse_args()
+    if args.quick:
+        args.seeds, args.rounds = 4, 2
+        args.ppo_steps, args.dqn_steps, args.env_copies, args.env_steps = 51_200, 20_000, 256, 500
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"jax {jax.__version__}, {jax.device_count()} device(s), {os.cpu_count()} cores, "
+          f"load average {load:.1f}; {args.seeds} seeds, {args.rounds} rounds, interleaved")
+    keys = jax.random.split(jax.random.key(0), args.seeds)
+    rows = []
+    sections = {
+        "ppo": (lambda: ppo_contestants(args.ppo_steps, args.purejaxrl),
+                f"PPO on CartPole-v1, CleanRL settings, {args.ppo_steps:,} steps per seed",
+                args.ppo_steps * args.seeds, "env steps"),
+        "dqn": (lambda: dqn_contestants(args.dqn_steps, args.purejaxrl),
+                (f"DQN on CartPole-v1, 8 envs, buffer 50k, batch 128, {args.dqn_steps:,} "
+                 f"steps per seed"), args.dqn_steps * args.seeds, "env steps"),
+        "env": (lambda: env_contestants(args.env_copies, args.env_steps),
+                (f"CartPole-v1 stepping, {args.env_copies} copies x {args.env_steps} steps, "
+                 f"auto-reset, random actions"), args.env_copies * args.env_steps * args.seeds,
+                "env steps"),
+    }
+    for part in args.only:
+        build, title, work, unit = sections[part]
+        result = race(build(), keys, args.rounds)
+        print("\n".join(table(title, result, work, unit)))
+        print()
+        for name, t in result["times"].items():
+            rows.append({"name": f"{part}-{name}", "what": title,
+                         "setting": f"{args.seeds} seeds, one device, min of {args.rounds} "
+                                    f"interleaved rounds",
+                         "number": f"{work / min(t) / 1e3:.1f}k {unit}/s (min "
+                                   f"{min(t):.2f} s, median {statistics.median(t):.2f} s)",
+                         "seeds": args.seeds, "compile_s": None, "run_s": round(min(t), 2),
+                         "plot": None})
+    if args.json:
+        tmp = args.json + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(rows, f, indent=1)
+        os.replace(tmp, args.json)
+
+
+if __name__ == "__main__":
+    main()
