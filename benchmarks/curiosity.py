@@ -176,9 +176,9 @@ def config(preset, steps, kind):
 
 def write_json(path, rows):
     """The result rows, written atomically (``path.tmp``, then replaced)."""
-    with open(path + ".tmp", "w") as f:
-        json.dump(rows, f, indent=1)
-    os.replace(path + ".tmp", path)
+    from jaxrl.checkpoint import atomic_write
+
+    atomic_write(path, json.dumps(rows, indent=1).encode())
 
 
 def main() -> None:

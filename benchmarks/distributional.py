@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import time
 from pathlib import Path
 
@@ -149,10 +148,9 @@ def exploring(agent, states, env, params, episodes: int) -> np.ndarray:
 
 def write_json(path: str, rows: list[dict]) -> None:
     """``rows`` as a JSON list, written atomically (``PATH.tmp``, then renamed)."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(rows, f, indent=1)
-    os.replace(tmp, path)
+    from jaxrl.checkpoint import atomic_write
+
+    atomic_write(path, json.dumps(rows, indent=1).encode())
 
 
 def main() -> None:

@@ -278,9 +278,9 @@ def train_ppo(args) -> list[dict]:
 
 def write_json(path: str, rows: list[dict]) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path + ".tmp", "w") as f:
-        json.dump(rows, f, indent=1)
-    os.replace(path + ".tmp", path)
+    from jaxrl.checkpoint import atomic_write
+
+    atomic_write(path, json.dumps(rows, indent=1).encode())
 
 
 def main() -> None:

@@ -300,10 +300,9 @@ def main() -> None:
                          "seeds": args.seeds, "compile_s": None, "run_s": round(min(t), 2),
                          "plot": None})
     if args.json:
-        tmp = args.json + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(rows, f, indent=1)
-        os.replace(tmp, args.json)
+        from jaxrl.checkpoint import atomic_write
+
+        atomic_write(args.json, json.dumps(rows, indent=1).encode())
 
 
 if __name__ == "__main__":

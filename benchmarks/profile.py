@@ -305,10 +305,9 @@ def main() -> None:
             "seeds": 1, "compile_s": None, "run_s": round(run_s, 1), "plot": None,
         })
     if args.json:
-        tmp = args.json + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(rows, f, indent=1)
-        os.replace(tmp, args.json)
+        from jaxrl.checkpoint import atomic_write
+
+        atomic_write(args.json, json.dumps(rows, indent=1).encode())
 
 
 if __name__ == "__main__":
