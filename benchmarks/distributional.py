@@ -95,7 +95,7 @@ def fair_configs(steps: int) -> dict[str, dqn.Config]:
     """
     shared = {**dqn.FREEWAY, "total_env_steps": steps}
     configs = {
-        "dqn": dqn.Config(**shared),
+        "dqn": dqn.PRESETS["freeway"].config.replace(**shared),
         "c51": dqn.for_name("c51").PRESETS["freeway"].config.replace(**shared),
         "qrdqn": dqn.for_name("qrdqn").PRESETS["freeway"].config.replace(**shared),
     }

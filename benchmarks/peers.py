@@ -25,7 +25,8 @@ all of them; min and median over rounds, and each peer's time over jaxrl's):
 * ``dqn``: CartPole-v1, 8 envs, buffer 50,000, learning from 1,000 steps, batch 128,
   one gradient step per update of the 8 envs: jaxrl with PureJaxRL's features (1-step
   targets, no double DQN, no clipping, hard target copies), jaxrl's defaults (3-step,
-  double, clipped, Polyak), PureJaxRL's ``dqn.py`` (flashbax buffer).
+  double, clipped, Polyak), PureJaxRL's ``dqn.py`` (flashbax buffer), and a floor: the
+  network's work alone (acting forward pass and gradient step, no env or replay).
 * ``env``: CartPole-v1, ``--env-copies`` copies with auto-reset and random actions in a
   jitted scan: jaxrl's ``VecEnv`` and gymnax's (``vmap`` of ``env.step``).
 
@@ -160,7 +161,55 @@ def dqn_contestants(total: int, root: str | None) -> dict[str, Callable | str]:
         out["purejaxrl"] = jax.vmap(pjx.make_train(config))
     except Exception as e:  # noqa: BLE001
         out["purejaxrl"] = f"skipped ({type(e).__name__}: {e})"
+    out["floor: network work alone"] = dqn_floor(total)
     return out
+
+
+def dqn_floor(total: int) -> Callable[[Any], Any]:
+    """The work no DQN at PureJaxRL's settings can skip, and nothing else: per update of
+    the 8 environments, the Q-network (120-84) on 8 observations (acting), then one
+    gradient step on 128 transitions (online network forward and backward, target network
+    forward, Adam) and the target's periodic copy. No environment, no replay buffer, no
+    random numbers: batches are fixed rows of one array. A contestant's time over this
+    row's is how much of its time goes to anything but the network."""
+    import flax.linen as nn
+    import optax
+
+    class Q(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            x = nn.relu(nn.Dense(120)(x))
+            return nn.Dense(2)(nn.relu(nn.Dense(84)(x)))
+
+    net, opt, updates = Q(), optax.adam(2.5e-4), total // 8
+
+    def run(key):
+        k_init, k_data = jax.random.split(key)
+        params = net.init(k_init, jnp.zeros((1, 4)))
+        data = jax.random.normal(k_data, (1024 + 129, 4))
+        actions = jnp.arange(128) % 2
+
+        def loss(p, target, obs, nxt):
+            q = net.apply(p, obs)[jnp.arange(128), actions]
+            y = 1.0 + 0.99 * jnp.max(net.apply(target, nxt), axis=-1)
+            return jnp.mean((q - y) ** 2)
+
+        def body(carry, i):
+            params, target, opt_state, acc = carry
+            start = i % 1024
+            acting = net.apply(params, jax.lax.dynamic_slice(data, (start, 0), (8, 4)))
+            obs = jax.lax.dynamic_slice(data, (start, 0), (128, 4))
+            nxt = jax.lax.dynamic_slice(data, (start + 1, 0), (128, 4))
+            grads = jax.grad(loss)(params, target, obs, nxt)
+            step, opt_state = opt.update(grads, opt_state)
+            params = optax.apply_updates(params, step)
+            target = jax.tree.map(lambda p, t: jnp.where(i % 62 == 0, p, t), params, target)
+            return (params, target, opt_state, acc + jnp.sum(acting)), None
+
+        carry = (params, params, opt.init(params), 0.0)
+        return jax.lax.scan(body, carry, jnp.arange(updates))[0][3]
+
+    return jax.vmap(run)
 
 
 def env_contestants(copies: int, steps: int) -> dict[str, Callable | str]:

@@ -117,9 +117,15 @@ class ReplayBuffer:
         return self.size * self.num_envs
 
     @property
+    def prioritized(self) -> bool:
+        """Whether the buffer keeps priorities (``init(prioritized=True)``)."""
+        return len(self.sum_tree) > 0
+
+    @property
     def priority(self) -> Array:
         """float32[..., rows, num_envs] stored ``p_i^alpha`` (0 for empty slots); leading
         axes are whatever batches the buffer (seeds)."""
+        _need_priorities(self)
         leaves = self.sum_tree[0]
         lead = leaves.shape[:-1]
         return leaves[..., : self.rows * self.num_envs].reshape(*lead, self.rows, self.num_envs)
@@ -159,6 +165,11 @@ class NStepBatch:
     reward: Array
     discount: Array
     next_obs: Array
+
+
+def _need_priorities(buffer: "ReplayBuffer") -> None:
+    if not buffer.prioritized:
+        raise ValueError("this buffer keeps no priorities (replay.init(..., prioritized=False))")
 
 
 # --------------------------------------------------------------------------------- sum tree
@@ -251,7 +262,8 @@ def storage_dtype(space: Any) -> np.dtype | None:
 
 
 def init(
-    example: Transition, rows: int, num_envs: int, obs_storage: Any = None
+    example: Transition, rows: int, num_envs: int, obs_storage: Any = None,
+    prioritized: bool = True,
 ) -> ReplayBuffer:
     """An empty buffer of ``rows * num_envs`` transitions shaped like ``example``.
 
@@ -262,6 +274,9 @@ def init(
         obs_storage: dtype to keep ``obs`` and ``next_obs`` in (``storage_dtype`` of the
             observation space; it must hold them exactly), or ``None``: their own dtype.
             ``n_step_batch`` casts them back to ``example.obs``'s dtype.
+        prioritized: keep the sum and min trees. ``False`` (uniform replay only) keeps
+            none: ``add`` then writes the data alone, and ``sample_proportional`` /
+            ``update_priorities`` / ``priority`` refuse the buffer.
     """
     if rows < 1 or num_envs < 1:
         raise ValueError(f"buffer needs rows >= 1 and num_envs >= 1, got {rows}, {num_envs}")
@@ -279,7 +294,7 @@ def init(
     data = jax.tree.map(
         lambda x: jnp.zeros((rows, num_envs, *jnp.shape(x)), jnp.asarray(x).dtype), example
     )
-    sizes = _level_sizes(rows * num_envs)
+    sizes = _level_sizes(rows * num_envs) if prioritized else []
     return ReplayBuffer(
         data=data,
         sum_tree=tuple(jnp.zeros((n,), jnp.float32) for n in sizes),
@@ -301,10 +316,11 @@ def add(buffer: ReplayBuffer, batch: Transition) -> ReplayBuffer:
     data = jax.tree.map(
         lambda store, x: store.at[row].set(x.astype(store.dtype)), buffer.data, batch
     )
-    slots = row * buffer.num_envs + jnp.arange(buffer.num_envs, dtype=jnp.int32)
-    buffer = _write_priorities(
-        buffer, slots, jnp.full((buffer.num_envs,), buffer.max_priority, jnp.float32)
-    )
+    if buffer.prioritized:
+        slots = row * buffer.num_envs + jnp.arange(buffer.num_envs, dtype=jnp.int32)
+        buffer = _write_priorities(
+            buffer, slots, jnp.full((buffer.num_envs,), buffer.max_priority, jnp.float32)
+        )
     return buffer.replace(
         data=data,
         insert=(row + 1) % buffer.rows,
@@ -354,6 +370,7 @@ def sample_proportional(
     Probabilities are ``p_i^alpha / sum_k p_k^alpha`` (the tree stores ``p^alpha``).
     Cost ``O(batch * BRANCH * depth)``, independent of the buffer's size.
     """
+    _need_priorities(buffer)
     total = jnp.sum(buffer.sum_tree[-1])
     offsets = jax.random.uniform(key, (batch_size,))
     mass = (jnp.arange(batch_size, dtype=jnp.float32) + offsets) / batch_size * total
@@ -374,6 +391,7 @@ def update_priorities(
 
     An index drawn twice in one batch keeps one of its two new priorities.
     """
+    _need_priorities(buffer)
     chex.assert_equal_shape([index.row, td_error])
     new = (jnp.abs(td_error) + eps) ** alpha
     buffer = _write_priorities(buffer, index.row * buffer.num_envs + index.env, new)

@@ -59,6 +59,22 @@ def test_add_writes_rows_circularly():
     np.testing.assert_array_equal(buf.data.action[2], [0, 1])
 
 
+def test_a_uniform_buffer_keeps_no_priorities_and_the_same_data():
+    plain = replay.init(example(), rows=3, num_envs=2, prioritized=False)
+    full = replay.init(example(), rows=3, num_envs=2)
+    assert plain.sum_tree == () and plain.min_tree == () and not plain.prioritized
+    assert full.prioritized
+    for t in range(4):
+        plain, full = add(plain, step_batch([t, -t])), add(full, step_batch([t, -t]))
+    for a, b in zip(jax.tree.leaves(plain.data), jax.tree.leaves(full.data)):
+        np.testing.assert_array_equal(a, b)
+    assert int(plain.insert) == int(full.insert) and int(plain.size) == int(full.size)
+    with pytest.raises(ValueError, match="no priorities"):
+        replay.sample_proportional(plain, jax.random.key(0), 4, 0.5)
+    with pytest.raises(ValueError, match="no priorities"):
+        plain.priority
+
+
 def test_add_checks_the_number_of_env_copies():
     buf = replay.init(example(), rows=3, num_envs=2)
     with pytest.raises(AssertionError):
