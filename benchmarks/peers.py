@@ -25,8 +25,9 @@ all of them; min and median over rounds, and each peer's time over jaxrl's):
 * ``dqn``: CartPole-v1, 8 envs, buffer 50,000, learning from 1,000 steps, batch 128,
   one gradient step per update of the 8 envs: jaxrl with PureJaxRL's features (1-step
   targets, no double DQN, no clipping, hard target copies), jaxrl's defaults (3-step,
-  double, clipped, Polyak), PureJaxRL's ``dqn.py`` (flashbax buffer), and a floor: the
-  network's work alone (acting forward pass and gradient step, no env or replay).
+  double, clipped, Polyak), PureJaxRL's ``dqn.py`` (flashbax buffer), and two floors: the
+  network's work alone (acting forward pass and gradient step, no env or replay), without
+  and with double DQN's extra forward pass.
 * ``env``: CartPole-v1, ``--env-copies`` copies with auto-reset and random actions in a
   jitted scan: jaxrl's ``VecEnv`` and gymnax's (``vmap`` of ``env.step``).
 
@@ -162,16 +163,19 @@ def dqn_contestants(total: int, root: str | None) -> dict[str, Callable | str]:
     except Exception as e:  # noqa: BLE001
         out["purejaxrl"] = f"skipped ({type(e).__name__}: {e})"
     out["floor: network work alone"] = dqn_floor(total)
+    out["floor, double DQN: network work alone"] = dqn_floor(total, double=True)
     return out
 
 
-def dqn_floor(total: int) -> Callable[[Any], Any]:
+def dqn_floor(total: int, double: bool = False) -> Callable[[Any], Any]:
     """The work no DQN at PureJaxRL's settings can skip, and nothing else: per update of
     the 8 environments, the Q-network (120-84) on 8 observations (acting), then one
     gradient step on 128 transitions (online network forward and backward, target network
     forward, Adam) and the target's periodic copy. No environment, no replay buffer, no
     random numbers: batches are fixed rows of one array. A contestant's time over this
-    row's is how much of its time goes to anything but the network."""
+    row's is how much of its time goes to anything but the network. ``double``: also the
+    online network's forward pass on the next observations that double DQN's target needs
+    (the one network pass jaxrl's defaults add)."""
     import flax.linen as nn
     import optax
 
@@ -191,7 +195,12 @@ def dqn_floor(total: int) -> Callable[[Any], Any]:
 
         def loss(p, target, obs, nxt):
             q = net.apply(p, obs)[jnp.arange(128), actions]
-            y = 1.0 + 0.99 * jnp.max(net.apply(target, nxt), axis=-1)
+            q_next = net.apply(target, nxt)
+            if double:
+                best = jnp.argmax(net.apply(jax.lax.stop_gradient(p), nxt), axis=-1)
+                y = 1.0 + 0.99 * q_next[jnp.arange(128), best]
+            else:
+                y = 1.0 + 0.99 * jnp.max(q_next, axis=-1)
             return jnp.mean((q - y) ** 2)
 
         def body(carry, i):
