@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -307,6 +308,27 @@ def _differences(
     return diffs
 
 
+# Leaves that earlier versions wrote and this one no longer keeps: a checkpoint holding
+# them loads with them left out, when the run's state has no such leaf. Uniform-replay
+# DQN kept the (unused) priority trees until 2026-12; jaxrl.replay keeps them only for
+# prioritised replay now.
+_RETIRED_LEAVES = re.compile(r"\.buffer\.(sum_tree|min_tree)\[\d+\]$")
+
+
+def _drop_retired(raw: dict[str, Any], wanted: set[str]) -> dict[str, Any]:
+    """``raw`` without the retired leaves that the run's state does not have."""
+    header, stored = raw["header"], raw["leaves"]
+    leaves = header.get("leaves")
+    if not isinstance(leaves, list) or not isinstance(stored, dict):
+        return raw  # damaged: the checks that follow say so
+    keep = [i for i, leaf in enumerate(leaves)
+            if leaf.get("path") in wanted or not _RETIRED_LEAVES.search(str(leaf.get("path")))]
+    if len(keep) == len(leaves):
+        return raw
+    return {**raw, "header": {**header, "leaves": [leaves[i] for i in keep]},
+            "leaves": {str(j): stored.get(str(i)) for j, i in enumerate(keep)}}
+
+
 def load(
     path: str | os.PathLike,
     template: Any,
@@ -335,9 +357,10 @@ def load(
     """
     path = Path(path)
     raw = _read(path)
-    header = raw["header"]
     flat, treedef = jax.tree_util.tree_flatten_with_path(template)
     expected = [_leaf_info(p, x) for p, x in flat]
+    raw = _drop_retired(raw, {leaf["path"] for leaf in expected})
+    header = raw["header"]
     diffs = _differences(header, expected, algorithm, env, config)
     if diffs:
         shown = diffs[:8] + ([f"... and {len(diffs) - 8} more"] if len(diffs) > 8 else [])

@@ -97,6 +97,30 @@ def test_missing_extra_leaves_and_dtype_are_named(tmp_path):
     assert "['a']: checkpoint dtype float32, this run float16" in msg
 
 
+@struct.dataclass
+class _Buffer:
+    data: jax.Array
+    sum_tree: tuple
+    min_tree: tuple
+
+
+@struct.dataclass
+class _Holder:
+    buffer: _Buffer
+
+
+def test_retired_priority_trees_of_old_uniform_buffers_are_left_out(tmp_path):
+    """Uniform replay kept unused priority trees before 2026-12: such a checkpoint loads
+    into today's state without them; a state that keeps them still needs them."""
+    old = _Holder(_Buffer(jnp.arange(4.0), (jnp.ones(8), jnp.ones(1)), (jnp.zeros(8), jnp.zeros(1))))
+    new = _Holder(_Buffer(jnp.zeros(4), (), ()))
+    state, _ = ckpt.load(save(tmp_path / "old.msgpack", old), new, **META)
+    np.testing.assert_array_equal(state.buffer.data, [0.0, 1.0, 2.0, 3.0])
+    assert state.buffer.sum_tree == () and state.buffer.min_tree == ()
+    with pytest.raises(ckpt.CheckpointError, match=r"sum_tree\[0\]: missing from the checkpoint"):
+        ckpt.load(save(tmp_path / "new.msgpack", new), old, **META)
+
+
 def test_interrupted_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / "c.msgpack"
     first = make_state()
