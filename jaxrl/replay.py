@@ -85,8 +85,9 @@ class ReplayBuffer:
         sum_tree: the levels of a ``BRANCH``-ary sum tree over the flat slots
             (``row * num_envs + env``): level 0 holds each slot's ``p_i^alpha`` (0 =
             empty), level ``l + 1`` the sums of ``BRANCH`` consecutive entries of level
-            ``l``; the last level has ``BRANCH`` entries.
-        min_tree: the same levels with minima (empty slots are ``+inf``).
+            ``l``; the last level has ``BRANCH`` entries. Empty (``()``) for a buffer made
+            with ``init(prioritized=False)``.
+        min_tree: the same levels with minima (empty slots are ``+inf``); ``()`` likewise.
         max_priority: float32[] largest ``p_i^alpha`` so far (new transitions get it).
         insert: int32[] row the next ``add`` writes.
         size: int32[] rows holding data (at most ``rows``).
