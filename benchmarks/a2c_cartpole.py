@@ -30,12 +30,12 @@ import time
 import jax
 import numpy as np
 
-from jaxrl import parallel as par
+from jaxrl.parallel import devices as par
 
 par.use_cpu_cores()  # before JAX starts: the seeds split over one CPU device per core
 
 
-import envs  # noqa: E402
+from jaxrl import envs  # noqa: E402
 from jaxrl.algos import a2c  # noqa: E402
 
 BOOK = {"book": (300.0, 45.0), "book_mc": (140.0, 45.0)}  # (mean length, seconds)

@@ -30,9 +30,9 @@ import time
 import jax
 import numpy as np
 
-from envs.bandits import Bandit
+from jaxrl.envs.bandits import Bandit
 from jaxrl.algos import bandit_agents as ba
-from jaxrl.plotting import bandit_testbed, figure, smooth_returns
+from jaxrl.output.plotting import bandit_testbed, figure, smooth_returns
 
 # --------------------------------------------------------------------------- agents
 BOOK_AGENTS = {

@@ -49,7 +49,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import envs
+from jaxrl import envs
 from jaxrl.algos import a2c
 
 THRESHOLD = 300.0

@@ -44,7 +44,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from jaxrl import parallel
+from jaxrl.parallel import devices as parallel
 
 parallel.use_cpu_cores()
 
@@ -52,11 +52,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import envs
-from envs.wrappers import EpisodeStatistics, VecEnv
-from jaxrl import curiosity
+from jaxrl import envs
+from jaxrl.envs.wrappers import EpisodeStatistics, VecEnv
+from jaxrl.algos import curiosity
 from jaxrl.algos import ppo
-from jaxrl.plotting import visitation_maps
+from jaxrl.output.plotting import visitation_maps
 
 SEEDS = 8  # per agent and setting (--quick: 2)
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
@@ -176,7 +176,7 @@ def config(preset, steps, kind):
 
 def write_json(path, rows):
     """The result rows, written atomically (``path.tmp``, then replaced)."""
-    from jaxrl.checkpoint import atomic_write
+    from jaxrl.runs.checkpoint import atomic_write
 
     atomic_write(path, json.dumps(rows, indent=1).encode())
 

@@ -46,15 +46,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrl import parallel as par
+from jaxrl.parallel import devices as par
 
 par.use_cpu_cores()  # before JAX starts: the seeds split over one CPU device per core
 
-import envs
-from jaxrl import evaluate as ev
-from jaxrl import plotting
+from jaxrl import envs
+from jaxrl.core import episodes as ev
+from jaxrl.runs import evaluation
+from jaxrl.output import plotting
 from jaxrl.algos import dqn, ppo
-from jaxrl.metrics import final_returns, final_window
+from jaxrl.core.metrics import final_returns, final_window
 
 ENV = "gymnax/Freeway-MinAtar"
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,14 +142,14 @@ def exploring(agent, states, env, params, episodes: int) -> np.ndarray:
     values differ by less than their errors (waiting a step costs about (1 - gamma) of
     the value); a little exploration unsticks it, so this shows what the seeds learned
     beside the strict greedy score."""
-    result = ev.evaluate_seeds(agent, states, env, params, episodes=episodes, greedy=False,
+    result = evaluation.evaluate_seeds(agent, states, env, params, episodes=episodes, greedy=False,
                                seed=54321, start="fresh")
     return np.asarray(result.returns).mean(axis=1)
 
 
 def write_json(path: str, rows: list[dict]) -> None:
     """``rows`` as a JSON list, written atomically (``PATH.tmp``, then renamed)."""
-    from jaxrl.checkpoint import atomic_write
+    from jaxrl.runs.checkpoint import atomic_write
 
     atomic_write(path, json.dumps(rows, indent=1).encode())
 
@@ -203,14 +204,14 @@ def main() -> None:
           f"{configs['c51'].v_max:g}], qrdqn {configs['qrdqn'].num_quantiles} quantiles "
           f"(kappa {configs['qrdqn'].kappa:g})")
 
-    wall0, cpu0 = time.perf_counter(), ev.process_cpu_seconds()
+    wall0, cpu0 = time.perf_counter(), evaluation.process_cpu_seconds()
     results = {}  # name -> (greedy [seeds], training tail [seeds], Timing, env steps, plot)
     for name in agents:
         if name == "ppo":
             continue
         agent = dqn.make(configs[name], env, params)
         keys = jax.random.split(jax.random.key(0), seeds)
-        states, metrics, result, t = ev.train_and_evaluate(
+        states, metrics, result, t = evaluation.train_and_evaluate(
             agent, env, params, keys, jax.random.key(12345), episodes)
         greedy = np.asarray(result.returns).mean(axis=1)  # [seeds]
         explore = np.full(seeds, np.nan) if args.quick else exploring(
@@ -234,7 +235,7 @@ def main() -> None:
                                 activation="relu", ent_coef=0.01)
         ppo_agent = ppo.make(ppo_config, env, params)
         keys = jax.random.split(jax.random.key(0), seeds)
-        states, metrics, result, t = ev.train_and_evaluate(
+        states, metrics, result, t = evaluation.train_and_evaluate(
             ppo_agent, env, params, keys, jax.random.key(12345), episodes)
         greedy = np.asarray(result.returns).mean(axis=1)
         explore = exploring(ppo_agent, states, env, params, episodes)
@@ -242,7 +243,7 @@ def main() -> None:
                           seeds * ppo_config.total_timesteps, None)
         print(f"  ppo: greedy {np.round(greedy, 1)}; {t.summary(seeds * ppo_steps)}", flush=True)
     random, up = baselines(env, params, 64, jax.random.key(7))
-    wall, cpu = time.perf_counter() - wall0, ev.process_cpu_seconds() - cpu0
+    wall, cpu = time.perf_counter() - wall0, evaluation.process_cpu_seconds() - cpu0
 
     print(f"\nFreeway-MinAtar, greedy crossings per episode; {seeds} seeds x {steps:,} env steps "
           f"each (PPO {ppo_steps:,}), {episodes} greedy episodes per seed, the same settings "

@@ -6,7 +6,7 @@ environment's speed beside xland-minigrid's DoorKey, all in one run.
    network of the one DQN agent) train in ONE compiled program, then each plays the same
    ``--episodes`` fresh boards of MiniGrid's DoorKey-5x5 (its rewards and 250-step cap):
    greedily (argmax Q), and again epsilon-greedily for each of ``--eval-epsilons``
-   (``jaxrl.evaluate.epsilon_agent``, Atari DQN's evaluation policy; a memoryless greedy
+   (``jaxrl.core.episodes.epsilon_agent``, Atari DQN's evaluation policy; a memoryless greedy
    policy can loop forever on a board, a small epsilon leaves the loop). Printed: the
    solved rate per seed and policy, the means (the source: at least 94 %; target 99 %),
    and the times, with the CPU seconds and the idle-machine estimate they give.
@@ -44,12 +44,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrl import parallel as par
+from jaxrl.parallel import devices as par
 
 par.use_cpu_cores()  # before JAX starts: the seeds split over one CPU device per core
 
-import envs
-from jaxrl import evaluate as ev
+from jaxrl import envs
+from jaxrl.core import episodes as ev
+from jaxrl.runs import evaluation
 from jaxrl.algos import dqn, ppo
 
 SOURCE_SOLVED = 0.94
@@ -174,7 +175,7 @@ def train_and_score(agent, env, params, seeds: int, seed_key, episodes: int,
                     epsilons: tuple[float, ...] = ()):
     """``seeds`` agents trained and scored in ONE compiled program: each plays the same
     ``episodes`` fresh boards greedily and then epsilon-greedily for each of ``epsilons``
-    (``jaxrl.evaluate.epsilon_agent``; the same boards again). Returns ``(states,
+    (``jaxrl.core.episodes.epsilon_agent``; the same boards again). Returns ``(states,
     [greedy result, *epsilon results], timing)``."""
     eval_key = jax.random.key(12345)
     players = [agent, *(ev.epsilon_agent(agent, e) for e in epsilons)]
@@ -184,12 +185,12 @@ def train_and_score(agent, env, params, seeds: int, seed_key, episodes: int,
         return state, [ev.evaluate(p, state, env, params, eval_key, episodes) for p in players]
 
     keys = jax.random.split(seed_key, seeds)
-    wall0, cpu0 = time.perf_counter(), ev.process_cpu_seconds()
+    wall0, cpu0 = time.perf_counter(), evaluation.process_cpu_seconds()
     compiled = par.over_seeds(one).lower(keys).compile()
-    wall1, cpu1 = time.perf_counter(), ev.process_cpu_seconds()
+    wall1, cpu1 = time.perf_counter(), evaluation.process_cpu_seconds()
     states, results = jax.block_until_ready(compiled(keys))
-    wall2, cpu2 = time.perf_counter(), ev.process_cpu_seconds()
-    return states, results, ev.Timing(wall1 - wall0, cpu1 - cpu0, wall2 - wall1, cpu2 - cpu1)
+    wall2, cpu2 = time.perf_counter(), evaluation.process_cpu_seconds()
+    return states, results, evaluation.Timing(wall1 - wall0, cpu1 - cpu0, wall2 - wall1, cpu2 - cpu1)
 
 
 def timing_line(t, env_steps: int) -> str:
@@ -229,8 +230,8 @@ def train_dqn(args) -> list[dict]:
     print(timing_line(t, steps))
     plot = None
     if args.attention_png:
-        from jaxrl.networks import attention_weights
-        from jaxrl.plotting import attention_maps
+        from jaxrl.core.networks import attention_weights
+        from jaxrl.output.plotting import attention_maps
 
         one = jax.tree.map(lambda x: x[0], states)
         obs, _ = eval_env.reset(jax.random.key(99), eval_params)
@@ -278,7 +279,7 @@ def train_ppo(args) -> list[dict]:
 
 def write_json(path: str, rows: list[dict]) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    from jaxrl.checkpoint import atomic_write
+    from jaxrl.runs.checkpoint import atomic_write
 
     atomic_write(path, json.dumps(rows, indent=1).encode())
 
@@ -324,7 +325,7 @@ def main() -> None:
         args.xminigrid_python = ""
     print(f"jax {jax.__version__}, {jax.device_count()} {jax.devices()[0].platform} device(s), "
           f"load average {os.getloadavg()[0]:.1f}" + ("; --quick budget" if args.quick else ""))
-    t0, cpu0 = time.perf_counter(), ev.process_cpu_seconds()
+    t0, cpu0 = time.perf_counter(), evaluation.process_cpu_seconds()
     rows: list[dict] = []
     if args.only == "speed" or (args.only is None and not (args.quick or args.skip_speed)):
         speed(args)
@@ -332,7 +333,7 @@ def main() -> None:
         rows += train_dqn(args)
     if args.only in (None, "ppo") and args.ppo_steps > 0:
         rows += train_ppo(args)
-    cpu = ev.process_cpu_seconds() - cpu0
+    cpu = evaluation.process_cpu_seconds() - cpu0
     print(f"\ntotal {time.perf_counter() - t0:.0f} s wall, {cpu:.0f} CPU s (about "
           f"{idle_estimate(cpu):.0f} s on the idle machine; load average now "
           f"{os.getloadavg()[0]:.1f})")

@@ -16,13 +16,13 @@ import argparse
 import jax
 import numpy as np
 
-from jaxrl import parallel as par
+from jaxrl.parallel import devices as par
 
 par.use_cpu_cores()  # before JAX starts: the seeds split over one CPU device per core
 
-from jaxrl import evaluate as ev  # noqa: E402
+from jaxrl.core import episodes as ev  # noqa: E402
 from jaxrl.algos import dqn  # noqa: E402
-from jaxrl.run import final_returns  # noqa: E402
+from jaxrl.runs.run import final_returns  # noqa: E402
 
 
 def main() -> None:
@@ -41,7 +41,7 @@ def main() -> None:
           f"{config.total_env_steps:,} env steps x {args.seeds} seeds in one program")
 
     keys = jax.random.split(jax.random.key(0), args.seeds)
-    _, metrics, result, t = ev.train_and_evaluate(
+    _, metrics, result, t = evaluation.train_and_evaluate(
         agent, env, params, keys, jax.random.key(12345), args.episodes, max_steps=500
     )
     returns = np.asarray(result.returns)

@@ -24,12 +24,12 @@ import argparse
 import jax
 import numpy as np
 
-from jaxrl import parallel as par
+from jaxrl.parallel import devices as par
 
 par.use_cpu_cores()  # before JAX starts: the seeds split over one CPU device per core
 
-from envs.gridworld import ACTION_NAMES  # noqa: E402
-from jaxrl import evaluate as ev  # noqa: E402
+from jaxrl.envs.gridworld import ACTION_NAMES  # noqa: E402
+from jaxrl.core import episodes as ev  # noqa: E402
 from jaxrl.algos import dqn  # noqa: E402
 
 SOURCE = {
@@ -58,7 +58,7 @@ def main() -> None:
           f"in one program")
 
     keys = jax.random.split(jax.random.key(0), args.seeds)
-    states, _, result, t = ev.train_and_evaluate(
+    states, _, result, t = evaluation.train_and_evaluate(
         agent, env, params, keys, jax.random.key(12345), args.episodes, max_steps=15
     )
     boards = jax.tree.map(lambda x: x[0], result.initial_state)  # the same for every seed

@@ -23,13 +23,13 @@ import argparse
 import jax
 import numpy as np
 
-from jaxrl import parallel as par
+from jaxrl.parallel import devices as par
 
 par.use_cpu_cores()  # before JAX starts: the seeds split over one CPU device per core
 
-from jaxrl import evaluate as ev  # noqa: E402
+from jaxrl.core import episodes as ev  # noqa: E402
 from jaxrl.algos import dqn  # noqa: E402
-from jaxrl.run import final_returns  # noqa: E402
+from jaxrl.runs.run import final_returns  # noqa: E402
 
 SOURCE_RETURN = -136.75  # after 120,000 steps
 SOURCE_TIME = "200,000 steps in ~20 min on 4 cores (one seed)"
@@ -55,7 +55,7 @@ def main() -> None:
           f"in one program")
 
     keys = jax.random.split(jax.random.key(0), args.seeds)
-    _, metrics, result, t = ev.train_and_evaluate(
+    _, metrics, result, t = evaluation.train_and_evaluate(
         agent, env, params, keys, jax.random.key(12345), args.episodes, max_steps=200
     )
     greedy = np.asarray(result.mean_return)

@@ -19,7 +19,9 @@ import time
 
 import jax
 
-from jaxrl import evaluate as ev
+from jaxrl.core import episodes as ev
+
+from jaxrl.runs import evaluation
 from jaxrl.algos import dqn
 
 PRESET = {"cartpole": "cartpole", "gridworld": "gridworld"}
@@ -40,13 +42,13 @@ def measure(
     init = jax.jit(jax.vmap(agent.init))
     run = jax.jit(jax.vmap(lambda s: agent.run(s, updates)))
     state = jax.block_until_ready(init(keys))
-    w0, c0 = time.perf_counter(), ev.process_cpu_seconds()
+    w0, c0 = time.perf_counter(), evaluation.process_cpu_seconds()
     compiled = run.lower(state).compile()
-    w1, c1 = time.perf_counter(), ev.process_cpu_seconds()
+    w1, c1 = time.perf_counter(), evaluation.process_cpu_seconds()
     state, _ = jax.block_until_ready(compiled(state))  # first run: buffer filling, warm caches
-    w2, c2 = time.perf_counter(), ev.process_cpu_seconds()
+    w2, c2 = time.perf_counter(), evaluation.process_cpu_seconds()
     state, _ = jax.block_until_ready(compiled(state))
-    w3, c3 = time.perf_counter(), ev.process_cpu_seconds()
+    w3, c3 = time.perf_counter(), evaluation.process_cpu_seconds()
     wall, cpu = w3 - w2, c3 - c2
     return {
         "compile": w1 - w0, "wall": wall, "cpu": cpu,

@@ -27,8 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import envs
-
+from jaxrl import envs
 TARGET_STEPS = 4_000_000  # env steps per timed rollout (all copies together)
 
 

@@ -17,7 +17,7 @@ Printed (no asserts):
    16,384: members evaluated per second and env steps per second, on one device and
    with the members split over all devices (``es.make(..., devices=...)``).
 3. Peer: the same population work driven by evosax's ``Open_ES`` through
-   ``jaxrl.evolution.evosax_step`` (same evaluator, same population and episodes),
+   ``jaxrl.algos.evolution.evosax_step`` (same evaluator, same population and episodes),
    seconds per generation beside jaxrl's ES (skipped when evosax is missing).
 
 Times are wall seconds after ``block_until_ready``, compile apart; CPU seconds are
@@ -35,18 +35,18 @@ import time
 import jax
 import numpy as np
 
-from jaxrl import parallel as par
+from jaxrl.parallel import devices as par
 
 par.use_cpu_cores()  # before JAX starts: one CPU device per core
 
 import jax.numpy as jnp
 import optax
 
-import envs
-from jaxrl import evolution
+from jaxrl import envs
+from jaxrl.algos import evolution
 from jaxrl.algos import es, ga
-from jaxrl.evaluate import evaluate
-from jaxrl.logging import table
+from jaxrl.core.episodes import evaluate
+from jaxrl.output.logging import table
 
 ENV = "CartPole-v1"
 

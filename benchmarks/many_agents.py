@@ -26,7 +26,7 @@ mean-field Q against independent Q, and agent-steps per second from 20 to 10,000
    that pair's chase when training stops, not on the algorithms.
 3. Throughput on ``Ising2D-v0`` as the torus grows (20, 100, 1,000, 10,000 agents):
    environment alone (random actions) and mean-field Q training, on one device and
-   on every device (``jaxrl.parallel.over_seeds``, 2 seeds); compile time apart, clocks
+   on every device (``jaxrl.parallel.devices.over_seeds``, 2 seeds); compile time apart, clocks
    stopped after ``block_until_ready``.
 
 Usage: ``python benchmarks/many_agents.py [--quick] [--skip-ising] [--skip-battle]
@@ -45,7 +45,7 @@ import dataclasses
 import json
 import time
 
-from jaxrl import parallel
+from jaxrl.parallel import devices as parallel
 
 parallel.use_cpu_cores()
 
@@ -53,7 +53,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import envs
+from jaxrl import envs
 from jaxrl.algos import get, marl
 
 ISING_ROWS = [
@@ -317,7 +317,7 @@ def throughput(quick: bool) -> tuple[str, list[dict]]:
 
 def write_json(path: str, rows: list[dict]) -> None:
     """``rows`` as a JSON list, written atomically (``PATH.tmp``, then renamed)."""
-    from jaxrl.checkpoint import atomic_write
+    from jaxrl.runs.checkpoint import atomic_write
 
     atomic_write(path, json.dumps(rows, indent=1).encode())
 

@@ -102,7 +102,7 @@ def _stand_ins() -> None:
 
 
 def jaxrl_train(algo: str, config: Any) -> Callable[[Any], Any]:
-    import envs
+    from jaxrl import envs
     from jaxrl.algos import dqn, ppo
 
     env, params = envs.make("CartPole-v1")
@@ -222,8 +222,8 @@ def dqn_floor(total: int, double: bool = False) -> Callable[[Any], Any]:
 
 
 def env_contestants(copies: int, steps: int) -> dict[str, Callable | str]:
-    import envs
-    from envs.wrappers import VecEnv
+    from jaxrl import envs
+    from jaxrl.envs.wrappers import VecEnv
 
     out: dict[str, Callable | str] = {}
     env, params = envs.make("CartPole-v1")
@@ -358,7 +358,7 @@ def main() -> None:
                          "seeds": args.seeds, "compile_s": None, "run_s": round(min(t), 2),
                          "plot": None})
     if args.json:
-        from jaxrl.checkpoint import atomic_write
+        from jaxrl.runs.checkpoint import atomic_write
 
         atomic_write(args.json, json.dumps(rows, indent=1).encode())
 

@@ -1,7 +1,7 @@
 """PPO on CartPole-v1: 16 seeds x 500,000 steps trained as one compiled program.
 
 Runs, in one process: the ``cartpole`` preset (tuned for throughput) with the seeds
-split over one CPU device per core (``jaxrl.parallel``), the same on one device, and
+split over one CPU device per core (``jaxrl.parallel.devices``), the same on one device, and
 the ``cleanrl`` preset (the defaults: CleanRL's settings) on all devices. For each:
 compile time, run time, time per seed, the fraction of seeds whose mean return at
 the end of training is at least 475, and the time to that threshold.
@@ -32,16 +32,16 @@ import time
 
 import jax
 
-from jaxrl import parallel as par
+from jaxrl.parallel import devices as par
 
 par.use_cpu_cores()  # before anything starts JAX: one CPU device per core
 import numpy as np
 
-import envs
+from jaxrl import envs
 from jaxrl.algos import ppo
-from jaxrl.evaluate import evaluate_seeds
-from jaxrl.plotting import smooth_returns
-from jaxrl.sweep import final_returns
+from jaxrl.runs.evaluation import evaluate_seeds
+from jaxrl.output.plotting import smooth_returns
+from jaxrl.runs.sweep import final_returns
 
 THRESHOLD = 475.0
 WINDOW = 10  # updates in the trailing mean

@@ -25,17 +25,17 @@ import time
 import jax
 import numpy as np
 
-import envs
+from jaxrl import envs
 from jaxrl.algos import ppo
-from jaxrl.evaluate import evaluate_seeds
-from jaxrl.sweep import final_returns
+from jaxrl.runs.evaluation import evaluate_seeds
+from jaxrl.runs.sweep import final_returns
 
 PEERS = {
     "gymnax/Pendulum-v1": "-230.42 +- 142.54 (SB3 RL Zoo PPO + gSDE)",
     "gymnax/MountainCarContinuous-v0": "94.57 +- 0.45 (SB3 RL Zoo PPO + gSDE)",
 }
 
-# Settings found with jaxrl.sweep (lr x gamma on Pendulum, exploration on Mountain Car).
+# Settings found with jaxrl.runs.sweep (lr x gamma on Pendulum, exploration on Mountain Car).
 CONFIGS = {
     "gymnax/Pendulum-v1": ppo.Config(
         num_envs=8, num_steps=128, epochs=10, minibatches=8, total_timesteps=300_000,
@@ -113,7 +113,7 @@ def _plot(results: list[dict], path: str) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from jaxrl.plotting import smooth_returns
+    from jaxrl.output.plotting import smooth_returns
 
     fig = Figure(figsize=(6.5 * len(results), 4.5))
     FigureCanvasAgg(fig)

@@ -1,7 +1,7 @@
 """A PPO hyperparameter sweep on CartPole-v1 as one compiled program.
 
 8 settings (4 learning rates x 2 clip ranges by default) x 8 seeds = 64 training runs
-in one ``jit`` call through ``jaxrl.sweep.sweep``. Prints the table of final returns
+in one ``jit`` call through ``jaxrl.runs.sweep.sweep``. Prints the table of final returns
 with the best setting marked, compile and run times, and writes a heatmap beside the
 learning curves (``ppo_sweep.png``).
 
@@ -19,12 +19,12 @@ import os
 
 import numpy as np
 
-from jaxrl import parallel as par
+from jaxrl.parallel import devices as par
 
 par.use_cpu_cores()  # before JAX starts: the settings are split over one device per core
 
 from jaxrl.algos import ppo  # noqa: E402
-from jaxrl.sweep import sweep  # noqa: E402
+from jaxrl.runs.sweep import sweep  # noqa: E402
 
 DEFAULT_GRID = {"lr": [1e-4, 3e-4, 1e-3, 3e-3], "clip_eps": [0.1, 0.3]}
 

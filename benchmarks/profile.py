@@ -38,9 +38,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-import envs
-from envs.wrappers import EpisodeStatistics, VecEnv
-from jaxrl import replay
+from jaxrl import envs
+from jaxrl.envs.wrappers import EpisodeStatistics, VecEnv
+from jaxrl.core import replay
 from jaxrl.algos import dqn, ppo
 
 
@@ -305,7 +305,7 @@ def main() -> None:
             "seeds": 1, "compile_s": None, "run_s": round(run_s, 1), "plot": None,
         })
     if args.json:
-        from jaxrl.checkpoint import atomic_write
+        from jaxrl.runs.checkpoint import atomic_write
 
         atomic_write(args.json, json.dumps(rows, indent=1).encode())
 

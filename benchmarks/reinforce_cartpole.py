@@ -26,14 +26,14 @@ import time
 import jax
 import numpy as np
 
-from jaxrl import parallel as par
+from jaxrl.parallel import devices as par
 
 par.use_cpu_cores()  # before JAX starts: the seeds split over one CPU device per core
 
 
-import envs  # noqa: E402
+from jaxrl import envs  # noqa: E402
 from jaxrl.algos import reinforce  # noqa: E402
-from jaxrl.plotting import smooth_returns  # noqa: E402
+from jaxrl.output.plotting import smooth_returns  # noqa: E402
 
 BOOK_MA = 180.0  # the book's window-50 moving average after 500 episodes
 BOOK_SECONDS = 60.0  # "in under a minute"

@@ -43,7 +43,7 @@ ROOT = HERE.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from jaxrl import parallel as par
+from jaxrl.parallel import devices as par
 
 par.use_cpu_cores()  # before JAX starts: seeds split over one CPU device per core
 
@@ -170,7 +170,7 @@ def run_contextual(quick: bool) -> dict[str, Any]:
 
 
 def run_tabular(quick: bool) -> dict[str, Any]:
-    import envs
+    from jaxrl import envs
     from jaxrl.algos import tabular as tab
 
     mod = _load("tabular")
@@ -190,22 +190,22 @@ def run_tabular(quick: bool) -> dict[str, Any]:
 
 def _train_eval(module: Any, preset: str, seeds: int, steps: int | None, episodes: int,
                 max_steps: int, win_fn: Any = None) -> tuple[Any, Any, Any, Any]:
-    from jaxrl import evaluate as ev
-
+    from jaxrl.core import episodes as ev
+    from jaxrl.runs import evaluation
     config = module.PRESETS[preset].config
     if steps is not None:
         config = config.replace(total_env_steps=steps)
     env, params = module.preset_env(preset)
     agent = module.make(config, env, params)
     keys = jax.random.split(jax.random.key(0), seeds)
-    _, metrics, result, t = ev.train_and_evaluate(agent, env, params, keys,
+    _, metrics, result, t = evaluation.train_and_evaluate(agent, env, params, keys,
                                                   jax.random.key(12345), episodes,
                                                   max_steps=max_steps, win_fn=win_fn)
     return config, metrics, result, t
 
 
 def _curve(metrics: dict[str, Any]) -> np.ndarray:
-    from jaxrl.plotting import smooth_returns
+    from jaxrl.output.plotting import smooth_returns
 
     return smooth_returns(np.asarray(metrics["episode_return"]),
                           np.asarray(metrics["episodes"]), 50)
@@ -283,9 +283,9 @@ def run_ppo(quick: bool) -> dict[str, Any]:
 
 
 def run_evolution(quick: bool) -> dict[str, Any]:
-    import envs
+    from jaxrl import envs
     from jaxrl.algos import ga
-    from jaxrl.evaluate import evaluate
+    from jaxrl.core.episodes import evaluate
 
     seeds = 4 if quick else 8
     env, params = envs.make("CartPole-v1")

@@ -3,7 +3,7 @@
 The same fixed job, PPO seeds (``ppo`` preset ``cartpole``) and evolution populations
 (``es`` preset ``cartpole``: 128 members per generation, each seed a population), run
 as one compiled program whose seed axis is split over the devices of every process
-(``jaxrl.parallel.over_seeds``; several processes joined by ``jax.distributed`` on
+(``jaxrl.parallel.devices.over_seeds``; several processes joined by ``jax.distributed`` on
 loopback, CPU collectives through gloo), and one big population (``espop``: one seed of
 1,024 members whose every generation is split over the devices, ``--split population``):
 
@@ -41,8 +41,8 @@ if str(ROOT) not in sys.path:
 
 def worker(args: argparse.Namespace) -> None:
     """One process of a measurement; process 0 prints ``RESULT {json}``."""
-    from jaxrl import distributed
-    from jaxrl import parallel as par
+    from jaxrl.parallel import processes as distributed
+    from jaxrl.parallel import devices as par
 
     if args.coordinator:
         distributed.initialize(args.coordinator, args.num_processes, args.process_id,
@@ -52,8 +52,8 @@ def worker(args: argparse.Namespace) -> None:
     import jax
     import numpy as np
 
-    import envs
-    from jaxrl import driver
+    from jaxrl import envs
+    from jaxrl.runs import driver
     from jaxrl.algos import es, ppo
 
     env, params = envs.make("CartPole-v1")
@@ -91,7 +91,7 @@ def worker(args: argparse.Namespace) -> None:
 
 def measure(algo: str, processes: int, devices: int, args: argparse.Namespace) -> dict:
     """Run one configuration in fresh child processes; the result of process 0."""
-    from jaxrl.launch import free_port
+    from jaxrl.parallel.launch import free_port
 
     base = [sys.executable, str(Path(__file__).resolve()), "--worker", "--algo", algo,
             "--devices", str(devices), "--seeds", str(args.seeds),

@@ -31,9 +31,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import envs
-from envs.gridworld import Gridworld
-from envs.taxi import TaxiState
+from jaxrl import envs
+from jaxrl.envs.gridworld import Gridworld
+from jaxrl.envs.taxi import TaxiState
 from jaxrl.algos import tabular
 
 # (task, preset name): each algorithm's ``tabular.PRESETS_BY_ALGORITHM[algorithm][preset]``

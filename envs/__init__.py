@@ -1,7 +1,8 @@
-"""jaxrl's environments: pure functions of immutable state, gymnax 1.0's call shape.
+"""jaxrl's environments (``jaxrl.envs``): pure functions of immutable state, gymnax 1.0's call shape.
 
 Public surface::
 
+    from jaxrl import envs
     env, params = envs.make("CartPole-v1")
     envs.registered()
     envs.Environment, envs.VecEnv, envs.spaces, envs.wrappers
@@ -9,23 +10,30 @@ Public surface::
     envs.to_gymnasium(env, params), envs.to_gymnasium_vector(env, num_envs)  # needs gymnasium
 """
 
-from envs import spaces, wrappers
-from envs.core import Environment
-from envs.multiagent import MultiAgentEnvironment, to_jaxmarl
-from envs.registry import make, register, registered
-from envs.wrappers import VecEnv
+if __name__ != "jaxrl.envs":
+    # The repository keeps this folder at its top level, where a working directory of the
+    # checkout makes it importable as plain ``envs``: a second copy whose classes are not
+    # jaxrl's. Installed, it is only ever ``jaxrl.envs``.
+    raise ImportError(f"import the environments as jaxrl.envs (from jaxrl import envs), "
+                      f"not as {__name__!r}")
+
+from . import spaces, wrappers
+from .core import Environment
+from .multiagent import MultiAgentEnvironment, to_jaxmarl
+from .registry import make, register, registered
+from .wrappers import VecEnv
 
 
 def to_gymnasium(env, params=None, render_mode=None):
     """``envs.gymnasium_adapter.to_gymnasium`` (imported on use: Gymnasium is optional)."""
-    from envs.gymnasium_adapter import to_gymnasium as convert
+    from .gymnasium_adapter import to_gymnasium as convert
 
     return convert(env, params, render_mode)
 
 
 def to_gymnasium_vector(env, num_envs, params=None):
     """``envs.gymnasium_adapter.to_gymnasium_vector`` (imported on use)."""
-    from envs.gymnasium_adapter import to_gymnasium_vector as convert
+    from .gymnasium_adapter import to_gymnasium_vector as convert
 
     return convert(env, num_envs, params)
 

@@ -54,8 +54,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from envs import spaces
-from envs.core import Environment
+from . import spaces
+from .core import Environment
 
 #: Trials in the binomial reward: a pull pays 0..NUM_TRIALS.
 NUM_TRIALS = 10

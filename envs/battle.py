@@ -58,8 +58,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from envs import spaces
-from envs.multiagent import MultiAgentEnvironment
+from . import spaces
+from .multiagent import MultiAgentEnvironment
 
 ACTION_NAMES = ("stay", "up", "down", "left", "right", "attack")
 MOVES = np.array([[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1], [0, 0]], np.int32)

@@ -23,8 +23,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from envs import spaces
-from envs.core import Environment
+from . import spaces
+from .core import Environment
 
 
 @struct.dataclass

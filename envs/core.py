@@ -20,7 +20,7 @@ from typing import Any, Callable, Generic, TypeVar
 import jax
 import jax.numpy as jnp
 
-from envs import spaces
+from . import spaces
 
 TState = TypeVar("TState")
 TParams = TypeVar("TParams")

@@ -56,9 +56,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from envs import spaces
-from envs.core import Environment
-from envs.registry import _closest
+from . import spaces
+from .core import Environment
+from .registry import _closest
 
 #: MiniGrid's object indices (``minigrid.core.constants.OBJECT_TO_IDX``).
 OBJECT = {"unseen": 0, "empty": 1, "wall": 2, "floor": 3, "door": 4, "key": 5, "ball": 6,

@@ -47,9 +47,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from envs import spaces
-from envs.core import Environment
-from envs.registry import _closest
+from . import spaces
+from .core import Environment
+from .registry import _closest
 
 MODES = ("static", "player", "random")
 REWARD_SCHEMES = {

@@ -47,9 +47,9 @@ from gymnasium import spaces as gs
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from envs import spaces
-from envs.core import Environment
-from envs.wrappers import VecEnv, Wrapper
+from . import spaces
+from .core import Environment
+from .wrappers import VecEnv, Wrapper
 
 
 def _seed_to_key(seed: int) -> jax.Array:

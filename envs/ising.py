@@ -47,7 +47,7 @@ Info: ``aligned_fraction`` (``float32[]``) of the new configuration: in 1-D the 
 
 Pictures: ``render(state)`` is text (``↑``/``↓``, one row per lattice row; ASCII ``+``/
 ``-`` with ``ascii=True``); ``render_image(state)`` an RGB ``uint8`` array (up light,
-down dark); ``jaxrl.plotting.spin_grids`` draws configurations side by side.
+down dark); ``jaxrl.output.plotting.spin_grids`` draws configurations side by side.
 """
 
 from __future__ import annotations
@@ -59,8 +59,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from envs import spaces
-from envs.multiagent import MultiAgentEnvironment
+from . import spaces
+from .multiagent import MultiAgentEnvironment
 
 ACTION_NAMES = ("down", "up")
 UP_COLOUR, DOWN_COLOUR = (244, 200, 66), (38, 52, 110)

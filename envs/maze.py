@@ -42,8 +42,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from envs import spaces
-from envs.core import Environment
+from . import spaces
+from .core import Environment
 
 ROOM = 3  # cells per room side; wall lines every ROOM + 1 cells
 ACTION_NAMES = ("up", "down", "left", "right")

@@ -45,8 +45,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from envs import spaces
-from envs.core import Environment
+from . import spaces
+from .core import Environment
 
 __all__ = ["JaxMARLView", "MultiAgentEnvironment", "is_multiagent", "to_jaxmarl"]
 

@@ -27,8 +27,8 @@ from typing import Any, Callable
 
 import jax.numpy as jnp
 
-from envs import spaces
-from envs.core import Environment
+from . import spaces
+from .core import Environment
 
 GYMNAX_PREFIX = "gymnax/"
 
@@ -45,19 +45,19 @@ def register(name: str, entry_point: str, **fixed: Any) -> None:
     _REGISTRY[name] = (entry_point, dict(fixed))
 
 
-register("Bandit-v0", "envs.bandits:Bandit")
-register("ContextualBandit-v0", "envs.bandits:ContextualBandit")
-register("Gridworld-v0", "envs.gridworld:Gridworld")
-register("CartPole-v0", "envs.cartpole:CartPole", version="v0")
-register("CartPole-v1", "envs.cartpole:CartPole", version="v1")
-register("MountainCar-v0", "envs.mountain_car:MountainCar")
-register("Taxi-v3", "envs.taxi:Taxi")
-register("Ising1D-v0", "envs.ising:Ising1D")
-register("Ising2D-v0", "envs.ising:Ising2D")
-register("Battle-v0", "envs.battle:Battle")
-register("Maze-v0", "envs.maze:Maze")
+register("Bandit-v0", "jaxrl.envs.bandits:Bandit")
+register("ContextualBandit-v0", "jaxrl.envs.bandits:ContextualBandit")
+register("Gridworld-v0", "jaxrl.envs.gridworld:Gridworld")
+register("CartPole-v0", "jaxrl.envs.cartpole:CartPole", version="v0")
+register("CartPole-v1", "jaxrl.envs.cartpole:CartPole", version="v1")
+register("MountainCar-v0", "jaxrl.envs.mountain_car:MountainCar")
+register("Taxi-v3", "jaxrl.envs.taxi:Taxi")
+register("Ising1D-v0", "jaxrl.envs.ising:Ising1D")
+register("Ising2D-v0", "jaxrl.envs.ising:Ising2D")
+register("Battle-v0", "jaxrl.envs.battle:Battle")
+register("Maze-v0", "jaxrl.envs.maze:Maze")
 for _side in (5, 6, 8, 16):  # MiniGrid's DoorKey sizes (chapter 10)
-    register(f"DoorKey-{_side}x{_side}-v0", "envs.doorkey:DoorKey", size=_side)
+    register(f"DoorKey-{_side}x{_side}-v0", "jaxrl.envs.doorkey:DoorKey", size=_side)
 
 
 def _gymnax_names() -> list[str]:
@@ -163,7 +163,7 @@ def make(name: str, checked: bool = False, **options: Any) -> tuple[Environment,
     if param_options:
         params = replace_params(params, name, ctor_names, **param_options)
     if checked:
-        from envs.wrappers import CheckedActions
+        from .wrappers import CheckedActions
 
         env = CheckedActions(env)
     return env, params

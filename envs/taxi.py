@@ -49,8 +49,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from envs import spaces
-from envs.core import Environment
+from . import spaces
+from .core import Environment
 
 MAP = (
     "+---------+",

@@ -18,8 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from envs import spaces
-from envs.core import Environment, auto_reset, split_step_key
+from . import spaces
+from .core import Environment, auto_reset, split_step_key
 
 
 class Wrapper(Environment):

@@ -13,7 +13,7 @@ import textwrap
 PROGRAM = textwrap.dedent(
     """
     import jax, jax.numpy as jnp, optax
-    from jaxrl.networks import MLP
+    from jaxrl.core.networks import MLP
 
     net = MLP(hidden=(64, 64), out=2, act="tanh", orthogonal=True)
     opt = optax.adam(1e-3)

@@ -1,7 +1,7 @@
 """Algorithm registry: every trainable algorithm by name, one module each.
 
-Each module provides ``Config`` and ``make(config, env, env_params) -> jaxrl.agent.Agent``
-(see ``jaxrl.agent``), ``PRESETS: dict[str, jaxrl.presets.Preset]`` and ``DEFAULT_ENV``
+Each module provides ``Config`` and ``make(config, env, env_params) -> jaxrl.core.agent.Agent``
+(see ``jaxrl.core.agent``), ``PRESETS: dict[str, jaxrl.core.presets.Preset]`` and ``DEFAULT_ENV``
 (the environment a run uses when none is named). ``get(name)`` returns the module;
 ``names()`` lists them.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from jaxrl.config import closest
+from jaxrl.core.config import closest
 
 # name -> module path. Modules are imported on first use.
 _ALGORITHMS: dict[str, str] = {

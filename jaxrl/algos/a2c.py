@@ -9,7 +9,7 @@ One update = ``collect`` -> ``compute_targets`` -> ``learn``:
 
 * ``mode="n_step"`` (the book's default, ``num_steps = N = 10``): every copy plays
   ``N`` steps, carrying on across episode ends (auto-reset). Step ``t`` of the
-  rollout is trained towards ``jaxrl.returns.bootstrapped_returns``: rewards up to the
+  rollout is trained towards ``jaxrl.core.returns.bootstrapped_returns``: rewards up to the
   end of the rollout or of its episode, then the critic's value of the final
   observation (zero after a termination, ``V(info["final_observation"])`` after a
   time limit or at the rollout's end).
@@ -25,12 +25,12 @@ One update = ``collect`` -> ``compute_targets`` -> ``learn``:
   far more slowly per step than the book's: see benchmarks/a2c_cartpole.py.)
 
 Options beyond the book: ``gae_lambda < 1`` replaces the N-step returns by
-lambda-returns (``jaxrl.returns.gae``; 1, the default, is exactly the N-step
+lambda-returns (``jaxrl.core.returns.gae``; 1, the default, is exactly the N-step
 return), ``reward_scale``, ``entropy_coef``, ``normalize_advantages``,
 ``max_grad_norm``, ``anneal_lr``, ``orthogonal_init``.
 
 Metrics per update: ``env_steps`` (every step taken by every copy, masked ones
-included), ``episode_return``, ``episodes`` (see ``jaxrl.agent``), ``loss``,
+included), ``episode_return``, ``episodes`` (see ``jaxrl.core.agent``), ``loss``,
 ``actor_loss``, ``critic_loss``, ``entropy``, ``grad_norm``.
 
 Loss per copy, summed (``loss_reduction="sum"``, the book) or averaged over its
@@ -71,17 +71,17 @@ import numpy as np
 import optax
 from flax import struct
 
-from envs import spaces
-from envs.core import Environment
-from envs.wrappers import EpisodeStatistics, VecEnv
-from jaxrl.agent import Agent, Metrics, episode_metrics
-from jaxrl.config import is_traced
-from jaxrl.config import static as _static
-from jaxrl.distributions import categorical_log_prob_entropy
-from jaxrl.networks import ACTIVATIONS, activation, encode_observation, observation_input
-from jaxrl.presets import Preset
-from jaxrl.returns import bootstrapped_returns, gae, standardize
-from jaxrl.schedules import learning_rate
+from jaxrl.envs import spaces
+from jaxrl.envs.core import Environment
+from jaxrl.envs.wrappers import EpisodeStatistics, VecEnv
+from jaxrl.core.agent import Agent, Metrics, episode_metrics
+from jaxrl.core.config import is_traced
+from jaxrl.core.config import static as _static
+from jaxrl.core.distributions import categorical_log_prob_entropy
+from jaxrl.core.networks import ACTIVATIONS, activation, encode_observation, observation_input
+from jaxrl.core.presets import Preset
+from jaxrl.core.returns import bootstrapped_returns, gae, standardize
+from jaxrl.core.schedules import learning_rate
 
 Array = jax.Array
 
@@ -122,7 +122,7 @@ class Config:
     trunk: tuple[int, ...] = _static((25, 50))  # shared layers
     actor_hidden: tuple[int, ...] = _static(())  # actor head layers before the logits
     critic_hidden: tuple[int, ...] = _static((25,))  # critic head layers before V
-    activation: str = _static("relu")  # hidden activation (jaxrl.networks.ACTIVATIONS)
+    activation: str = _static("relu")  # hidden activation (jaxrl.core.networks.ACTIVATIONS)
     critic_output: str = _static("tanh")  # "tanh" (book) or "linear"
     detach_critic: bool = _static(True)  # critic head does not train the trunk (book)
     obs_normalization: str = _static("l2")  # "l2": x / |x| (book), or "none"
@@ -254,7 +254,7 @@ _TUNED = Config(
     reward_scale=0.1,
 )
 
-#: Named settings (``jaxrl.presets.Preset``), all for CartPole-v1. ``"book"``: chapter
+#: Named settings (``jaxrl.core.presets.Preset``), all for CartPole-v1. ``"book"``: chapter
 #: 5's N-step agent (7 copies, N = 10). ``"book_mc"``: the same with Monte Carlo
 #: returns. ``"tuned"``: mean episode length 450 on CartPole-v1 after about 65,000 steps
 #: per seed (numbers in benchmarks/a2c_cartpole.py). Still N-step (N = 10) advantage

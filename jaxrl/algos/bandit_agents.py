@@ -26,10 +26,10 @@ index and bias every early pull).
 ``run_testbed(agents, key, num_runs, num_pulls)`` runs every agent on the same
 ``num_runs`` independent problems (common random numbers: the same arms, and the
 same uniforms behind each pull's reward) for ``num_pulls`` pulls each, inside one
-``jit``; ``jaxrl.plotting.bandit_testbed`` draws the classic two-panel figure.
+``jit``; ``jaxrl.output.plotting.bandit_testbed`` draws the classic two-panel figure.
 
 Contextual bandit (the book's chapter 2): ``ContextualBanditConfig`` and ``make`` give
-an ``Agent`` (``jaxrl.agent``), registered as ``"contextual_bandit"``: an MLP
+an ``Agent`` (``jaxrl.core.agent``), registered as ``"contextual_bandit"``: an MLP
 (book: one-hot state 10 -> 100 ReLU -> 10) predicts the reward of every arm; the arm
 is drawn from ``softmax(Q(s, .) / tau)`` (book tau = 2), and one Adam step minimises
 the squared error of the pulled arm only, ``(Q(s, a) - r)^2``. The book's loss is the
@@ -60,15 +60,15 @@ import numpy as np
 import optax
 from flax import struct
 
-from envs import spaces
-from envs.bandits import Bandit, ContextualBandit
-from envs.core import Environment
-from envs.wrappers import EpisodeStatistics, VecEnv
-from jaxrl.agent import Agent, Metrics, episode_metrics
-from jaxrl.config import check_leaves as _check_leaves
-from jaxrl.config import static as _static
-from jaxrl.networks import MLP
-from jaxrl.presets import Preset
+from jaxrl.envs import spaces
+from jaxrl.envs.bandits import Bandit, ContextualBandit
+from jaxrl.envs.core import Environment
+from jaxrl.envs.wrappers import EpisodeStatistics, VecEnv
+from jaxrl.core.agent import Agent, Metrics, episode_metrics
+from jaxrl.core.config import check_leaves as _check_leaves
+from jaxrl.core.config import static as _static
+from jaxrl.core.networks import MLP
+from jaxrl.core.presets import Preset
 
 Array = jax.Array
 
@@ -610,7 +610,7 @@ Config = ContextualBanditConfig
 #: The environment a run trains on when none is named.
 DEFAULT_ENV: str = "ContextualBandit-v0"
 
-#: Named settings (``jaxrl.presets.Preset``), for ContextualBandit-v0 (10 states, 10 arms).
+#: Named settings (``jaxrl.core.presets.Preset``), for ContextualBandit-v0 (10 states, 10 arms).
 PRESETS: dict[str, Preset] = {
     "book": Preset(
         ContextualBanditConfig(), env="ContextualBandit-v0",
@@ -675,7 +675,7 @@ def make(config: ContextualBanditConfig, env: Environment, env_params: Any) -> A
     One update: every one of ``num_envs`` copies pulls an arm drawn from
     ``softmax(Q(s, .) / tau)``; one Adam step on the mean of ``pulled_arm_loss``.
     Metrics per update: ``env_steps``, ``episode_return``, ``episodes`` (see
-    ``jaxrl.agent``; a bandit episode is a whole problem, so few end), ``reward``
+    ``jaxrl.core.agent``; a bandit episode is a whole problem, so few end), ``reward``
     (mean reward of this update's pulls), ``loss``, and on bandit envs
     ``expected_reward``, ``best_expected_reward`` and ``optimal_action`` (means over
     copies; ``best_expected_reward`` is 10 max_a p[s, a] of the state pulled in).
@@ -808,7 +808,7 @@ def train_contextual(
     Raises:
         ValueError: a bad config or size, or an episode shorter than the run.
     """
-    from envs.bandits import NUM_TRIALS, ContextualBandit
+    from jaxrl.envs.bandits import NUM_TRIALS, ContextualBandit
 
     num_seeds = _positive_int("num_seeds", num_seeds)
     env = ContextualBandit() if env is None else env

@@ -16,14 +16,14 @@ network update). Every extension is a config field:
 * ``double``: double DQN targets (online argmax at the next state, target value);
 * ``dueling``: value and advantage heads, ``q = v + A - mean(A)``;
 * ``n_steps``: n-step returns, folded at sampling time from consecutive buffer rows
-  (``jaxrl.replay.n_step_batch``), stopping at episode ends;
+  (``jaxrl.core.replay.n_step_batch``), stopping at episode ends;
 * ``loss``: ``"huber"`` or ``"mse"``; ``max_grad_norm``: global gradient-norm clip;
 * ``epsilon_schedule``: ``"linear"``, ``"exponential"`` or ``"constant"``;
 * ``distribution``: ``"none"`` (one value per action), ``"categorical"`` (C51,
   Bellemare et al., 2017: ``num_atoms`` probabilities on ``[v_min, v_max]``, cross-entropy
   to the projected target) or ``"quantile"`` (QR-DQN, Dabney et al., 2018:
   ``num_quantiles`` quantiles, quantile Huber loss with threshold ``kappa``). The maths
-  is in ``jaxrl.value_targets``. Every other switch applies unchanged: replay, target
+  is in ``jaxrl.core.value_targets``. Every other switch applies unchanged: replay, target
   network, double (the online network's expected values pick the next action), dueling
   (value and advantage heads per atom), n-step. Actions (acting and targets) are greedy
   by the distribution's expected value; prioritised replay uses each transition's loss
@@ -32,15 +32,15 @@ network update). Every extension is a config field:
   ``Config`` default and presets);
 * ``torso``: ``"mlp"``, ``"conv"`` (one 3x3 convolution of 16 channels before the
   hidden layers, MinAtar's baseline) or ``"auto"`` (conv for image observations such as
-  MinAtar's 10x10 planes, ``jaxrl.networks.choose_torso``), or ``"relational"`` (chapter
+  MinAtar's 10x10 planes, ``jaxrl.core.networks.choose_torso``), or ``"relational"`` (chapter
   10: the image's cells as entities, ``attention_heads`` heads of self-attention,
-  max-pooled or flattened (``attention_pool``), ``jaxrl.networks.relational_features``;
+  max-pooled or flattened (``attention_pool``), ``jaxrl.core.networks.relational_features``;
   presets ``doorkey_book``, ``doorkey``).
 
 Termination vs truncation: every stored transition keeps the observation the step
 produced before auto-reset (``info["final_observation"]``) and the two flags, so a
 time-limit cut bootstraps from the true last state and only termination zeroes the
-bootstrap (``jaxrl.value_targets``).
+bootstrap (``jaxrl.core.value_targets``).
 
 Training many seeds: ``jax.jit(jax.vmap(agent.train))(keys)``. The step counters in
 the training state do not depend on the key, so under ``vmap`` they stay unbatched
@@ -66,19 +66,20 @@ import numpy as np
 import optax
 from flax import struct
 
-from envs import spaces
-from envs.core import Environment
-from envs.wrappers import EpisodeStatistics, VecEnv
-from jaxrl import curiosity, replay, value_targets
-from jaxrl.config import check_leaves, closest, is_traced
-from jaxrl.config import static as _static
-from jaxrl.agent import Agent, Metrics, episode_metrics
-from jaxrl.networks import (
+from jaxrl.envs import spaces
+from jaxrl.envs.core import Environment
+from jaxrl.envs.wrappers import EpisodeStatistics, VecEnv
+from jaxrl.algos import curiosity
+from jaxrl.core import replay, value_targets
+from jaxrl.core.config import check_leaves, closest, is_traced
+from jaxrl.core.config import static as _static
+from jaxrl.core.agent import Agent, Metrics, episode_metrics
+from jaxrl.core.networks import (
     ACTIVATIONS, RELATIONAL_TORSOS, channel_categories, choose_torso, conv_features,
     encode_observation, observation_input, relational_features,
 )
-from jaxrl.presets import Preset
-from jaxrl.schedules import learning_rate
+from jaxrl.core.presets import Preset
+from jaxrl.core.schedules import learning_rate
 
 Array = jax.Array
 
@@ -124,7 +125,7 @@ class Config:
     num_envs: int = _static(8)  # environment copies stepped per update
     total_env_steps: int = _static(200_000)  # environment steps in a run (all copies)
     hidden: tuple[int, ...] = _static((64, 64))  # Q-network hidden widths
-    activation: str = _static("relu")  # hidden activation (jaxrl.networks.ACTIVATIONS)
+    activation: str = _static("relu")  # hidden activation (jaxrl.core.networks.ACTIVATIONS)
     dueling: bool = _static(False)  # value + advantage heads
     double: bool = _static(True)  # double DQN targets
     replay: str = _static("uniform")  # "uniform", "prioritized" or "none" (online)
@@ -164,9 +165,9 @@ class Config:
     v_min: float = -10.0  # categorical: lowest atom of the support (the book's -10)
     v_max: float = 10.0  # categorical: highest atom (the book's 10)
     kappa: float = 1.0  # quantile: Huber threshold of the quantile Huber loss
-    # --- curiosity (chapter 8, jaxrl.curiosity; the book's ICM around a Q-learner) -----
+    # --- curiosity (chapter 8, jaxrl.algos.curiosity; the book's ICM around a Q-learner) -----
     # The stored reward is extrinsic_coef * r + r_int; the module trains on each step's
-    # transitions with its own Adam (jaxrl.curiosity.online_step). "none": plain DQN.
+    # transitions with its own Adam (jaxrl.algos.curiosity.online_step). "none": plain DQN.
     curiosity: str = _static("none")  # "none", "icm" or "rnd"
     curiosity_hidden: tuple[int, ...] = _static((64,))  # hidden widths of its networks
     curiosity_features: int = _static(32)  # ICM encoding / RND target output width
@@ -337,7 +338,7 @@ class QNetwork(nn.Module):
 
     The last ``obs_ndim`` axes are flattened (leading axes are batch); a Discrete
     observation (``obs_categories > 0``) is one-hot encoded first. ``torso="conv"``
-    reads an image observation with ``jaxrl.networks.conv_features`` first. With
+    reads an image observation with ``jaxrl.core.networks.conv_features`` first. With
     ``dueling`` the last hidden layer feeds a value head (1 unit) and an advantage
     head (``num_actions`` units), combined by ``value_targets.dueling_aggregate``.
 
@@ -467,8 +468,8 @@ class TrainState:
     env_steps: Array
     grad_steps: Array
     updates: Array
-    curiosity: Any = None  # jaxrl.curiosity.CuriosityState (Config.curiosity != "none")
-    exploration: Any = None  # jaxrl.curiosity.ExplorationState (visit counts), with curiosity
+    curiosity: Any = None  # jaxrl.algos.curiosity.CuriosityState (Config.curiosity != "none")
+    exploration: Any = None  # jaxrl.algos.curiosity.ExplorationState (visit counts), with curiosity
 
 
 @struct.dataclass
@@ -569,7 +570,7 @@ def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
         env_params: the env's params (default: ``env.default_params``).
 
     Returns:
-        ``jaxrl.agent.Agent``; its ``act(state, obs, key, greedy)`` takes one
+        ``jaxrl.core.agent.Agent``; its ``act(state, obs, key, greedy)`` takes one
         unbatched observation and returns an int32[] action (epsilon-greedy at the
         state's current epsilon unless ``greedy``).
 
@@ -629,7 +630,7 @@ def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
             return expected(network.apply(params, obs))
         return network.apply(params, obs)
 
-    # Curiosity (jaxrl.curiosity): None is plain DQN, the same program as without it.
+    # Curiosity (jaxrl.algos.curiosity): None is plain DQN, the same program as without it.
     curious = curiosity.from_config(c, env, env_params, "dqn")
     cover = curiosity.coverage(env, env_params) if curious is not None else None
 
@@ -878,7 +879,7 @@ def _book(**overrides: Any) -> Config:
 #: The environment a run trains on when none is named.
 DEFAULT_ENV: str = "CartPole-v1"
 
-#: Named settings (``jaxrl.presets.Preset``: config, environment, options, observation
+#: Named settings (``jaxrl.core.presets.Preset``: config, environment, options, observation
 #: noise): the sources' agents and jaxrl's tuned ones.
 PRESETS: dict[str, Preset] = {
     # Chapter 3, listing "online": no replay, no target; 1000 games of static mode with
@@ -990,8 +991,8 @@ def preset_env(name: str, presets: dict[str, Preset] | None = None) -> tuple[Env
     ``presets``: the table to look ``name`` up in (default ``PRESETS``; the ``c51`` and
     ``qrdqn`` views pass theirs).
     """
-    import envs
-    from envs.wrappers import ObservationNoise
+    from jaxrl import envs
+    from jaxrl.envs.wrappers import ObservationNoise
 
     presets = PRESETS if presets is None else presets
     if name not in presets:

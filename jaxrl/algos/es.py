@@ -8,7 +8,7 @@ The policy is a mean parameter vector ``theta`` (``float32[D]``). A generation:
    (``perturbation``), so with the population split over devices only the members'
    fitness scalars cross between them.
 2. ``evaluate``: fitness = mean return over ``episodes`` episodes, all members on the
-   same episode starts (``jaxrl.evolution.make_evaluator``).
+   same episode starts (``jaxrl.algos.evolution.make_evaluator``).
 3. ``shape``: centred ranks in ``[-0.5, 0.5]`` (``fitness_shaping="centred_rank"``),
    or standardised, or raw fitness.
 4. ``step``: the search gradient
@@ -32,13 +32,13 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from envs.core import Environment
-from jaxrl import evolution
-from jaxrl.agent import Agent, Metrics
-from jaxrl.config import check_leaves
-from jaxrl.config import static as _static
-from jaxrl.evaluate import episode_cap
-from jaxrl.presets import Preset
+from jaxrl.envs.core import Environment
+from jaxrl.algos import evolution
+from jaxrl.core.agent import Agent, Metrics
+from jaxrl.core.config import check_leaves
+from jaxrl.core.config import static as _static
+from jaxrl.core.episodes import episode_cap
+from jaxrl.core.presets import Preset
 
 Array = jax.Array
 
@@ -71,7 +71,7 @@ class Config:
     generations: int = _static(50)  # generations in a run (one update each)
     episodes: int = _static(3)  # episodes per fitness evaluation (mean return)
     hidden: tuple[int, ...] = _static((10, 10))  # policy MLP hidden widths
-    activation: str = _static("relu")  # hidden activation (jaxrl.networks.ACTIVATIONS)
+    activation: str = _static("relu")  # hidden activation (jaxrl.core.networks.ACTIVATIONS)
     fitness_shaping: str = _static("centred_rank")  # "centred_rank", "standardise" or "raw"
     sample_actions: bool = _static(False)  # fitness episodes sample the softmax; else argmax
     max_steps: int = _static(0)  # step cap per fitness episode (0: the env's own limit)
@@ -215,7 +215,7 @@ def make(config: Config, env: Environment, env_params: Any = None, *,
             a time (``jax.jit(agent.train)``); the CLI splits seeds over devices instead.
 
     Returns:
-        ``jaxrl.agent.Agent``; ``act`` plays the mean parameters.
+        ``jaxrl.core.agent.Agent``; ``act`` plays the mean parameters.
     """
     if not isinstance(config, Config):
         raise TypeError(f"es.make needs an es.Config, got {type(config).__name__}")

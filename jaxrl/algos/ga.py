@@ -3,7 +3,7 @@
 One update is one generation, compiled as one program:
 
 1. ``evaluate``: every member plays ``episodes`` episodes (all members on the same
-   episode starts); its fitness is the mean return (``jaxrl.evolution.make_evaluator``).
+   episode starts); its fitness is the mean return (``jaxrl.algos.evolution.make_evaluator``).
 2. ``elitism``: the ``elites`` fittest members pass to the next generation unchanged.
 3. ``select``: parents by tournament (the fittest of ``tournament_size`` members drawn
    with replacement) or fitness-proportional (roulette: probability proportional to
@@ -40,13 +40,13 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from envs.core import Environment
-from jaxrl import evolution
-from jaxrl.agent import Agent, Metrics
-from jaxrl.config import check_leaves
-from jaxrl.config import static as _static
-from jaxrl.evaluate import episode_cap
-from jaxrl.presets import Preset
+from jaxrl.envs.core import Environment
+from jaxrl.algos import evolution
+from jaxrl.core.agent import Agent, Metrics
+from jaxrl.core.config import check_leaves
+from jaxrl.core.config import static as _static
+from jaxrl.core.episodes import episode_cap
+from jaxrl.core.presets import Preset
 
 Array = jax.Array
 
@@ -79,7 +79,7 @@ class Config:
     generations: int = _static(50)  # generations in a run (one update each)
     episodes: int = _static(5)  # episodes per fitness evaluation (mean return)
     hidden: tuple[int, ...] = _static((10, 10))  # policy MLP hidden widths
-    activation: str = _static("relu")  # hidden activation (jaxrl.networks.ACTIVATIONS)
+    activation: str = _static("relu")  # hidden activation (jaxrl.core.networks.ACTIVATIONS)
     selection: str = _static("tournament")  # "tournament" or "proportional" (roulette)
     tournament_size: int = _static(3)  # members per tournament
     elites: int = _static(2)  # fittest members copied unchanged into the next generation
@@ -247,7 +247,7 @@ def make(config: Config, env: Environment, env_params: Any = None, *,
             (``jax.jit(agent.train)``); the CLI splits seeds over devices instead.
 
     Returns:
-        ``jaxrl.agent.Agent``; ``act`` plays the best member of the last generation.
+        ``jaxrl.core.agent.Agent``; ``act`` plays the best member of the last generation.
     """
     if not isinstance(config, Config):
         raise TypeError(f"ga.make needs a ga.Config, got {type(config).__name__}")

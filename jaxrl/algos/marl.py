@@ -62,12 +62,12 @@ import numpy as np
 import optax
 from flax import struct
 
-from envs import spaces
-from envs.multiagent import is_multiagent
-from jaxrl.agent import Agent, Metrics
-from jaxrl.config import check_leaves
-from jaxrl.config import static as _static
-from jaxrl.presets import Preset
+from jaxrl.envs import spaces
+from jaxrl.envs.multiagent import is_multiagent
+from jaxrl.core.agent import Agent, Metrics
+from jaxrl.core.config import check_leaves
+from jaxrl.core.config import static as _static
+from jaxrl.core.presets import Preset
 
 Array = jax.Array
 
@@ -521,7 +521,7 @@ def battle_results(agent: Agent, agent_state: Any, env: Any, env_params: Any, ke
     (red = team 0 = ``algorithm``, blue = team 1 = ``opponent``) and ``"length"``, the
     mean battle length. Jittable; vmap over seeds' states.
     """
-    from jaxrl.evaluate import evaluate
+    from jaxrl.core.episodes import evaluate
 
     base = env.unwrapped
     cap = int(env_params.max_steps_in_episode)

@@ -1,7 +1,7 @@
 """Proximal policy optimisation (Schulman et al., 2017) with the clipped ratio.
 
 One update = ``collect`` (``num_steps`` steps of ``num_envs`` copies) ->
-``compute_targets`` (truncation-correct GAE from ``jaxrl.returns.gae``) ->
+``compute_targets`` (truncation-correct GAE from ``jaxrl.core.returns.gae``) ->
 ``learn`` (``epochs`` passes over the batch in ``minibatches`` shuffled minibatches,
 one Adam step each on the clipped surrogate + clipped value loss - entropy bonus).
 
@@ -24,7 +24,7 @@ Details that matter (the "37 implementation details" the field settled on):
   observations are what the networks see and what is stored, so the first epoch's
   ratio is exactly one.
 
-* Curiosity (``curiosity="icm"|"rnd"``, chapter 8): ``jaxrl.curiosity`` adds an
+* Curiosity (``curiosity="icm"|"rnd"``, chapter 8): ``jaxrl.algos.curiosity`` adds an
   intrinsic bonus to the rollout's rewards (``extrinsic_coef * r + r_int``) and its own
   loss beside PPO's in every minibatch (``curiosity_lambda * L_ppo + L_curiosity``, the
   two parameter sets apart). ``curiosity="none"`` (the default) is plain PPO, the same
@@ -32,7 +32,7 @@ Details that matter (the "37 implementation details" the field settled on):
 
 The loss terms are pure functions on flat ``[B]`` arrays with chex checks, each with
 its equation: ``clipped_surrogate_loss``, ``clipped_value_loss``; the categorical and
-Gaussian ``*_log_prob`` / ``*_entropy`` live in ``jaxrl.distributions`` (also
+Gaussian ``*_log_prob`` / ``*_entropy`` live in ``jaxrl.core.distributions`` (also
 importable from here).
 """
 
@@ -48,26 +48,27 @@ import numpy as np
 import optax
 from flax import struct
 
-from envs import spaces
-from envs.core import Environment
-from envs.wrappers import EpisodeStatistics, VecEnv
-from jaxrl import curiosity
-from jaxrl.config import check_leaves
-from jaxrl.config import static as _static
-from jaxrl.agent import Agent, Metrics, episode_metrics
-from jaxrl.distributions import (  # noqa: F401  (also importable from here, as before)
+from jaxrl.envs import spaces
+from jaxrl.envs.core import Environment
+from jaxrl.envs.wrappers import EpisodeStatistics, VecEnv
+from jaxrl.algos import curiosity
+from jaxrl.core.running_stats import RunningStats
+from jaxrl.core.config import check_leaves
+from jaxrl.core.config import static as _static
+from jaxrl.core.agent import Agent, Metrics, episode_metrics
+from jaxrl.core.distributions import (  # noqa: F401  (also importable from here, as before)
     categorical_entropy,
     categorical_log_prob,
     gaussian_entropy,
     gaussian_log_prob,
 )
-from jaxrl.networks import (
+from jaxrl.core.networks import (
     ACTIVATIONS, MLP, TORSOS, choose_torso, concrete_spaces, observation_input,
 )
-from jaxrl.presets import Preset
-from jaxrl.schedules import learning_rate
-from jaxrl.returns import gae
-from jaxrl.rng import permutation
+from jaxrl.core.presets import Preset
+from jaxrl.core.schedules import learning_rate
+from jaxrl.core.returns import gae
+from jaxrl.core.rng import permutation
 
 Array = jax.Array
 
@@ -95,7 +96,7 @@ class Config:
     """PPO settings. Defaults are CleanRL's / PureJaxRL's CartPole settings.
 
     Static fields (shapes and loop lengths; changing one recompiles) come first; the
-    rest are pytree leaves, so ``jaxrl.sweep`` can vmap over them.
+    rest are pytree leaves, so ``jaxrl.runs.sweep`` can vmap over them.
     """
 
     # --- static -------------------------------------------------------------------
@@ -106,13 +107,13 @@ class Config:
     total_timesteps: int = _static(500_000)  # environment steps in a run (all copies)
     actor_hidden: tuple[int, ...] = _static((64, 64))  # policy MLP hidden widths
     critic_hidden: tuple[int, ...] = _static((64, 64))  # value MLP hidden widths
-    activation: str = _static("tanh")  # hidden activation (jaxrl.networks.ACTIVATIONS)
-    torso: str = _static("auto")  # "mlp", "conv" or "auto" (jaxrl.networks.choose_torso)
+    activation: str = _static("tanh")  # hidden activation (jaxrl.core.networks.ACTIVATIONS)
+    torso: str = _static("auto")  # "mlp", "conv" or "auto" (jaxrl.core.networks.choose_torso)
     anneal_lr: bool = _static(True)  # decay lr linearly to 0 over the run
     normalize_advantages: bool = _static(True)  # standardise advantages per minibatch
     clip_value: bool = _static(True)  # clip the value loss around the old values
     normalize_obs: bool = _static(False)  # running mean/std observation normalisation
-    # curiosity (chapter 8, jaxrl.curiosity): "none", "icm" or "rnd"
+    # curiosity (chapter 8, jaxrl.algos.curiosity): "none", "icm" or "rnd"
     curiosity: str = _static("none")
     curiosity_hidden: tuple[int, ...] = _static((64,))  # hidden widths of its networks
     curiosity_features: int = _static(32)  # ICM encoding / RND target output width
@@ -241,7 +242,7 @@ _CURIOUS = Config(
     curiosity_hidden=(32,), curiosity_features=16,
 )
 
-#: Named settings (``jaxrl.presets.Preset``), both for CartPole-v1. ``cleanrl``: the
+#: Named settings (``jaxrl.core.presets.Preset``), both for CartPole-v1. ``cleanrl``: the
 #: defaults (CleanRL's and PureJaxRL's CartPole settings: two 64-unit tanh layers per
 #: network, Adam 2.5e-4). ``cartpole``: tuned here for CartPole-v1 throughput: one
 #: 32-unit tanh layer per network and Adam 1e-3, otherwise the defaults. Measured on a
@@ -381,33 +382,6 @@ class Params:
 
 
 @struct.dataclass
-class RunningStats:
-    """Running mean and (population) variance of observations, ``float32[*obs_shape]``."""
-
-    mean: Array
-    var: Array
-    count: Array  # float32[], observations seen (starts at a tiny epsilon)
-
-    @classmethod
-    def create(cls, shape: tuple[int, ...]) -> "RunningStats":
-        return cls(jnp.zeros(shape), jnp.ones(shape), jnp.asarray(1e-4, jnp.float32))
-
-    def update(self, batch: Array) -> "RunningStats":
-        """Merge a batch ``float32[K, *obs_shape]`` (Chan et al.'s parallel algorithm)."""
-        b_mean = jnp.mean(batch, axis=0)
-        b_var = jnp.var(batch, axis=0)
-        b_count = jnp.asarray(batch.shape[0], jnp.float32)
-        total = self.count + b_count
-        delta = b_mean - self.mean
-        mean = self.mean + delta * b_count / total
-        m2 = self.var * self.count + b_var * b_count + delta**2 * self.count * b_count / total
-        return RunningStats(mean, m2 / total, total)
-
-    def normalize(self, obs: Array) -> Array:
-        return jnp.clip((obs - self.mean) / jnp.sqrt(self.var + 1e-8), -10.0, 10.0)
-
-
-@struct.dataclass
 class TrainState:
     """Everything a run carries from one update to the next."""
 
@@ -418,8 +392,8 @@ class TrainState:
     obs_stats: RunningStats
     key: Array
     update_step: Array  # int32[], updates done
-    curiosity: Any = None  # jaxrl.curiosity.CuriosityState (Config.curiosity != "none")
-    exploration: Any = None  # jaxrl.curiosity.ExplorationState (visit counts), if any
+    curiosity: Any = None  # jaxrl.algos.curiosity.CuriosityState (Config.curiosity != "none")
+    exploration: Any = None  # jaxrl.algos.curiosity.ExplorationState (visit counts), if any
 
 
 @struct.dataclass
@@ -521,12 +495,12 @@ def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
         env_params: its params (``env.default_params`` when None).
 
     Returns:
-        ``jaxrl.agent.Agent``. Metrics per update: ``env_steps``, ``episode_return``,
+        ``jaxrl.core.agent.Agent``. Metrics per update: ``env_steps``, ``episode_return``,
         ``episodes``, ``policy_loss``, ``value_loss``, ``entropy``, ``approx_kl``,
         ``clip_fraction``, ``lr`` (the learning rate used by the update's last step).
         With curiosity: ``intrinsic_reward`` (mean bonus), ``forward_loss`` and
         ``inverse_loss`` (ICM) or ``rnd_loss``; with curiosity or ``exploration_metrics``:
-        ``best_return`` and, where ``jaxrl.curiosity.coverage`` maps the observations to
+        ``best_return`` and, where ``jaxrl.algos.curiosity.coverage`` maps the observations to
         cells, ``visited_cells``, ``rollout_cells`` (and ``furthest_position``).
     """
     if not isinstance(config, Config):
@@ -544,7 +518,7 @@ def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
     obs_dtype = jnp.int32 if nets.obs_categories else jnp.float32
 
     vec_env = VecEnv(EpisodeStatistics(env), cfg.num_envs, reset_pool=0)
-    # Curiosity (jaxrl.curiosity): a bonus on the rollout's rewards and its loss beside
+    # Curiosity (jaxrl.algos.curiosity): a bonus on the rollout's rewards and its loss beside
     # PPO's in every minibatch. None: plain PPO, the same program as without the option.
     curious = curiosity.from_config(cfg, env, env_params, "ppo")
     explore = cfg.exploration_metrics or curious is not None
@@ -728,7 +702,7 @@ def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
             return jax.lax.scan(minibatch, carry, shuffled)
 
         # Every epoch's shuffle in one batched draw (fewer small ops inside the loop);
-        # jaxrl.rng.permutation is a single-operand sort, several times cheaper on CPU.
+        # jaxrl.core.rng.permutation is a single-operand sort, several times cheaper on CPU.
         perms = jax.vmap(lambda k: permutation(k, cfg.batch_size))(
             jax.random.split(key, cfg.epochs)
         )

@@ -23,7 +23,7 @@ purpose:
   bootstrap from and the return ends at the cut (as in the book). A terminated
   episode never bootstraps.
 
-Metrics per update (see ``jaxrl.agent``): ``env_steps`` counts only the steps of the
+Metrics per update (see ``jaxrl.core.agent``): ``env_steps`` counts only the steps of the
 episodes learned from (the masked padding is not counted), ``episode_return``,
 ``episodes``, plus ``episode_lengths: int32[num_envs]`` (one per episode, in order;
 a moving average over a run is ``metrics["episode_lengths"].reshape(-1)``),
@@ -41,17 +41,17 @@ import numpy as np
 import optax
 from flax import struct
 
-from envs import spaces
-from envs.core import Environment
-from envs.wrappers import EpisodeStatistics, VecEnv
-from jaxrl.config import check_leaves, is_traced
-from jaxrl.config import static as _static
-from jaxrl.agent import Agent, Metrics, episode_metrics
-from jaxrl.distributions import categorical_log_prob_entropy
-from jaxrl.networks import ACTIVATIONS, MLP, observation_input
-from jaxrl.presets import Preset
-from jaxrl.returns import bootstrapped_returns, standardize
-from jaxrl.schedules import learning_rate
+from jaxrl.envs import spaces
+from jaxrl.envs.core import Environment
+from jaxrl.envs.wrappers import EpisodeStatistics, VecEnv
+from jaxrl.core.config import check_leaves, is_traced
+from jaxrl.core.config import static as _static
+from jaxrl.core.agent import Agent, Metrics, episode_metrics
+from jaxrl.core.distributions import categorical_log_prob_entropy
+from jaxrl.core.networks import ACTIVATIONS, MLP, observation_input
+from jaxrl.core.presets import Preset
+from jaxrl.core.returns import bootstrapped_returns, standardize
+from jaxrl.core.schedules import learning_rate
 
 Array = jax.Array
 
@@ -76,7 +76,7 @@ class Config:
     num_envs: int = _static(1)  # episodes played in parallel per update (must divide)
     max_episode_steps: int | None = _static(None)  # rollout length; None: env's time limit
     hidden: tuple[int, ...] = _static((150,))  # policy MLP hidden widths
-    activation: str = _static("leaky_relu")  # hidden activation (jaxrl.networks)
+    activation: str = _static("leaky_relu")  # hidden activation (jaxrl.core.networks)
     standardize: str = _static("episode")  # advantages: "episode" (book), "batch" or "none"
     baseline: bool = _static(False)  # learn a state-value baseline V(s)
     baseline_hidden: tuple[int, ...] = _static((150,))  # baseline MLP hidden widths
@@ -143,7 +143,7 @@ class Config:
         return self
 
 
-#: Named settings (``jaxrl.presets.Preset``), both for CartPole-v0 (the book's
+#: Named settings (``jaxrl.core.presets.Preset``), both for CartPole-v0 (the book's
 #: environment, 200-step episodes). ``"book"``: the book's chapter 4 agent. ``"tuned"``:
 #: the same network, still 500 episodes, but four episodes per update (125 updates) with
 #: the advantages standardised over all four together, and a learning rate of 1e-2

@@ -49,14 +49,14 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from envs import spaces
-from envs.core import Environment
-from envs.wrappers import EpisodeStatistics, VecEnv
-from jaxrl.config import check_leaves
-from jaxrl.config import static as _static
-from jaxrl.agent import Agent, Metrics, episode_metrics
-from jaxrl.presets import Preset
-from jaxrl.evaluate import evaluate as run_episodes
+from jaxrl.envs import spaces
+from jaxrl.envs.core import Environment
+from jaxrl.envs.wrappers import EpisodeStatistics, VecEnv
+from jaxrl.core.config import check_leaves
+from jaxrl.core.config import static as _static
+from jaxrl.core.agent import Agent, Metrics, episode_metrics
+from jaxrl.core.presets import Preset
+from jaxrl.core.episodes import evaluate as run_episodes
 
 Array = jax.Array
 
@@ -321,7 +321,7 @@ def make(
         num_states: the index range; given together with ``state_index``.
 
     Returns:
-        ``jaxrl.agent.Agent``; ``train(key) -> (TabularState, metrics)``. Metrics per
+        ``jaxrl.core.agent.Agent``; ``train(key) -> (TabularState, metrics)``. Metrics per
         update: ``env_steps``, ``episode_return``, ``episodes``, ``epsilon`` (the
         update's last), ``abs_td`` (mean absolute TD error).
     """
@@ -422,7 +422,7 @@ class EvalResult(NamedTuple):
 
 def _table_agent(state_index: Callable[[Any], Array]) -> Agent:
     """An ``Agent`` whose state is a Q-table and whose ``act`` is its greedy policy
-    (ties to the lowest index), for ``jaxrl.evaluate``."""
+    (ties to the lowest index), for ``jaxrl.core.episodes``."""
 
     def act(q: Array, obs: Any, key: Array, greedy: bool = True) -> Array:
         return jnp.argmax(jnp.asarray(q)[state_index(obs)]).astype(jnp.int32)
@@ -446,7 +446,7 @@ def greedy_rollout(
 ) -> EvalResult:
     """Play the greedy policy of ``q`` from ``(obs, state)`` for one episode (unbatched).
 
-    One episode of ``jaxrl.evaluate.evaluate`` started at ``(obs, state)``: at most
+    One episode of ``jaxrl.core.episodes.evaluate`` started at ``(obs, state)``: at most
     ``max_steps`` steps (static), ending at the first ``terminated | truncated`` (the
     env's own cap still truncates). ``key`` is needed only when the transition is
     random (``env.stochastic_step``); a deterministic env may omit it.
@@ -472,7 +472,7 @@ def evaluate(
 ) -> EvalResult:
     """Greedy episodes from ``num_episodes`` fresh resets (jittable; vmappable over ``q``).
 
-    ``jaxrl.evaluate.evaluate`` with the table's greedy policy; ``max_steps`` defaults
+    ``jaxrl.core.episodes.evaluate`` with the table's greedy policy; ``max_steps`` defaults
     to the params' ``max_steps_in_episode``.
     """
     if env_params is None:
@@ -493,7 +493,7 @@ def gridworld_policy_text(q: Any, env: Any, arrows: str = "unicode") -> str:
     ``arrows="ascii"``) for the greedy action of ``q[row * size + col]``, and ``+``
     goal, ``-`` pit, ``W`` wall on their cells.
     """
-    from envs import gridworld
+    from jaxrl.envs import gridworld
 
     base = getattr(env, "unwrapped", env)
     if not isinstance(base, gridworld.Gridworld) or base.mode == "random":
@@ -522,7 +522,7 @@ def taxi_policy_text(
     than the destination, or in the taxi), optionally only those with the given
     ``passenger`` (``"R" "G" "Y" "B"`` or ``"taxi"``) and ``destination`` (a stand).
     """
-    from envs import taxi
+    from jaxrl.envs import taxi
 
     stands = "RGYB"
     where = {**{c: i for i, c in enumerate(stands)}, "taxi": 4}
@@ -551,7 +551,7 @@ def taxi_policy_text(
 
 def policy_text(q: Any, env: Any, **kwargs: Any) -> str:
     """Greedy policy as text: Gridworld arrow board, Taxi table, else ``state: action`` lines."""
-    from envs import gridworld, taxi
+    from jaxrl.envs import gridworld, taxi
 
     base = getattr(env, "unwrapped", env)
     if isinstance(base, gridworld.Gridworld):
@@ -582,7 +582,7 @@ _PRESET_CONFIGS = {"q_learning": QLearningConfig, "sarsa": SarsaConfig}
 #: The environment a run trains on when none is named (500 states, Discrete observations).
 DEFAULT_ENV: str = "Taxi-v3"
 
-#: Named settings per algorithm (``jaxrl.presets.Preset``): the three tasks of
+#: Named settings per algorithm (``jaxrl.core.presets.Preset``): the three tasks of
 #: ``benchmarks/tabular.py`` (16 copies x 16 steps per update unless noted). Greedy
 #: policies come out optimal from every start on Gridworld's static and player boards;
 #: on Taxi-v3 the greedy mean return is 7.92 against the optimum 7.93 (Q-learning,

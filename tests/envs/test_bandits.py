@@ -14,8 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import envs
-from envs.bandits import (
+from jaxrl import envs
+from jaxrl.envs.bandits import (
     NUM_TRIALS,
     Bandit,
     BanditState,

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from flax import struct
 
-import envs
-from envs import spaces, wrappers
-from envs.core import Environment
+from jaxrl import envs
+from jaxrl.envs import spaces, wrappers
+from jaxrl.envs.core import Environment
 
 
 @struct.dataclass
@@ -272,7 +272,7 @@ def test_params_are_vmappable():
 
 def test_auto_reset_selects_per_copy_and_keeps_the_final_observation():
     """envs.core.auto_reset, the one implementation behind Environment.step and VecEnv.step."""
-    from envs.core import auto_reset
+    from jaxrl.envs.core import auto_reset
 
     obs = jnp.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])  # 3 copies, obs [2]
     state = {"t": jnp.array([5, 6, 7]), "pos": jnp.ones((3, 2, 2))}

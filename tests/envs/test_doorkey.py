@@ -10,8 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import envs
-from envs.doorkey import (
+from jaxrl import envs
+from jaxrl.envs.doorkey import (
     CLOSED,
     COLOR,
     EMPTY,

@@ -10,8 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import envs
-from envs.gridworld import Gridworld, GridworldParams, GridworldState
+from jaxrl import envs
+from jaxrl.envs.gridworld import Gridworld, GridworldParams, GridworldState
 
 UP, DOWN, LEFT, RIGHT = 0, 1, 2, 3
 

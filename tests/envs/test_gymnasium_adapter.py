@@ -18,8 +18,8 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 from gymnasium.vector import AutoresetMode
 
-import envs
-from envs.gymnasium_adapter import GymnasiumEnv, GymnasiumVectorEnv
+from jaxrl import envs
+from jaxrl.envs.gymnasium_adapter import GymnasiumEnv, GymnasiumVectorEnv
 
 SPECLESS = "Not able to test alternative render modes"  # no EnvSpec: expected
 

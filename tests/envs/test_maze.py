@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import envs
-from envs.maze import Maze, MazeState
-from envs.mountain_car import MountainCarState
+from jaxrl import envs
+from jaxrl.envs.maze import Maze, MazeState
+from jaxrl.envs.mountain_car import MountainCarState
 
 
 def _state(r: int, c: int, t: int = 0) -> MazeState:

@@ -6,10 +6,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import envs
-from envs.battle import ATTACK, Battle, BattleParams, BattleState
-from envs.ising import Ising1D, Ising2D, IsingState
-from envs.multiagent import is_multiagent, to_jaxmarl
+from jaxrl import envs
+from jaxrl.envs.battle import ATTACK, Battle, BattleParams, BattleState
+from jaxrl.envs.ising import Ising1D, Ising2D, IsingState
+from jaxrl.envs.multiagent import is_multiagent, to_jaxmarl
 
 STAY, UP, DOWN, LEFT, RIGHT = 0, 1, 2, 3, 4
 

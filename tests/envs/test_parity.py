@@ -22,10 +22,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import envs
-from envs.cartpole import CartPoleState
-from envs.mountain_car import MountainCarState
-from envs.taxi import Taxi, TaxiState, _Tables, decode
+from jaxrl import envs
+from jaxrl.envs.cartpole import CartPoleState
+from jaxrl.envs.mountain_car import MountainCarState
+from jaxrl.envs.taxi import Taxi, TaxiState, _Tables, decode
 
 TOL = 1e-5
 pytestmark = pytest.mark.filterwarnings("ignore:.*CartPole-v0 is out of date")

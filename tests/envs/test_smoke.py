@@ -10,8 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import envs
-from envs.multiagent import is_multiagent
+from jaxrl import envs
+from jaxrl.envs.multiagent import is_multiagent
 
 BATCH = 1024
 OWN = envs.registered(include_gymnax=False)

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import pytest
 from flax import struct
 
-from jaxrl.agent import Agent
+from jaxrl.core.agent import Agent
 
 __all__ = ["PROBE", "ProbeConfig", "ProbeState", "_DriverProbe", "probe", "register"]
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from flax import struct
 
-import envs
-from envs import spaces
-from envs.core import Environment
+from jaxrl import envs
+from jaxrl.envs import spaces
+from jaxrl.envs.core import Environment
 from jaxrl import algos
 from jaxrl.algos import a2c
 

@@ -8,10 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import envs
+from jaxrl import envs
 from jaxrl import algos
-from jaxrl.networks import encode_observation, observation_input
-from jaxrl.presets import Preset
+from jaxrl.core.networks import encode_observation, observation_input
+from jaxrl.core.presets import Preset
 
 
 def _make(algorithm, env_name, **config):
@@ -41,7 +41,7 @@ def test_unsupported_pairings_are_refused_in_one_line(algorithm, env_name, confi
 
 
 def test_observation_input_refuses_what_networks_cannot_read():
-    from envs import spaces
+    from jaxrl.envs import spaces
 
     assert observation_input(spaces.Box(0.0, 1.0, (3, 2)), "x", "E").ndim == 2
     assert observation_input(spaces.Discrete(7), "x", "E").num_categories == 7

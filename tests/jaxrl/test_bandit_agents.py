@@ -14,10 +14,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import envs
-from envs.bandits import Bandit, BanditState
+from jaxrl import envs
+from jaxrl.envs.bandits import Bandit, BanditState
 from jaxrl import algos
-from jaxrl.agent import Agent
+from jaxrl.core.agent import Agent
 from jaxrl.algos import bandit_agents as ba
 
 

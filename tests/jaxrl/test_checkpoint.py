@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from flax import serialization, struct
 
-from jaxrl import checkpoint as ckpt
+from jaxrl.runs import checkpoint as ckpt
 
 
 @struct.dataclass

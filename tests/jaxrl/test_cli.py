@@ -21,8 +21,9 @@ import jax
 import numpy as np
 import pytest
 
-from jaxrl import checkpoint as ckpt
-from jaxrl import cli, run
+from jaxrl.runs import checkpoint as ckpt
+from jaxrl import cli
+from jaxrl.runs import run
 
 JAXRL = Path(sys.executable).parent / "jaxrl"  # the console script pip installed
 
@@ -245,7 +246,7 @@ def test_bad_input_is_refused_before_compiling(argv, expected, capsys, monkeypat
     def no_compile(*a, **k):
         raise AssertionError("compiled despite bad input")
 
-    from jaxrl import driver
+    from jaxrl.runs import driver
 
     monkeypatch.setattr(driver, "chunk_function", no_compile)
     assert cli.main(argv) == 2
@@ -293,7 +294,7 @@ def test_sweep_grid_as_one_program(runs, tmp_path):
 
 
 def test_play_text_board_for_gridworld(tmp_path, capsys):
-    from jaxrl import play
+    from jaxrl.output import play
 
     result = run.train("q_learning", "Gridworld-v0", seeds=1, total_steps=4096)
     out = play.play(result, out=tmp_path / "g")
@@ -311,9 +312,9 @@ def test_play_bandit_chart_draws_values_or_policy(tmp_path):
     import jax.numpy as jnp
     from PIL import Image
 
-    from envs.bandits import BanditState
-    from jaxrl import play
-    from jaxrl.agent import Agent
+    from jaxrl.envs.bandits import BanditState
+    from jaxrl.output import play
+    from jaxrl.core.agent import Agent
 
     env, params = run.make_env("Bandit-v0")
     arms = jnp.linspace(0.05, 0.95, 30, dtype=jnp.float32).reshape(1, 3, 10)  # [seeds, copies, arms]

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from probe import PROBE, _DriverProbe
 
-from jaxrl import cli, run
+from jaxrl import cli
+from jaxrl.runs import run
 
 
 @pytest.mark.parametrize("value", ["off", "OFF", "0", "no", "none", "false", "", "  "])

@@ -1,4 +1,4 @@
-"""Curiosity (jaxrl.curiosity): ICM and RND maths on hand-made networks, the joint
+"""Curiosity (jaxrl.algos.curiosity): ICM and RND maths on hand-made networks, the joint
 objective's gradients, and PPO wrapped with each."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import numpy as np
 import optax
 import pytest
 
-import envs
-from envs import spaces
-from jaxrl import curiosity
+from jaxrl import envs
+from jaxrl.envs import spaces
+from jaxrl.algos import curiosity
 from jaxrl.algos import ppo
-from jaxrl.networks import ObservationInput
+from jaxrl.core.networks import ObservationInput
 
 # ----------------------------------------------------------------------------- fixtures
 # ICM on 2-vectors, 2 actions, no hidden layers, weights set by hand:
@@ -131,7 +131,7 @@ def test_rnd_error_and_fixed_target():
     st = mod.init(jax.random.key(3))
     assert "predictor" in st.params and st.target is not None
     err = mod.errors(st.params, st.target, OBS, ACTION, NEXT)
-    from jaxrl.networks import MLP
+    from jaxrl.core.networks import MLP
     f = MLP((4, 4), 3, "relu").apply(st.params["predictor"], NEXT)
     g = MLP((4,), 3, "relu").apply(st.target, NEXT)
     np.testing.assert_allclose(err, np.sum((np.asarray(f) - np.asarray(g)) ** 2, -1), rtol=1e-5)
@@ -267,7 +267,7 @@ def test_non_episodic_gae_by_hand():
     extrinsic (r = [0, 1, 0]), cut at the termination:
         delta = [-.5, 1 + 0 - 1, 0 + .5*2 - 1] = [-.5, 0, 0];  A = [-.5, 0, 0]
     (cut like the extrinsic one, the intrinsic would be A_1 = 3, A_0 = 1.25)."""
-    from jaxrl.returns import gae
+    from jaxrl.core.returns import gae
 
     v, nv = jnp.asarray([[1.0], [1.0], [1.0]]), jnp.asarray([[1.0], [4.0], [2.0]])
     got = curiosity.non_episodic_gae(jnp.asarray([[1.0], [2.0], [3.0]]), v, nv, 0.5, 0.5)
@@ -382,7 +382,7 @@ def test_ppo_rnd_target_never_changes(rnd_run):
 
 
 def test_visitation_maps_png(tmp_path, icm_run):
-    from jaxrl.plotting import visitation_maps
+    from jaxrl.output.plotting import visitation_maps
 
     maze, _ = envs.make("Maze-v0", size=7)
     _, final, _, _ = icm_run

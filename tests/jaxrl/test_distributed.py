@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxrl import distributed, launch
+from jaxrl.parallel import processes as distributed, launch
 from jaxrl.cli import main as cli_main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,7 +80,7 @@ TOY = textwrap.dedent(
     """
     import sys
     import numpy as np
-    from jaxrl import distributed, parallel
+    from jaxrl.parallel import processes as distributed, devices as parallel
     from jaxrl.errors import RunError
     rank = distributed.initialize(sys.argv[1], 2, int(sys.argv[2]), cpu_devices=2,
                                   heartbeat_seconds=10, timeout_seconds=60)
@@ -148,8 +148,8 @@ PLACEMENT = textwrap.dedent(
     """
     import jax, numpy as np
     assert len(jax.devices()) == 4, jax.devices()
-    import envs
-    from jaxrl import driver
+    from jaxrl import envs
+    from jaxrl.runs import driver
     from jaxrl.algos import dqn
     env, params = envs.make("CartPole-v1")
     cfg = dqn.Config(num_envs=2, total_env_steps=2 * 40, learning_starts=8, buffer_size=64,

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from flax import struct
 
-from envs import spaces
-from envs.core import Environment
-from jaxrl import value_targets as vt
+from jaxrl.envs import spaces
+from jaxrl.envs.core import Environment
+from jaxrl.core import value_targets as vt
 from jaxrl.algos import dqn, ppo
 
 MODES = ["eager", "jit"]
@@ -334,7 +334,7 @@ def test_freeway_presets_differ_from_plain_dqn_only_in_the_value_head():
 # ------------------------------------------------------------------------ pictures
 @pytest.mark.parametrize("kind", ["categorical", "quantile"])
 def test_return_distribution_plot(tmp_path, kind):
-    from jaxrl.plotting import return_distribution
+    from jaxrl.output.plotting import return_distribution
 
     if kind == "categorical":
         dist = dqn.ReturnDistribution(jnp.broadcast_to(Z5, P_T.shape), P_T, kind)
@@ -353,7 +353,7 @@ def test_return_distribution_plot(tmp_path, kind):
 def test_play_draws_the_distribution_of_a_distributional_agent(tmp_path):
     """``jaxrl play``'s hook: an agent with ``distribution`` gets ``<out>_distribution.png``
     for the episode's first state (here a stand-in result; the CLI run is in the report)."""
-    from jaxrl import play
+    from jaxrl.output import play
 
     seen = []
 
@@ -371,7 +371,7 @@ def test_play_draws_the_distribution_of_a_distributional_agent(tmp_path):
 
 # ------------------------------------------------------------------------ conv torso
 def test_torso_choice():
-    from jaxrl.networks import ObservationInput, choose_torso
+    from jaxrl.core.networks import ObservationInput, choose_torso
 
     assert choose_torso("auto", ObservationInput((10, 10, 7))) == "conv"  # MinAtar planes
     assert choose_torso("auto", ObservationInput((4, 4, 4))) == "mlp"  # the book's Gridworld
@@ -388,7 +388,7 @@ def test_torso_choice():
 def test_patch_conv_is_a_valid_convolution():
     import flax.linen as nn
 
-    from jaxrl.networks import PatchConv
+    from jaxrl.core.networks import PatchConv
 
     x = jax.random.normal(jax.random.key(0), (2, 10, 10, 7))
     conv = PatchConv(16)
@@ -399,8 +399,7 @@ def test_patch_conv_is_a_valid_convolution():
 
 
 def test_freeway_networks_use_the_conv_torso():
-    import envs
-
+    from jaxrl import envs
     env, params = envs.make("gymnax/Freeway-MinAtar")
     obs = jnp.zeros((5, 10, 10, 7), bool)
     network = dqn.q_network(dqn.for_name("c51").Config(), env, params)
@@ -430,10 +429,10 @@ def test_c51_cartpole_greedy_500_on_8_of_8_seeds():
     config = view.PRESETS["cartpole"].config
     env, params = view.preset_env("cartpole")
     agent = dqn.make(config, env, params)
-    from jaxrl import evaluate as ev
-
+    from jaxrl.core import episodes as ev
+    from jaxrl.runs import evaluation
     keys = jax.random.split(jax.random.key(2024), 8)
-    _, _, result, _ = ev.train_and_evaluate(agent, env, params, keys, jax.random.key(99), 10,
+    _, _, result, _ = evaluation.train_and_evaluate(agent, env, params, keys, jax.random.key(99), 10,
                                             max_steps=500)
     returns = np.asarray(result.returns)
     assert (returns.mean(axis=1) == 500.0).all(), returns.mean(axis=1)

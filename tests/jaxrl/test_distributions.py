@@ -1,4 +1,4 @@
-"""jaxrl.distributions: categorical and Gaussian log-probabilities and entropies by hand."""
+"""jaxrl.core.distributions: categorical and Gaussian log-probabilities and entropies by hand."""
 
 import math
 
@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrl import distributions as d
+from jaxrl.core import distributions as d
 from jaxrl.algos import ppo
 
 

@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 from flax import struct
 
-import envs
-from envs import spaces
-from envs.core import Environment
-from jaxrl import evaluate as ev
+from jaxrl import envs
+from jaxrl.envs import spaces
+from jaxrl.envs.core import Environment
+from jaxrl.core import episodes as ev
+from jaxrl.runs import evaluation
 from jaxrl.algos import dqn
 
 GAMMA = 0.5
@@ -407,7 +408,7 @@ def _train_eval(preset, seeds, episodes, max_steps, **overrides):
     env, params = dqn.preset_env(preset)
     agent = dqn.make(config, env, params)
     keys = jax.random.split(jax.random.key(2024), seeds)
-    _, _, result, _ = ev.train_and_evaluate(
+    _, _, result, _ = evaluation.train_and_evaluate(
         agent, env, params, keys, jax.random.key(99), episodes, max_steps
     )
     return env, result

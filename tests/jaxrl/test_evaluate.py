@@ -1,4 +1,4 @@
-"""jaxrl.evaluate: episode bookkeeping against hand-counted outcomes on a corridor with
+"""jaxrl.core.episodes: episode bookkeeping against hand-counted outcomes on a corridor with
 scripted agents, vmapping over seeds, starts from a given state, recorded trajectories,
 the per-seed evaluation of a run (bandit runs on the bandit they trained on), and the
 move-by-move text replay of Gridworld."""
@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 from flax import struct
 
-import envs
-from envs import spaces
-from envs.core import Environment
-from envs.gridworld import ACTION_NAMES
-from jaxrl import evaluate as ev
-from jaxrl.agent import Agent
+from jaxrl import envs
+from jaxrl.envs import spaces
+from jaxrl.envs.core import Environment
+from jaxrl.envs.gridworld import ACTION_NAMES
+from jaxrl.core import episodes as ev
+from jaxrl.runs import evaluation
+from jaxrl.core.agent import Agent
 
 
 @struct.dataclass
@@ -269,33 +270,33 @@ def test_episode_cap():
 # --------------------------------------------------------------------------------- seeds
 def test_evaluate_seeds_plays_every_seed_on_the_same_episodes():
     states = jnp.array([2, 1, 0], jnp.int32)  # the scripted policy reads its action here
-    r = ev.evaluate_seeds(from_state, states, Corridor(), CorridorParams(), episodes=16,
+    r = evaluation.evaluate_seeds(from_state, states, Corridor(), CorridorParams(), episodes=16,
                           max_steps=10, seed=3)
     assert r.returns.shape == (3, 16) and isinstance(r.returns, np.ndarray)
     np.testing.assert_array_equal(r.initial_state.pos[0], r.initial_state.pos[2])
     np.testing.assert_allclose(np.mean(r.returns, axis=1), [1.0, -1.0, 0.0])
     np.testing.assert_array_equal(r.lengths[2], 10)  # staying put: cut at max_steps
     with pytest.raises(ValueError, match="episodes"):
-        ev.evaluate_seeds(from_state, states, Corridor(), CorridorParams(), episodes=0)
+        evaluation.evaluate_seeds(from_state, states, Corridor(), CorridorParams(), episodes=0)
     with pytest.raises(ValueError, match="start must be one of"):
-        ev.evaluate_seeds(from_state, states, Corridor(), CorridorParams(), start="random")
+        evaluation.evaluate_seeds(from_state, states, Corridor(), CorridorParams(), start="random")
 
 
 def test_eval_row_by_hand():
     r = ev.EvalResult(returns=np.array([[1.0, 3.0], [5.0, 7.0]]), lengths=np.array([[2, 4]] * 2),
                       terminated=None, wins=None, initial_state=None)
     # Seed means 2 and 6: mean 4, std over seeds 2.
-    assert ev.eval_row(r, greedy=True) == ["greedy", "2", "4.00 ± 2.00", "1.00", "7.00", "3.0"]
-    assert ev.eval_row(r, greedy=False)[0] == "stochastic"
-    assert len(ev.EVAL_HEADERS) == 6
+    assert evaluation.eval_row(r, greedy=True) == ["greedy", "2", "4.00 ± 2.00", "1.00", "7.00", "3.0"]
+    assert evaluation.eval_row(r, greedy=False)[0] == "stochastic"
+    assert len(evaluation.EVAL_HEADERS) == 6
 
 
 # --------------------------------------------------------------------------------- bandits
 def bandit_training_state(arms):
     """A stand-in training state as a run keeps it: ``[seeds, copies]`` bandit states
     after 900 pulls, inside wrapper states and other fields."""
-    from envs.bandits import BanditState
-    from envs.wrappers import EpisodeStatisticsState
+    from jaxrl.envs.bandits import BanditState
+    from jaxrl.envs.wrappers import EpisodeStatisticsState
 
     seeds, copies = arms.shape[:2]
     inner = BanditState(jnp.asarray(arms, jnp.float32), jnp.full((seeds, copies), 900, jnp.int32))
@@ -305,7 +306,7 @@ def bandit_training_state(arms):
 
 
 def test_bandit_runs_are_evaluated_on_the_bandit_they_trained_on():
-    import envs as envs_mod
+    from jaxrl import envs as envs_mod
 
     env, params = envs_mod.make("Bandit-v0", num_arms=4)
     arms = np.array([[[0.1, 0.9, 0.2, 0.3], [0.5, 0.5, 0.5, 0.5]],
@@ -313,7 +314,7 @@ def test_bandit_runs_are_evaluated_on_the_bandit_they_trained_on():
     states = bandit_training_state(arms)
     # An agent that learned its bandit perfectly: it pulls the best arm of copy 0.
     oracle = scripted(lambda s, obs, k, g: s["best_arm"])
-    r = ev.evaluate_seeds(oracle, states, env, params, episodes=3, max_steps=400)
+    r = evaluation.evaluate_seeds(oracle, states, env, params, episodes=3, max_steps=400)
     assert ev.resolve_start(env, params, states) == "trained"
     np.testing.assert_allclose(r.initial_state.arms, np.repeat(arms[:, :1], 3, axis=1))
     np.testing.assert_array_equal(r.initial_state.time, 0)  # a full episode on those arms
@@ -324,7 +325,7 @@ def test_bandit_runs_are_evaluated_on_the_bandit_they_trained_on():
 
 
 def test_training_env_state_concrete_and_traced():
-    import envs as envs_mod
+    from jaxrl import envs as envs_mod
 
     env, params = envs_mod.make("Bandit-v0", num_arms=4)
     arms = np.arange(16, dtype=np.float32).reshape(2, 2, 4) / 16
@@ -343,7 +344,7 @@ def test_training_env_state_concrete_and_traced():
 
 
 def test_a_bandit_reset_on_the_last_training_step_is_reported():
-    import envs as envs_mod
+    from jaxrl import envs as envs_mod
 
     env, params = envs_mod.make("Bandit-v0", num_arms=4)
     states = bandit_training_state(np.full((1, 2, 4), 0.5, np.float32))
@@ -354,4 +355,4 @@ def test_a_bandit_reset_on_the_last_training_step_is_reported():
         np.full((1, 2, 4), 0.5, np.float32))), env, params)  # 900 pulls in
     oracle = scripted(lambda s, obs, k, g: s["best_arm"])
     with pytest.warns(RuntimeWarning, match="never acted on it"):
-        ev.evaluate_seeds(oracle, states, env, params, episodes=1, max_steps=5)
+        evaluation.evaluate_seeds(oracle, states, env, params, episodes=1, max_steps=5)

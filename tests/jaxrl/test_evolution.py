@@ -1,4 +1,4 @@
-"""Evolution without gradients: jaxrl.evolution (shared pieces), jaxrl.algos.ga, jaxrl.algos.es.
+"""Evolution without gradients: jaxrl.algos.evolution (shared pieces), jaxrl.algos.ga, jaxrl.algos.es.
 
 Operators and estimators are checked against hand computations and statistics with
 stated tolerances; the learning tests that need whole CartPole runs are marked slow.
@@ -14,10 +14,10 @@ import numpy as np
 import optax
 import pytest
 
-import envs
-from jaxrl import evolution
+from jaxrl import envs
+from jaxrl.algos import evolution
 from jaxrl.algos import es, ga
-from jaxrl.evaluate import evaluate
+from jaxrl.core.episodes import evaluate
 
 
 @pytest.fixture(scope="module")
@@ -298,9 +298,9 @@ def test_ga_learns_cartpole_quickly(cartpole):
 CHILD = textwrap.dedent(
     """
     import jax, numpy as np
-    from jaxrl import parallel as par
+    from jaxrl.parallel import devices as par
     assert par.use_cpu_cores(2) == 2
-    import envs
+    from jaxrl import envs
     from jaxrl.algos import es, ga
     env, p = envs.make("CartPole-v1")
     # ES: each device regenerates its own members' noise; GA uses the same helper.
@@ -327,7 +327,7 @@ CHILD = textwrap.dedent(
         else:
             raise AssertionError("a split pair was accepted")
     # The GA's path: a stored population's fitness, members split over the devices.
-    from jaxrl import evolution as ev
+    from jaxrl.algos import evolution as ev
     pol = ev.policy_for(env, p, (10, 10), "relu", "ga")
     evaluator = ev.make_evaluator(pol, env, p, 2)
     pop = jax.random.normal(jax.random.key(1), (8, pol.size))

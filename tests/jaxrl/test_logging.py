@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from jaxrl.logging import (
+from jaxrl.output.logging import (
     EVENT_FILE_SUFFIX, Progress, TensorBoardLogger, duration, human, metric_tag,
     seed_means,
 )

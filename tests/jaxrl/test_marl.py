@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import envs
+from jaxrl import envs
 import jaxrl
 from jaxrl.algos import get, marl
 
@@ -214,7 +214,7 @@ def test_trains_through_the_driver_and_resumes(tmp_path):
     # as text before and after the policy acts
     import io
 
-    from jaxrl.play import play
+    from jaxrl.output.play import play
 
     shown = play(resumed, out=tmp_path / "play", max_steps=4, stream=io.StringIO())
     names = sorted(p.name for p in shown.files)
@@ -223,8 +223,8 @@ def test_trains_through_the_driver_and_resumes(tmp_path):
 
 
 def test_spin_grids_picture(tmp_path):
-    from envs.ising import IsingState
-    from jaxrl.plotting import spin_grids
+    from jaxrl.envs.ising import IsingState
+    from jaxrl.output.plotting import spin_grids
 
     env, _ = envs.make("Ising2D-v0", height=4, width=5)
     before = IsingState(jnp.arange(20) % 2, jnp.int32(0))

@@ -1,4 +1,4 @@
-"""jaxrl.parallel: seeds split over several CPU devices give the single-device results.
+"""jaxrl.parallel.devices: seeds split over several CPU devices give the single-device results.
 
 Several CPU devices can only be asked for before JAX starts, so the multi-device
 checks run in a child process (with a timeout, so a hang is a failure).
@@ -11,19 +11,20 @@ import textwrap
 import jax
 import pytest
 
-from jaxrl import parallel as par
+from jaxrl.parallel import devices as par
 
 CHILD = textwrap.dedent(
     """
     import tempfile
     import jax, numpy as np
-    from jaxrl import parallel as par
+    from jaxrl.parallel import devices as par
     assert par.use_cpu_cores(2) == 2
     # The three driver runs below compile the same programs: compile them once.
     jax.config.update("jax_compilation_cache_dir", tempfile.mkdtemp())
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     assert len(jax.devices()) == 2
-    import envs, jaxrl
+    import jaxrl
+    from jaxrl import envs
     from jaxrl.algos import ppo
 
     env, params = envs.make("CartPole-v1")

@@ -1,4 +1,4 @@
-"""jaxrl.play: tabular runs loaded from disk play, and episodes become GIFs and PNG strips
+"""jaxrl.output.play: tabular runs loaded from disk play, and episodes become GIFs and PNG strips
 (frames drawn from the state or from image observations; the frame colours and counts
 checked against the episode)."""
 
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import envs
-from jaxrl import play
-from jaxrl.agent import Agent
+from jaxrl import envs
+from jaxrl.output import play
+from jaxrl.core.agent import Agent
 
 
 def scripted(policy):

@@ -1,4 +1,4 @@
-"""jaxrl.plotting: the smoothing helper by hand, the learning curve of a task whose
+"""jaxrl.output.plotting: the smoothing helper by hand, the learning curve of a task whose
 episodes never end, the sweep figure and the bandit testbed figure (no JAX needed)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jaxrl import plotting
+from jaxrl.output import plotting
 
 
 def test_smooth_returns_weights_episodes_and_carries_through_gaps():

@@ -29,7 +29,7 @@ SPLIT = textwrap.dedent(
     """
     import jax
     import numpy as np
-    from jaxrl import run
+    from jaxrl.runs import run
     from jaxrl.errors import RunError
 
     import sys

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from flax import struct
 
-import envs
-from envs import spaces
-from envs.core import Environment
+from jaxrl import envs
+from jaxrl.envs import spaces
+from jaxrl.envs.core import Environment
 from jaxrl import algos
 from jaxrl.algos import ppo
 
@@ -346,7 +346,7 @@ def test_cartpole_16_seeds_reach_475_at_500k(preset):
     The return "at 500k" is the mean over episodes ending in the last 10 updates
     (5,120 steps) of the training run; the final policy is also evaluated greedily.
     """
-    from jaxrl.sweep import final_returns
+    from jaxrl.runs.sweep import final_returns
 
     env, params = envs.make("CartPole-v1")
     agent = ppo.make(ppo.PRESETS[preset].config, env, params)

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from flax import struct
 
-import envs
-from envs import spaces
-from envs.core import Environment
+from jaxrl import envs
+from jaxrl.envs import spaces
+from jaxrl.envs.core import Environment
 from jaxrl import algos
 from jaxrl.algos import reinforce
-from jaxrl.networks import MLP
+from jaxrl.core.networks import MLP
 
 
 # --------------------------------------------------------------------------------- probes
@@ -192,7 +192,7 @@ def test_probe_truncation_bootstraps_the_baseline(probes):
 
 def test_per_episode_standardisation_of_one_step_episodes_is_zero():
     """A documented trap: standardising a one-step episode by itself leaves nothing."""
-    from jaxrl.returns import standardize
+    from jaxrl.core.returns import standardize
 
     np.testing.assert_array_equal(standardize(jnp.array([3.0])), [0.0])
 

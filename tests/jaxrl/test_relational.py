@@ -7,9 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import envs
+from jaxrl import envs
 from jaxrl.algos import dqn
-from jaxrl.networks import (
+from jaxrl.core.networks import (
     ObservationInput,
     attention_weights,
     channel_categories,
@@ -119,7 +119,7 @@ def test_presets():
 
 
 def test_attention_maps_picture(doorkey, tmp_path):
-    from jaxrl.plotting import attention_maps
+    from jaxrl.output.plotting import attention_maps
 
     env, _, obs = doorkey
     w = np.zeros((3, 49, 49))
@@ -147,8 +147,8 @@ def test_relational_dqn_updates(doorkey):
 def test_epsilon_agent():
     """``evaluate.epsilon_agent``: argmax with probability 1 - eps, else uniform; counted
     over 4,000 keys against the exact probabilities (4 standard deviations)."""
-    from jaxrl.agent import Agent
-    from jaxrl.evaluate import epsilon_agent
+    from jaxrl.core.agent import Agent
+    from jaxrl.core.episodes import epsilon_agent
 
     q = jnp.array([0.1, 0.7, 0.3, 0.2, 0.0])  # argmax 1
 

@@ -1,4 +1,4 @@
-"""jaxrl.replay: circular writes, the samplers' probabilities and weights (hand-computed),
+"""jaxrl.core.replay: circular writes, the samplers' probabilities and weights (hand-computed),
 and n-step windows across episode ends and the buffer's wrap-around."""
 
 import jax
@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrl import replay
+from jaxrl.core import replay
 
 # Jitted once: eager calls would compile every small op separately.
 add = jax.jit(replay.add)
@@ -303,7 +303,7 @@ def test_one_step_batch_is_the_plain_transition():
 
 # --------------------------------------------------------------------------------- storage
 def test_storage_dtype_is_the_narrowest_exact_one():
-    from envs import spaces
+    from jaxrl.envs import spaces
 
     assert replay.storage_dtype(spaces.Box(-1.0, 1.0, (4,))) is None  # floats stay
     assert replay.storage_dtype(spaces.Box(0.0, 1.0, (4,))) is None  # any fraction fits
@@ -343,7 +343,7 @@ def test_narrow_storage_round_trips_exactly():
 def test_minatar_observations_are_stored_as_bool_and_round_trip():
     """A MinAtar game's 0/1 planes: the space says bool, the buffer keeps bool (a quarter
     of float32's bytes), DQN's buffer too, and sampling gives back what was stored."""
-    import envs
+    from jaxrl import envs
     from jaxrl.algos import dqn
 
     env, params = envs.make("gymnax/Freeway-MinAtar")

@@ -1,4 +1,4 @@
-"""Fixtures for jaxrl.returns, computed by hand (the arithmetic is in the comments).
+"""Fixtures for jaxrl.core.returns, computed by hand (the arithmetic is in the comments).
 
 The shared trajectory has three episodes in one rollout of T = 7 steps:
 
@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrl import returns as R
+from jaxrl.core import returns as R
 
 REWARDS = np.array([1.0, 0.0, 2.0, 1.0, 1.0, 0.0, 1.0], np.float32)
 VALUES = np.array([0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5], np.float32)

@@ -1,4 +1,4 @@
-"""jaxrl.rng.permutation: a permutation, uniform, different per key, any size."""
+"""jaxrl.core.rng.permutation: a permutation, uniform, different per key, any size."""
 
 from collections import Counter
 
@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxrl.rng import permutation
+from jaxrl.core.rng import permutation
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 512, 513, 2048, 5000])

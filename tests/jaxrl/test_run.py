@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 import jaxrl
-from jaxrl import checkpoint as ckpt
-from jaxrl import metrics as M
-from jaxrl import overrides as O
-from jaxrl import run
-from jaxrl.rundir import MetricsWriter, RunDir, read_metrics
+from jaxrl.runs import checkpoint as ckpt
+from jaxrl.core import metrics as M
+from jaxrl.runs import overrides as O
+from jaxrl.runs import run
+from jaxrl.runs.rundir import MetricsWriter, RunDir, read_metrics
 from probe import probe  # noqa: F401 - the fixture registering the test-only algorithm
 
 
@@ -270,7 +270,7 @@ def test_default_environment_is_the_algorithms_own():
 
 
 def test_sweep_and_train_give_seed_i_the_same_run():
-    from jaxrl.sweep import sweep
+    from jaxrl.runs.sweep import sweep
 
     kw = dict(total_steps=2048)
     trained = run.train("q_learning", "Gridworld-v0", seeds=2, seed=3, **kw)

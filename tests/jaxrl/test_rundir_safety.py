@@ -40,11 +40,12 @@ import pytest
 from flax import serialization
 from probe import PROBE, _DriverProbe
 
-from jaxrl import checkpoint as ckpt
-from jaxrl import cli, run
-from jaxrl import rundir as R
+from jaxrl.runs import checkpoint as ckpt
+from jaxrl import cli
+from jaxrl.runs import run
+from jaxrl.runs import rundir as R
 from jaxrl.errors import RunError, TrainingError
-from jaxrl.tracking import Callback
+from jaxrl.output.tracking import Callback
 
 ENV = "CartPole-v1"
 BASE = {"seeds": 2, "chunk_updates": 4, "checkpoint_every": 5}  # the probe: 13 updates
@@ -89,7 +90,7 @@ def _probe_and_cache(tmp_path_factory):
 @pytest.fixture
 def no_plot(monkeypatch):
     """Skip drawing learning curves (0.3 s each) where only bytes of other files matter."""
-    from jaxrl.result import Result
+    from jaxrl.runs.result import Result
 
     monkeypatch.setattr(Result, "plot", lambda self, path=None, **kw: None)
 

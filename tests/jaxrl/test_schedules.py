@@ -1,4 +1,4 @@
-"""jaxrl.schedules.learning_rate: constant or linearly annealed, by hand."""
+"""jaxrl.core.schedules.learning_rate: constant or linearly annealed, by hand."""
 
 import jax
 import jax.numpy as jnp
@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxrl.schedules import learning_rate
+from jaxrl.core.schedules import learning_rate
 
 
 def test_constant_is_the_rate_itself_or_a_constant_schedule():

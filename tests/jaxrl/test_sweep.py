@@ -6,10 +6,10 @@ import jax
 import numpy as np
 import pytest
 
-import envs
-from jaxrl import sweep as sweep_mod
+from jaxrl import envs
+from jaxrl.runs import sweep as sweep_mod
 from jaxrl.algos import ppo
-from jaxrl.sweep import SweepResult, final_returns, sweep
+from jaxrl.runs.sweep import SweepResult, final_returns, sweep
 
 TINY = ppo.Config(
     num_envs=4, num_steps=16, epochs=2, minibatches=2, total_timesteps=64 * 6,

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from flax import struct
 
-import envs
-from envs import spaces
-from envs.core import Environment
+from jaxrl import envs
+from jaxrl.envs import spaces
+from jaxrl.envs.core import Environment
 from jaxrl import algos
 from jaxrl.algos import tabular
 
@@ -282,7 +282,7 @@ def test_gridworld_policy_text_by_hand():
 
 
 def test_taxi_policy_text_by_hand():
-    from envs.taxi import encode
+    from jaxrl.envs.taxi import encode
 
     q = np.zeros((500, 6), np.float32)
     q[encode(0, 0, 0, 3), 4] = 1.0  # at R with the passenger waiting at R: Pickup
@@ -358,7 +358,7 @@ def taxi_optimal_values(env) -> np.ndarray:
     [("q_learning", 200_000, 0.05, 7.7), ("sarsa", 1_000_000, 0.0, 7.5)],
 )
 def test_taxi_greedy_return_is_near_optimal(algorithm, total, eps_end, floor):
-    from envs.taxi import TaxiState
+    from jaxrl.envs.taxi import TaxiState
 
     env, params = envs.make("Taxi-v3")
     cfg = tabular.Config(

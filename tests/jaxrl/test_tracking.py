@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxrl.tracking import (
+from jaxrl.output.tracking import (
     Callback, CallbackList, MLflowCallback, RunInfo, TensorBoardCallback, WandbCallback,
     final_metrics, run_status,
 )

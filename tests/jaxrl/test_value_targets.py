@@ -1,4 +1,4 @@
-"""Hand-computed fixtures for jaxrl.value_targets, each run jitted and not (rlax style)."""
+"""Hand-computed fixtures for jaxrl.core.value_targets, each run jitted and not (rlax style)."""
 
 import chex
 import jax
@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrl import returns, value_targets as vt
+from jaxrl.core import returns, value_targets as vt
 
 MODES = ["eager", "jit"]
 

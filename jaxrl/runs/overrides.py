@@ -4,7 +4,7 @@ The one owner of how a user's words become an algorithm's config:
 
 * ``algorithm_module(name)``: the algorithm's module (``Config``, ``make``, ``PRESETS``,
   ``DEFAULT_ENV``);
-* ``preset(algorithm, name)``: a ``jaxrl.presets.Preset`` (config, environment, options);
+* ``preset(algorithm, name)``: a ``jaxrl.core.presets.Preset`` (config, environment, options);
 * ``resolve_config(algorithm, overrides, toml=..., base=...)``: the validated config;
 * ``coerce(field, text, default)``: one value read by the type of the field's default;
 * ``config_to_dict`` / ``config_from_dict``: the JSON form kept in ``config.json``.
@@ -24,9 +24,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from jaxrl.config import closest
+from jaxrl.core.config import closest
 from jaxrl.errors import RunError
-from jaxrl.presets import Preset
+from jaxrl.core.presets import Preset
 
 __all__ = [
     "algorithm_module", "coerce", "config_defaults", "config_fields", "config_from_dict",

@@ -2,7 +2,7 @@
 
 Every algorithm module exposes ``PRESETS: dict[str, Preset]`` and ``DEFAULT_ENV`` (the
 environment a run trains on when none is named). A preset fixes the environment it was
-tuned on; ``jaxrl.overrides.preset`` applies it, and a different ``--env`` is refused
+tuned on; ``jaxrl.runs.overrides.preset`` applies it, and a different ``--env`` is refused
 unless the preset leaves the environment open (``env=None``).
 """
 

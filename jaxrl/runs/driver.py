@@ -1,7 +1,7 @@
 """The chunked driver: compile once, run updates in chunks, log between them, stop cleanly.
 
 ``jax.vmap`` over seeds of ``Agent.init`` gives a batched training state (split over
-devices by ``jaxrl.parallel.over_seeds``). One compiled function, ``chunk(state, n)``,
+devices by ``jaxrl.parallel.devices.over_seeds``). One compiled function, ``chunk(state, n)``,
 runs up to ``chunk_updates`` updates of every seed: a ``lax.scan`` of fixed length whose
 body runs ``Agent.update`` while the iteration index is below the traced ``n`` (the
 rest are skipped by ``lax.cond``). So any number of updates up to the chunk length costs
@@ -16,7 +16,7 @@ the last checkpoint. Non-finite losses or parameters stop the run (``TrainingErr
 without writing a checkpoint of the bad state, or, with ``on_nonfinite="mask"``, are
 reported once per seed and left out of the summary.
 
-Several processes (``jaxrl.distributed``): every process runs this same loop on its
+Several processes (``jaxrl.parallel.processes``): every process runs this same loop on its
 share of the seeds; each chunk's metrics are gathered to every process (so all take the
 same decisions), Ctrl-C is agreed on before it is acted on, process 0 alone writes the
 run directory, and on resume process 0 reads the checkpoint and sends it to the others.
@@ -36,13 +36,14 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from jaxrl import distributed
-from jaxrl import metrics as M
+from jaxrl.errors import Interrupted
+from jaxrl.parallel import processes as distributed
+from jaxrl.core import metrics as M
 from jaxrl.errors import RunError, TrainingError
-from jaxrl.logging import Progress
-from jaxrl.parallel import over_seeds, to_global, to_host
-from jaxrl.result import Result
-from jaxrl.tracking import CallbackList, RunInfo
+from jaxrl.output.logging import Progress
+from jaxrl.parallel.devices import over_seeds, to_global, to_host
+from jaxrl.runs.result import Result
+from jaxrl.output.tracking import CallbackList, RunInfo
 
 __all__ = [
     "Interrupted", "chunk_function", "default_checkpoint_every", "default_chunk", "drive",
@@ -134,14 +135,6 @@ def default_checkpoint_every(num_updates: int) -> int:
     return max(1, math.ceil(num_updates / 5))
 
 
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C stopped training; ``args[0]`` is the ``Result`` so far (checkpointed)."""
-
-    @property
-    def result(self) -> Result:
-        return self.args[0]
-
-
 class _DeferredInterrupt:
     """Within the block, the first Ctrl-C only sets ``requested``; a second one ends the
     process at once (``os._exit(130)``: no waiting on XLA's threads), keeping the last
@@ -189,8 +182,8 @@ def _place_like_init(init: Any, keys: Any, state: Any) -> Any:
 
 def _check_processes(run_dir: Any) -> None:
     """A run trained by N processes resumes with N (else refused in one line)."""
-    from jaxrl import checkpoint as ckpt
-    from jaxrl.rundir import CHECKPOINT_FILE
+    from jaxrl.runs import checkpoint as ckpt
+    from jaxrl.runs.rundir import CHECKPOINT_FILE
 
     path = run_dir.path / CHECKPOINT_FILE
     if not path.is_file():
@@ -284,8 +277,8 @@ def drive(
     """Train ``built`` in chunks, writing the run directory as it goes (if given).
 
     Args:
-        built: from ``jaxrl.run.make_spec`` / ``jaxrl.run.build``.
-        run_dir: an open ``jaxrl.rundir.RunDir`` (the caller closes it), or None to
+        built: from ``jaxrl.runs.run.make_spec`` / ``jaxrl.runs.run.build``.
+        run_dir: an open ``jaxrl.runs.rundir.RunDir`` (the caller closes it), or None to
             keep everything in memory.
         resume: continue from ``run_dir``'s checkpoint (verified first; rows of
             ``metrics.csv`` written after it are dropped).
@@ -294,7 +287,7 @@ def drive(
             leaving a resumable checkpoint.
         on_chunk: called with ``(updates_done, chunk_metrics)`` after every chunk.
         callbacks: trackers with ``on_start(info)``, ``on_chunk(first_update,
-            metrics)`` and ``on_end(summary)`` (see ``jaxrl.tracking``).
+            metrics)`` and ``on_end(summary)`` (see ``jaxrl.output.tracking``).
 
     Returns:
         ``Result``. The first Ctrl-C stops training after the running chunk: its
@@ -449,7 +442,7 @@ def drive(
                         run_dir=getattr(run_dir, "path", None), env=built.env,
                         env_params=built.env_params, bad_seeds=tuple(sorted(bad)))
         if run_dir is not None and result.updates_done:
-            from jaxrl.rundir import CURVE_FILE
+            from jaxrl.runs.rundir import CURVE_FILE
 
             if result.complete:
                 result.plot(run_dir.write_path / CURVE_FILE)
@@ -504,7 +497,7 @@ def checkpoint_size_note(state: Any, spec: Any) -> str:
     """One line: how big each checkpoint is, what dominates it, how to save less."""
     import jax
 
-    from jaxrl.rundir import nice_bytes
+    from jaxrl.runs.rundir import nice_bytes
 
     total, replay = 0, 0
     for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]:

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxrl import checkpoint as ckpt
+from jaxrl.runs import checkpoint as ckpt
 from jaxrl.errors import RunError
 
 __all__ = ["Policy", "export", "load_policy", "used_leaves"]
@@ -66,7 +66,7 @@ def export(run: Any, path: str | os.PathLike | None = None) -> Path:
     """Write the acting part of a run (a ``Result`` or a run directory) to ``path``.
 
     Args:
-        run: a ``jaxrl.run.Result`` or the path of a run directory.
+        run: a ``jaxrl.runs.run.Result`` or the path of a run directory.
         path: the file (default: ``<run dir>/policy.msgpack``).
 
     Returns:
@@ -74,7 +74,7 @@ def export(run: Any, path: str | os.PathLike | None = None) -> Path:
     """
     import jax
 
-    from jaxrl.run import Result, load
+    from jaxrl.runs.run import Result, load
 
     result = run if isinstance(run, Result) else load(run)
     if path is None:
@@ -157,8 +157,8 @@ def load_policy(path: str | os.PathLike, seed: int | None = None) -> Policy:
     import jax
     import jax.numpy as jnp
 
-    from jaxrl.overrides import algorithm_module, config_from_dict
-    from jaxrl.run import make_env
+    from jaxrl.runs.overrides import algorithm_module, config_from_dict
+    from jaxrl.runs.build import make_env
 
     path = Path(path)
     try:

@@ -2,7 +2,7 @@
 
 JAX's own multi-controller runtime: every process runs the same Python program, a
 coordinator (process 0's host and a port) introduces them, and ``jax.devices()`` then
-lists the devices of *every* process. ``jaxrl.parallel.over_seeds`` splits the seed
+lists the devices of *every* process. ``jaxrl.parallel.devices.over_seeds`` splits the seed
 axis over that global device list with ``shard_map`` (each process computes its own
 share of the seeds; no communication inside a training step), and the host layer
 gathers each chunk's metrics so that process 0 alone writes the run directory.
@@ -25,6 +25,7 @@ the rest at once when one exits with an error.
 """
 
 from __future__ import annotations
+from jaxrl.errors import DistributedError
 
 import io
 import os
@@ -35,7 +36,7 @@ import numpy as np
 
 __all__ = [
     "ENV_COORDINATOR", "ENV_NUM_PROCESSES", "ENV_PROCESS_ID", "DistributedError",
-    "any_process", "from_writer", "initialize", "is_multiprocess", "is_writer",
+    "any_process", "from_writer", "initialize", "is_multiprocess", "is_writer", "join_processes",
     "process_count", "process_index", "settings_from_env",
 ]
 
@@ -45,10 +46,6 @@ ENV_PROCESS_ID = "JAX_PROCESS_ID"
 DEFAULT_HEARTBEAT_SECONDS = 30
 
 T = TypeVar("T")
-
-
-class DistributedError(RuntimeError):
-    """The distributed runtime could not start (bad settings, unreachable coordinator)."""
 
 
 def settings_from_env(environ: Any = None) -> dict[str, Any]:
@@ -103,7 +100,7 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
     """
     import jax
 
-    from jaxrl import parallel
+    from jaxrl.parallel import devices as parallel
 
     env = settings_from_env()
     coordinator = coordinator if coordinator is not None else env.get("coordinator")
@@ -189,7 +186,7 @@ def from_writer(fn: Callable[[], T], encode: Callable[[T], bytes] | None = None,
     With ``encode``/``decode`` the value travels to the others (they get
     ``decode(encode(value))``); without, they get None.
     """
-    from jaxrl.checkpoint import CheckpointError
+    from jaxrl.errors import CheckpointError
     from jaxrl.errors import RunError
 
     if not is_multiprocess():
@@ -223,3 +220,10 @@ def pack_arrays(arrays: dict[str, np.ndarray]) -> bytes:
 def unpack_arrays(data: bytes) -> dict[str, np.ndarray]:
     with np.load(io.BytesIO(data), allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
+
+
+def join_processes(coordinator: str | None = None, num_processes: int | None = None,
+                   process_id: int | None = None, **options: Any) -> int:
+    """Join the processes of a multi-process run: ``initialize`` under the name the
+    seeds-over-devices helpers used before; returns this process's index."""
+    return initialize(coordinator, num_processes, process_id, **options)

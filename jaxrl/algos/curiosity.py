@@ -40,7 +40,7 @@ Two kinds behind one interface:
   Error ``E = sum_j (f(s')_j - g(s')_j)^2``, loss ``mean E``, bonus ``eta * E``.
 
 Normalisation (``normalize=True``, the default): the bonus is divided by the running
-standard deviation of the raw errors (``ppo.RunningStats``, merged with each batch
+standard deviation of the raw errors (``jaxrl.core.running_stats.RunningStats``, merged with each batch
 before use), ``r_int = eta * err / sqrt(var + 1e-8)``, so eta keeps its meaning and
 the bonus keeps a steady scale while the module learns.
 
@@ -72,9 +72,10 @@ import numpy as np
 import optax
 from flax import struct
 
-from envs import spaces
-from jaxrl.networks import MLP, ObservationInput
-from jaxrl.returns import gae
+from jaxrl.envs import spaces
+from jaxrl.core.networks import MLP, ObservationInput
+from jaxrl.core.returns import gae
+from jaxrl.core.running_stats import RunningStats
 
 Array = jax.Array
 
@@ -246,7 +247,7 @@ def non_episodic_gae(
     ``A_T = 0``, whatever ended or reset in between (Burda et al. 2018: novelty is not a
     property of an episode, so its return runs on into the next). ``nv_t`` is the
     intrinsic critic at the transition's own ``s'`` (the final observation at an episode
-    end): this is ``jaxrl.returns.gae`` with no termination and no truncation.
+    end): this is ``jaxrl.core.returns.gae`` with no termination and no truncation.
 
     Args:
         bonus, values, next_values: ``float32[T, N]`` (time first, as PPO's rollout).
@@ -280,7 +281,7 @@ def make(
 
     Args:
         kind: ``"icm"`` or ``"rnd"``.
-        obs_input: how the networks read an observation (``jaxrl.networks.observation_input``).
+        obs_input: how the networks read an observation (``jaxrl.core.networks.observation_input``).
         action_space: the environment's action space (ICM needs a ``Discrete`` one).
         hidden: hidden widths of every network (encoder, heads, predictor, target).
         features: width of the encoding ``phi(s)`` (ICM) or of the target's output (RND).
@@ -299,7 +300,6 @@ def make(
     Raises:
         ValueError: an unknown kind, or ICM on a non-discrete action space.
     """
-    from jaxrl.algos.ppo import RunningStats  # one running-statistics helper
 
     if kind not in KINDS[1:]:
         raise ValueError(f"unknown curiosity {kind!r}; choose from {', '.join(KINDS)}")
@@ -402,7 +402,7 @@ def from_config(cfg: Any, env: Any, env_params: Any, algorithm: str) -> Curiosit
     """The module a learner's config asks for (``cfg.curiosity``, ``cfg.curiosity_*``
     fields; ``curiosity_lambda``, ``intrinsic_critic`` and ``curiosity_normalize_obs``
     where the config has them), or None for ``"none"``."""
-    from jaxrl.networks import concrete_spaces, observation_input
+    from jaxrl.core.networks import concrete_spaces, observation_input
 
     if cfg.curiosity == "none":
         return None

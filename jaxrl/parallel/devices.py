@@ -10,7 +10,7 @@ no communication between them. The same code shards seeds over GPUs or TPUs.
 
 Typical use::
 
-    import jaxrl.parallel as par
+    import jaxrl.parallel.devices as par
     par.use_cpu_cores()              # before JAX starts; one CPU device per core
     train = par.over_seeds(agent.train)
     states, metrics = train(keys)    # keys: [seeds] -> outputs with a leading seeds axis
@@ -18,7 +18,7 @@ Typical use::
 Results do not depend on the number of devices up to float rounding: a seed's
 computation is the same, only the vmap batch it shares a device with changes.
 
-Many processes (``jaxrl.distributed.initialize``): the seeds are split over the
+Many processes (``jaxrl.parallel.processes.initialize``): the seeds are split over the
 devices of every process (an equal share per process), arguments are made global
 arrays from the same host value on every process (:func:`to_global`), and outputs
 are global arrays; :func:`to_host` gathers them to every process.
@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "cpu_cores", "device_count_for", "global_devices_for", "join_processes", "over_seeds",
+    "cpu_cores", "device_count_for", "global_devices_for", "over_seeds",
     "to_global", "to_host", "use_cpu_cores",
 ]
 
@@ -97,16 +97,6 @@ def device_count_for(seeds: int, devices: Sequence[Any] | None = None) -> int:
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"the number of seeds must be a positive integer, got {seeds!r}")
     return max(d for d in range(1, min(available, seeds) + 1) if seeds % d == 0)
-
-
-def join_processes(coordinator: str | None = None, num_processes: int | None = None,
-                   process_id: int | None = None, **options: Any) -> int:
-    """Join the processes of a multi-process run (``jaxrl.distributed.initialize``): call
-    first, on every process; then ``over_seeds`` and ``jaxrl.train`` split the seeds over
-    the devices of every process. Returns this process's index."""
-    from jaxrl import distributed
-
-    return distributed.initialize(coordinator, num_processes, process_id, **options)
 
 
 def _multiprocess() -> bool:
@@ -201,7 +191,7 @@ def over_seeds(
     ``replicate=True``: the seeds are not split; every argument and result is
     replicated over ``devices`` (default: every device of every process), for a
     ``fn`` that splits its own work over them (an evolution population,
-    ``jaxrl.evolution.over_population``), so that one seed can use every device.
+    ``jaxrl.algos.evolution.over_population``), so that one seed can use every device.
 
     ``donate_argnums``: arguments whose buffers the program may reuse for its results
     (``jax.jit``'s; the caller must not use them afterwards): a training state carried

@@ -2,7 +2,7 @@
 
 Every algorithm's config is a frozen ``flax.struct`` dataclass: fields that fix shapes
 or loop lengths are static (changing one recompiles), the rest are pytree leaves that
-``jaxrl.sweep`` can vmap over. ``validate`` checks leaves only when they are concrete:
+``jaxrl.runs.sweep`` can vmap over. ``validate`` checks leaves only when they are concrete:
 inside a sweep they are tracers, and the sweep validates every setting beforehand.
 """
 

@@ -8,9 +8,9 @@
     result.metrics["episode_return"]    # float32[16, num_updates]
     result.plot("curve.png"); result.save("runs/ppo-cartpole")
 
-The parts, one owner each: ``jaxrl.overrides`` (text and presets -> a validated
-config), ``jaxrl.rundir`` (the run directory: files, lock, checks), ``jaxrl.driver``
-(compile, chunks, interrupts), ``jaxrl.result`` (``Result``), ``jaxrl.metrics``
+The parts, one owner each: ``jaxrl.runs.overrides`` (text and presets -> a validated
+config), ``jaxrl.runs.rundir`` (the run directory: files, lock, checks), ``jaxrl.runs.driver``
+(compile, chunks, interrupts), ``jaxrl.runs.result`` (``Result``), ``jaxrl.core.metrics``
 (final returns). ``make_spec`` validates everything a run needs before anything
 compiles; ``train`` and ``resume`` open the run directory and call the driver.
 """
@@ -24,106 +24,24 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from jaxrl import distributed
-from jaxrl import metrics as M
-from jaxrl.driver import (  # noqa: F401 - part of run's public surface
+from jaxrl.parallel import processes as distributed
+from jaxrl.core import metrics as M
+from jaxrl.runs.driver import (  # noqa: F401 - part of run's public surface
     Interrupted, default_checkpoint_every, default_chunk, drive, init_function, seed_keys,
 )
 from jaxrl.errors import RunError, TrainingError  # noqa: F401
-from jaxrl.overrides import (  # noqa: F401
+from jaxrl.runs.overrides import (  # noqa: F401
     algorithm_module, coerce, config_defaults, config_from_dict, config_to_dict, default_env,
     presets, resolve_config,
 )
-from jaxrl.result import Result
-from jaxrl.rundir import RunDir, RunSpec, read_spec, write_json  # noqa: F401
+from jaxrl.runs.build import (  # noqa: F401 - part of run's public surface
+    SPLITS, Built, _check_split, _check_split_mode, _make_agent, build, make_env,
+)
+from jaxrl.runs.result import Result
+from jaxrl.runs.rundir import RunDir, RunSpec, read_spec, write_json  # noqa: F401
 
 # The largest number of updates a run may have (the chunk counter is an int32).
 MAX_UPDATES = 2**31 - 1
-
-
-# ------------------------------------------------------------------------------ build
-@dataclasses.dataclass
-class Built:
-    """A run's live objects: the agent, its environment and the vmapped functions."""
-
-    spec: RunSpec
-    config: Any
-    agent: Any
-    env: Any
-    env_params: Any
-
-
-def make_env(name: str, options: Mapping[str, Any] | None = None,
-             obs_noise: float = 0.0) -> tuple[Any, Any]:
-    """``envs.make`` with user errors turned into ``RunError``.
-
-    ``name`` is a registered name or ``"package.module:ClassName"`` (a user's own
-    environment class, constructed with ``options``).
-    """
-    import envs
-
-    if not isinstance(name, str) or not name:
-        raise RunError(f"an environment is named by a string, got {name!r}")
-    if options is not None and not isinstance(options, Mapping):
-        raise RunError(f"environment options are a table of name=value, got {options!r}")
-    try:
-        env, params = envs.make(name, **dict(options or {}))
-    except (ValueError, TypeError, ImportError, AttributeError) as e:
-        raise RunError(str(e).splitlines()[0] if str(e) else repr(e)) from None
-    if obs_noise > 0:
-        from envs.wrappers import ObservationNoise
-
-        env = ObservationNoise(env, obs_noise)
-    return env, params
-
-
-SPLITS = ("seeds", "population")
-
-
-def _check_split_mode(split: Any) -> str:
-    if split not in SPLITS:
-        raise RunError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    return split
-
-
-def _make_agent(module: Any, algorithm: str, config: Any, env: Any, env_params: Any,
-                split: str = "seeds") -> Any:
-    kwargs: dict[str, Any] = {}
-    if split == "population":
-        import inspect
-
-        import jax
-
-        if "devices" not in inspect.signature(module.make).parameters:
-            raise RunError(f"--split population splits an evolution population over the "
-                           f"devices (es, ga); {algorithm} has none: split its seeds")
-        kwargs["devices"] = jax.devices()  # every device of every process
-    try:
-        return module.make(config, env, env_params, **kwargs)
-    except (ValueError, TypeError) as e:  # e.g. an algorithm that does not fit this env
-        raise RunError(str(e).splitlines()[0] if str(e) else repr(e)) from None
-
-
-def build(spec: RunSpec, split: str = "seeds") -> Built:
-    """Config, environment and agent for ``spec`` (nothing compiled yet); ``split``: what
-    is split over the devices, the seeds or (es, ga) each generation's population."""
-    if _check_split_mode(split) == "seeds":
-        _check_split(spec.seeds)
-    module = algorithm_module(spec.algorithm)
-    config = config_from_dict(spec.algorithm, spec.config)
-    env, env_params = make_env(spec.env, spec.env_options, spec.obs_noise)
-    agent = _make_agent(module, spec.algorithm, config, env, env_params, split)
-    # (A config.json edited by hand is caught against the checkpoint's own copy of the
-    # spec, which names every difference: jaxrl.rundir.load_checkpoint.)
-    return Built(spec, config, agent, env, env_params)
-
-
-def _check_split(seeds: int) -> None:
-    """With several processes, each takes an equal share of the seeds."""
-    count = distributed.process_count()
-    if seeds % count:
-        raise RunError(f"{seeds} seeds cannot be split evenly over {count} processes; "
-                       f"use a multiple of {count}")
 
 
 def _check_count(name: str, value: Any, low: int) -> int:
@@ -157,7 +75,7 @@ def make_spec(
     The environment: ``env`` if given; else the preset's; else the algorithm's
     ``DEFAULT_ENV``. A preset made for one environment refuses another.
     """
-    from jaxrl import overrides as O
+    from jaxrl.runs import overrides as O
 
     seeds = _check_count("seeds", seeds, 1)
     if _check_split_mode(split) == "seeds":
@@ -258,7 +176,7 @@ def train(
         stop_after: train only this many updates now (continue later with ``resume``).
         on_nonfinite: ``"stop"`` at the first non-finite loss or parameter
             (``TrainingError``), or ``"mask"`` the bad seeds and train on.
-        callbacks: trackers called per chunk (``jaxrl.tracking``: TensorBoard, W&B, MLflow).
+        callbacks: trackers called per chunk (``jaxrl.output.tracking``: TensorBoard, W&B, MLflow).
         split: what is split over the devices (of every process): ``"seeds"``, or
             ``"population"`` (es, ga: each generation's members; every seed runs whole
             on all devices, so one seed can use them all). The numbers are the same.
@@ -312,7 +230,7 @@ def resume(run_dir: str | os.PathLike, *, progress: bool = False,
 def _resume_multiprocess(run_dir: str | os.PathLike, progress: bool, stop_after: int | None,
                          callbacks: Sequence[Any], split: str = "seeds") -> Result:
     """Process 0 opens the directory and sends the spec; every process builds the run and
-    gets the checkpointed state from process 0 (``jaxrl.driver``)."""
+    gets the checkpointed state from process 0 (``jaxrl.runs.driver``)."""
     import json
 
     def opened() -> tuple[Any, RunSpec]:
@@ -338,7 +256,7 @@ def load(run_dir: str | os.PathLike) -> Result:
     """A saved run: its spec, config, agent, checkpointed state and metrics (verified)."""
     import jax
 
-    from jaxrl import rundir
+    from jaxrl.runs import rundir
 
     run_dir = Path(run_dir)
     spec = read_spec(run_dir)

@@ -1,6 +1,6 @@
 """Run logging outside the compiled program: TensorBoard, progress display, formatting.
 
-(``metrics.csv`` belongs to the run directory: ``jaxrl.rundir.MetricsWriter``.)
+(``metrics.csv`` belongs to the run directory: ``jaxrl.runs.rundir.MetricsWriter``.)
 
 Nothing here runs inside ``jit``: the training driver hands over numpy arrays after
 each compiled chunk.

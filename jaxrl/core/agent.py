@@ -55,7 +55,7 @@ class Agent:
         devices: ``None``, or the devices ``update`` splits its own work over (an
             evolution population, ``es``/``ga`` made with ``devices=``); the host then
             runs every seed whole on all of them (replicated) instead of splitting the
-            seeds over them (``jaxrl.parallel.over_seeds(..., replicate=True)``).
+            seeds over them (``jaxrl.parallel.devices.over_seeds(..., replicate=True)``).
     """
 
     init: Callable[[jax.Array], Any]

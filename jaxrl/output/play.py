@@ -1,6 +1,6 @@
 """One episode of a learned policy, shown the way a person wants to see it.
 
-The episode is played by ``jaxrl.evaluate`` (one recorded episode, greedy or sampled
+The episode is played by ``jaxrl.core.episodes`` (one recorded episode, greedy or sampled
 actions, in one compiled program); the host then draws it:
 
 * Text boards (environments with ``render(state) -> str``: Gridworld, Taxi): the
@@ -36,7 +36,7 @@ from typing import IO, Any, Callable
 
 import numpy as np
 
-from jaxrl.evaluate import Episode, task_just_reset, training_env_state
+from jaxrl.core.episodes import Episode, task_just_reset, training_env_state
 
 __all__ = [
     "Episode", "PlayOutput", "frame_drawer", "kind", "play", "rollout", "text_episode",
@@ -59,14 +59,14 @@ def rollout(agent: Any, agent_state: Any, env: Any, env_params: Any, *, greedy: 
             seed: int = 0, max_steps: int | None = None, start: Any = None) -> Episode:
     """Play one episode of ``agent`` (one seed's state, unbatched) in ``env``.
 
-    ``jaxrl.evaluate.record_episode`` with the key ``jax.random.key(seed)``.
+    ``jaxrl.core.episodes.record_episode`` with the key ``jax.random.key(seed)``.
     ``start``: an env state to begin from instead of a fresh reset (its observation
-    comes from ``jaxrl.evaluate.observe``). ``max_steps``: the episode cap (default
+    comes from ``jaxrl.core.episodes.observe``). ``max_steps``: the episode cap (default
     the env's time limit).
     """
     import jax
 
-    from jaxrl.evaluate import observe, record_episode
+    from jaxrl.core.episodes import observe, record_episode
 
     begin = None if start is None else (observe(env, start, env_params), start)
     return record_episode(agent, agent_state, env, env_params, jax.random.key(seed),
@@ -111,7 +111,7 @@ def kind(env: Any, env_params: Any = None, episode: Episode | None = None) -> st
 def play(result: Any, *, seed_index: int = 0, greedy: bool = True, seed: int = 0,
          out: str | os.PathLike | None = None, max_steps: int | None = None, delay: float = 0.0,
          stream: IO[str] | None = None) -> PlayOutput:
-    """Play and show one episode of ``result`` (a ``jaxrl.run.Result``).
+    """Play and show one episode of ``result`` (a ``jaxrl.runs.run.Result``).
 
     Args:
         result: a trained run (``jaxrl.train`` or ``jaxrl.load``).
@@ -132,8 +132,7 @@ def play(result: Any, *, seed_index: int = 0, greedy: bool = True, seed: int = 0
     stream = stream if stream is not None else sys.stdout
     env, env_params = result.env, result.env_params
     if env is None:
-        import envs
-
+        from jaxrl import envs
         env, env_params = envs.make(result.spec.env, **dict(result.spec.env_options or {}))
     if out is None:
         out = (Path(result.run_dir) if result.run_dir else Path(".")) / "play"
@@ -635,7 +634,7 @@ def bandit_chart(result: Any, env: Any, env_params: Any, agent_state: Any, episo
     """Learned values (or policy probabilities) against the true mean reward of every arm."""
     import jax.numpy as jnp
 
-    from jaxrl.plotting import figure
+    from jaxrl.output.plotting import figure
 
     base = _unwrapped(env)
     state = episode.states[0]
@@ -700,10 +699,10 @@ def bandit_text(episode: Episode) -> str:
 def distribution_chart(result: Any, env: Any, agent_state: Any, episode: Episode,
                        path: Path) -> Path:
     """A distributional agent's (``Agent.distribution``) learned return distribution of
-    every action at the episode's first state (``jaxrl.plotting.return_distribution``)."""
+    every action at the episode's first state (``jaxrl.output.plotting.return_distribution``)."""
     import jax
 
-    from jaxrl.plotting import return_distribution
+    from jaxrl.output.plotting import return_distribution
 
     dist = jax.device_get(result.agent.distribution(agent_state, episode.observations[0]))
     names = _action_names(env)
@@ -716,12 +715,12 @@ def distribution_chart(result: Any, env: Any, agent_state: Any, episode: Episode
 def attention_chart(result: Any, env: Any, env_params: Any, agent_state: Any,
                     episode: Episode, path: Path) -> Path:
     """A relational DQN's attention heads at the episode's first observation, over the view
-    (the env's ``render_view(obs)`` when it has one; ``jaxrl.plotting.attention_maps``)."""
+    (the env's ``render_view(obs)`` when it has one; ``jaxrl.output.plotting.attention_maps``)."""
     import jax.numpy as jnp
 
     from jaxrl.algos import dqn
-    from jaxrl.networks import attention_weights
-    from jaxrl.plotting import attention_maps
+    from jaxrl.core.networks import attention_weights
+    from jaxrl.output.plotting import attention_maps
 
     obs = np.asarray(episode.observations[0])
     net = dqn.q_network(result.agent.config, env, env_params)
@@ -738,7 +737,7 @@ def attention_chart(result: Any, env: Any, env_params: Any, agent_state: Any,
 # ------------------------------------------------------------------------------ fallback
 def plot_episode(episode: Episode, path: Path, title: str = "") -> Path:
     """Observations (first 8 dimensions) and rewards over the episode."""
-    from jaxrl.plotting import figure
+    from jaxrl.output.plotting import figure
 
     fig = figure(7.0, 5.0)
     ax = fig.add_subplot(2, 1, 1)

@@ -96,7 +96,7 @@ def curve_values(metrics: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndar
     every pull is one step of an endless task), the mean reward per step instead,
     each update weighing the same, so the curve is not empty.
     """
-    from jaxrl.metrics import continuing
+    from jaxrl.core.metrics import continuing
 
     if continuing(metrics) or ("episode_return" not in metrics and "reward" in metrics):
         return np.asarray(metrics["reward"], np.float64), None, "reward per step"
@@ -193,7 +193,7 @@ def sweep_plot(
 
     Args:
         grid: ``{field: [values]}``; the settings are ``itertools.product`` of the
-            values, the last field varying fastest (``jaxrl.sweep``'s order).
+            values, the last field varying fastest (``jaxrl.runs.sweep``'s order).
         final: ``float[settings, seeds]``, each run's final return (NaN: none).
         metrics: ``[settings, seeds, updates]`` arrays: ``env_steps``,
             ``episode_return``, ``episodes`` (``reward`` for endless tasks).
@@ -419,7 +419,7 @@ def visitation_maps(walls: Any, counts: Sequence[Any], titles: Sequence[str],
     Args:
         walls: ``bool[H, W]``, drawn dark grey (``envs.maze.Maze.walls``).
         counts: visit counts per cell, each ``[H * W]`` or ``[H, W]`` (one panel each;
-            ``jaxrl.curiosity.ExplorationState.last`` of one seed, or summed over seeds).
+            ``jaxrl.algos.curiosity.ExplorationState.last`` of one seed, or summed over seeds).
         titles: one per panel (the share of free cells visited is added).
         path: where to save the PNG (None: only return the figure).
         goal: ``(row, col)`` of the goal, marked with a star.
@@ -465,7 +465,7 @@ def attention_maps(view: Any, weights: Any, path: str | os.PathLike | None = Non
         view: the rendered view, RGB ``uint8[h * tile, w * tile, 3]`` whose image rows are
             the observation's second axis (e.g. ``DoorKey.render_view(obs)``).
         weights: one observation's attention, ``[heads, N, N]`` with ``N = w * h`` cells in
-            the observation's ``[x, y]`` row-major order (``jaxrl.networks.attention_weights``;
+            the observation's ``[x, y]`` row-major order (``jaxrl.core.networks.attention_weights``;
             row: the attending cell, column: the cell attended to).
         path: if given, the figure is written there (PNG by extension).
         query: a cell ``(x, y)``: draw what that cell attends to; default: the attention

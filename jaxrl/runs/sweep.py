@@ -4,7 +4,7 @@ A sweep over a grid of config leaves (learning rates, clip ranges, entropy weigh
 for several seeds is a ``vmap`` over settings of a ``vmap`` over seeds of the whole
 training run, so ``8 settings x 8 seeds`` is one ``jit`` call::
 
-    from jaxrl.sweep import sweep
+    from jaxrl.runs.sweep import sweep
     result = sweep("ppo", "CartPole-v1", grid={"lr": [1e-4, 3e-4], "clip_eps": [0.1, 0.2]},
                    seeds=8)
     print(result.table())
@@ -16,7 +16,7 @@ loop lengths) change the compiled program and cannot be vmapped: asking for one 
 refused, as is an unknown field name (with the closest matches), before anything is
 compiled. Every setting is validated concretely with ``Config.validate()`` first; the
 algorithm's ``make`` then sees traced leaves, so its ``validate`` must skip checks on
-traced values (``jaxrl.config.is_traced``).
+traced values (``jaxrl.core.config.is_traced``).
 
 All settings share the same seed keys (common random numbers), so differences between
 settings are not blurred by different initialisations.
@@ -36,9 +36,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrl.config import closest
-from jaxrl.metrics import final_returns, final_window as default_final_window
-from jaxrl.parallel import over_seeds, to_host
+from jaxrl.core.config import closest
+from jaxrl.core.metrics import final_returns, final_window as default_final_window
+from jaxrl.parallel.devices import over_seeds, to_host
 
 __all__ = ["SweepResult", "sweep", "sweepable_fields"]
 
@@ -193,7 +193,7 @@ class SweepResult:
         """Write ``sweep.png``, ``sweep.csv`` (one row per setting and seed) and ``sweep.json``."""
         from pathlib import Path
 
-        from jaxrl.rundir import write_json
+        from jaxrl.runs.rundir import write_json
 
         out = Path(out_dir)
         self.plot(str(out / "sweep.png"))
@@ -215,7 +215,7 @@ class SweepResult:
 
         Returns the matplotlib ``Figure``; saves it to ``path`` when given.
         """
-        from jaxrl import plotting
+        from jaxrl.output import plotting
 
         return plotting.sweep_plot(
             self.grid, self.final_returns, self.metrics, window=self.final_window,
@@ -251,7 +251,7 @@ def sweep(
             same keys ``jaxrl.train`` gives its seeds, so a setting of the sweep with
             seed 0 reproduces ``jaxrl.train(..., seed=0)``'s runs.
         final_window: updates pooled for the final return (default
-            ``jaxrl.metrics.final_window``: the last 5 %, as ``jaxrl train`` reports).
+            ``jaxrl.core.metrics.final_window``: the last 5 %, as ``jaxrl train`` reports).
 
     Returns:
         ``SweepResult``.
@@ -273,7 +273,7 @@ def sweep(
             raise TypeError(f"algorithm module {module.__name__} has no {attr}")
 
     if isinstance(env, str):
-        import envs as envs_pkg
+        from jaxrl import envs as envs_pkg
 
         env_name = env
         env, env_params = envs_pkg.make(env)

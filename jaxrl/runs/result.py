@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from jaxrl import metrics as M
-from jaxrl.logging import human, table
-from jaxrl.rundir import RunSpec
+from jaxrl.core import metrics as M
+from jaxrl.output.logging import human, table
+from jaxrl.runs.rundir import RunSpec
 
 __all__ = ["Result"]
 
@@ -97,7 +97,7 @@ class Result:
     def final_return(self) -> np.ndarray:
         """Per seed, the mean return of the episodes that ended in the last 5 % of updates.
 
-        Episodes are weighted equally (``jaxrl.metrics.final_returns``). NaN for a seed
+        Episodes are weighted equally (``jaxrl.core.metrics.final_returns``). NaN for a seed
         with no episode in that window, and for a seed masked as non-finite.
         """
         if not self.updates_done:
@@ -170,7 +170,7 @@ class Result:
 
         Returns the matplotlib ``Figure``.
         """
-        from jaxrl.plotting import learning_curve
+        from jaxrl.output.plotting import learning_curve
 
         return learning_curve(
             self.metrics, title=f"{self.algorithm} on {self.env_name} ({self.seeds} seeds)",
@@ -179,17 +179,17 @@ class Result:
 
     def evaluate(self, episodes: int = 10, greedy: bool = True, seed: int = 0,
                  max_steps: int | None = None, start: str = "auto") -> Any:
-        """Play ``episodes`` episodes with every seed's policy (``jaxrl.evaluate.evaluate_seeds``).
+        """Play ``episodes`` episodes with every seed's policy (``jaxrl.runs.evaluation.evaluate_seeds``).
 
         Returns an ``EvalResult`` with ``[seeds, episodes]`` arrays. ``start="auto"``
         plays a bandit run on the bandit each seed trained on.
         """
         from jaxrl.errors import RunError
-        from jaxrl.evaluate import evaluate_seeds
+        from jaxrl.runs.evaluation import evaluate_seeds
 
         env, env_params = self.env, self.env_params
         if env is None:
-            from jaxrl.run import make_env
+            from jaxrl.runs.build import make_env
 
             env, env_params = make_env(self.spec.env, self.spec.env_options, self.spec.obs_noise)
         try:
@@ -200,7 +200,7 @@ class Result:
 
     def save(self, run_dir: str | os.PathLike, overwrite: bool = False) -> Path:
         """Write the run directory (config, metrics CSV, curve, checkpoint, events, summary)."""
-        from jaxrl.rundir import CURVE_FILE, RunDir
+        from jaxrl.runs.rundir import CURVE_FILE, RunDir
 
         with RunDir.create(run_dir, overwrite=overwrite) as rd:
             rd.write_config(self.spec)

@@ -3,7 +3,7 @@
 ::
 
     jaxrl launch --processes 2 -- train ppo --preset cartpole --seeds 8 --out runs/ppo2
-    python -m jaxrl.launch --processes 2 -- train --resume runs/ppo2
+    python -m jaxrl.parallel.launch --processes 2 -- train --resume runs/ppo2
 
 Each process runs ``python -m jaxrl COMMAND ... --coordinator 127.0.0.1:PORT
 --num-processes N --process-id I --cpu-devices K`` (a free loopback port; by default
@@ -67,7 +67,7 @@ def commands(jaxrl_args: Sequence[str], processes: int, port: int, *,
              cpu_devices: int | None = None, heartbeat: int | None = None,
              python: str = sys.executable) -> list[list[str]]:
     """The command line of every process (process 0 first)."""
-    from jaxrl.parallel import cpu_cores
+    from jaxrl.parallel.devices import cpu_cores
 
     args = list(jaxrl_args)
     if args and args[0] == "--":
@@ -213,8 +213,8 @@ def _stop(procs: Sequence[subprocess.Popen]) -> None:
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    """``jaxrl launch`` (and ``python -m jaxrl.launch``) after parsing."""
-    from jaxrl.cli import UsageError
+    """``jaxrl launch`` (and ``python -m jaxrl.parallel.launch``) after parsing."""
+    from jaxrl.errors import UsageError
 
     try:
         return launch(args.jaxrl_args, args.processes, port=args.port,
@@ -225,9 +225,9 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from jaxrl.cli import UsageError
+    from jaxrl.errors import UsageError
 
-    p = argparse.ArgumentParser(prog="python -m jaxrl.launch",
+    p = argparse.ArgumentParser(prog="python -m jaxrl.parallel.launch",
                                 description="Run a jaxrl command as N local processes.")
     add_arguments(p)
     args = p.parse_args(argv)

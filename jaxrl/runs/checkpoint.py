@@ -30,6 +30,7 @@ previous checkpoint intact.
 """
 
 from __future__ import annotations
+from jaxrl.errors import CheckpointError
 
 import hashlib
 import json
@@ -48,10 +49,6 @@ FORMAT = "jaxrl-checkpoint"
 VERSION = 2
 TEMP_PREFIX = ".jaxrl-tmp."  # atomic_write's temporary files: '.jaxrl-tmp.<name>.<random>'
 FILENAME = "checkpoint.msgpack"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used here (wrong run, corrupt, unknown format)."""
 
 
 def _is_key(leaf: Any) -> bool:
@@ -310,7 +307,7 @@ def _differences(
 
 # Leaves that earlier versions wrote and this one no longer keeps: a checkpoint holding
 # them loads with them left out, when the run's state has no such leaf. Uniform-replay
-# DQN kept the (unused) priority trees until 2026-12; jaxrl.replay keeps them only for
+# DQN kept the (unused) priority trees until 2026-12; jaxrl.core.replay keeps them only for
 # prioritised replay now.
 _RETIRED_LEAVES = re.compile(r"\.buffer\.(sum_tree|min_tree)\[\d+\]$")
 

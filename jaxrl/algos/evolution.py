@@ -6,12 +6,12 @@ order). Everything a generation does to it is a ``vmap`` over that axis, so a wh
 generation (every member playing every episode, then selection or the ES step) is one
 compiled program.
 
-* ``Policy`` / ``policy_for``: the policy network (``jaxrl.networks.MLP``, logits over
+* ``Policy`` / ``policy_for``: the policy network (``jaxrl.core.networks.MLP``, logits over
   a ``Discrete`` action space) as a function of a flat parameter vector.
 * ``centred_ranks``: fitness shaping to ``[-0.5, 0.5]`` (ties share their mean rank).
 * ``make_evaluator``: ``evaluator(params_batch, key) -> Scores`` (fitness = mean return
   over ``num_episodes`` episodes per member, and the env steps each member took), built
-  on ``jaxrl.evaluate.evaluate``, the project's one episode loop, vmapped over members.
+  on ``jaxrl.core.episodes.evaluate``, the project's one episode loop, vmapped over members.
   Every member of a generation plays the same episode starts (common random numbers:
   members are compared on the same task draws, and an ES antithetic pair differs only
   by its perturbation).
@@ -37,10 +37,10 @@ import numpy as np
 from flax import struct
 from jax.flatten_util import ravel_pytree
 
-from envs import spaces
-from envs.core import Environment
-from jaxrl.evaluate import evaluate
-from jaxrl.networks import ACTIVATIONS, MLP, concrete_spaces, observation_input
+from jaxrl.envs import spaces
+from jaxrl.envs.core import Environment
+from jaxrl.core.episodes import evaluate
+from jaxrl.core.networks import ACTIVATIONS, MLP, concrete_spaces, observation_input
 
 Array = jax.Array
 
@@ -173,7 +173,7 @@ class Scores:
 
 @dataclasses.dataclass(frozen=True)
 class _Actor:
-    """What ``jaxrl.evaluate.evaluate`` needs of an agent: ``act`` (state = the params)."""
+    """What ``jaxrl.core.episodes.evaluate`` needs of an agent: ``act`` (state = the params)."""
 
     act: Callable[[Array, Array, Array, bool], Array]
 

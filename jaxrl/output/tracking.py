@@ -17,7 +17,7 @@ chunks (never inside the compiled program):
 
 Subclass ``Callback`` and override what you need. Provided here:
 
-* ``TensorBoardCallback``: ``jaxrl.logging.TensorBoardLogger`` (seed means, spread,
+* ``TensorBoardCallback``: ``jaxrl.output.logging.TensorBoardLogger`` (seed means, spread,
   one run per seed, hyperparameters);
 * ``WandbCallback``: Weights & Biases (``pip install "jaxrl[wandb]"``);
 * ``MLflowCallback``: MLflow tracking (``pip install "jaxrl[mlflow]"``).
@@ -40,7 +40,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from jaxrl.logging import STD_SUFFIX, TensorBoardLogger, seed_means
+from jaxrl.output.logging import STD_SUFFIX, TensorBoardLogger, seed_means
 
 TB_DIR = "tensorboard"
 FINAL_RETURN = "final/return"

@@ -71,13 +71,10 @@ def compile_cache_dir() -> str | None:
 _quiet_cached_program_notes()
 
 # (imported after the log level is chosen, above)
-from jaxrl.config import closest
+from jaxrl.errors import UsageError
+from jaxrl.core.config import closest
 
 COMMANDS = ("train", "eval", "play", "export", "sweep", "list", "launch")
-
-
-class UsageError(Exception):
-    """A command-line mistake; printed as one line."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -283,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "--coordinator/--num-processes/--process-id; output is "
                                    "prefixed by the process id; if one fails the others are "
                                    "stopped.")
-    from jaxrl.launch import add_arguments
+    from jaxrl.parallel.launch import add_arguments
 
     add_arguments(p)
     return parser
@@ -302,7 +299,7 @@ def _default_out(algo: str, env: str, kind: str = "") -> Path:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from jaxrl import overrides, run
+    from jaxrl.runs import overrides, run
 
     callbacks = _trackers(args)
     if args.resume:
@@ -335,7 +332,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                                  overwrite=args.overwrite, progress=not args.quiet,
                                  stop_after=args.stop_after, callbacks=callbacks, **kwargs,
                                  **overrides)
-    from jaxrl import distributed
+    from jaxrl.parallel import processes as distributed
 
     try:
         result = call()
@@ -364,7 +361,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _trackers(args: argparse.Namespace) -> list[Any]:
     """W&B / MLflow callbacks asked for on the command line (checked before compiling)."""
-    from jaxrl import tracking
+    from jaxrl.output import tracking
 
     out = []
     try:
@@ -382,19 +379,20 @@ def _env_options(items: Sequence[str]) -> dict[str, Any]:
 
 
 def _note(args: argparse.Namespace, text: str) -> None:
-    from jaxrl import distributed
+    from jaxrl.parallel import processes as distributed
 
     if not getattr(args, "quiet", False) and distributed.is_writer():
         print(text, file=sys.stderr, flush=True)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from jaxrl import run
+    from jaxrl.runs import run
     import numpy as np
 
-    from jaxrl.evaluate import EVAL_HEADERS, eval_row, resolve_start
-    from jaxrl.logging import table
-    from jaxrl.metrics import continuing
+    from jaxrl.core.episodes import resolve_start
+    from jaxrl.runs.evaluation import EVAL_HEADERS, eval_row
+    from jaxrl.output.logging import table
+    from jaxrl.core.metrics import continuing
 
     result = run.load(args.run_dir)
     rows, per_step = [], []
@@ -415,7 +413,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_play(args: argparse.Namespace) -> int:
-    from jaxrl import play, run
+    from jaxrl.output import play
+    from jaxrl.runs import run
 
     result = run.load(args.run_dir)
     if args.seed_index >= result.seeds:
@@ -428,8 +427,8 @@ def cmd_play(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from jaxrl import policy, run
-    from jaxrl.rundir import nice_bytes
+    from jaxrl.runs import policy, run
+    from jaxrl.runs.rundir import nice_bytes
 
     target = Path(args.out) if args.out else Path(args.run_dir) / policy.POLICY_FILE
     if target.exists() and not args.overwrite:
@@ -445,7 +444,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def _grid(items: Sequence[str], defaults: dict[str, Any]) -> dict[str, list[Any]]:
-    from jaxrl import run
+    from jaxrl.runs import run
 
     grid = {}
     for item in items:
@@ -469,9 +468,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from jaxrl import overrides, run
-    from jaxrl import sweep as sweep_mod
-    from jaxrl.rundir import prepare_output
+    from jaxrl.runs import overrides, run
+    from jaxrl.runs import sweep as sweep_mod
+    from jaxrl.runs.rundir import prepare_output
 
     seeds = args.seeds or 8
     if args.split != "seeds":
@@ -503,7 +502,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                 base.replace(**{name: v}).validate()
             except ValueError as e:
                 raise run.RunError(f"--grid {name}={v}: {e}") from None
-    from jaxrl import distributed
+    from jaxrl.parallel import processes as distributed
 
     out = distributed.from_writer(lambda: prepare_output(  # only process 0 writes
         args.out or _default_out(args.algo, env_name, "sweep-"),
@@ -550,9 +549,9 @@ def _config_comments(module: Any) -> dict[str, str]:
 def _list_algos(names: Sequence[str]) -> list[str]:
     import dataclasses
 
-    from jaxrl import run
-    from jaxrl.overrides import preset_changes
-    from jaxrl.logging import table
+    from jaxrl.runs import run
+    from jaxrl.runs.overrides import preset_changes
+    from jaxrl.output.logging import table
 
     lines = []
     for name in names:
@@ -592,9 +591,8 @@ def _list_algos(names: Sequence[str]) -> list[str]:
 
 
 def _list_envs(gymnax: bool) -> list[str]:
-    import envs
-
-    from jaxrl.logging import table
+    from jaxrl import envs
+    from jaxrl.output.logging import table
 
     rows = []
     for name in envs.registered(include_gymnax=False):
@@ -678,7 +676,7 @@ def _configure_devices(requested: int | None) -> None:
     Inside a process where JAX already runs (the command called from Python), the
     devices it has are kept; asking for a different count is then an error.
     """
-    from jaxrl import parallel
+    from jaxrl.parallel import devices as parallel
 
     try:
         parallel.use_cpu_cores(requested)
@@ -689,7 +687,7 @@ def _configure_devices(requested: int | None) -> None:
 def _join_processes(args: argparse.Namespace) -> bool:
     """Start ``jax.distributed`` when the command (or the environment) asks for several
     processes; False when it does not."""
-    from jaxrl import distributed
+    from jaxrl.parallel import processes as distributed
 
     try:
         env = distributed.settings_from_env()
@@ -713,7 +711,7 @@ def _join_processes(args: argparse.Namespace) -> bool:
 
 
 def cmd_launch(args: argparse.Namespace) -> int:
-    from jaxrl import launch
+    from jaxrl.parallel import launch
 
     return launch.run_from_args(args)
 
@@ -738,7 +736,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("jaxrl: interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # noqa: BLE001 - user errors only; anything else is a bug
-        from jaxrl.checkpoint import CheckpointError
+        from jaxrl.errors import CheckpointError
         from jaxrl.errors import RunError, TrainingError
 
         if isinstance(e, (RunError, CheckpointError)):
@@ -747,7 +745,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(e, TrainingError):
             print(f"jaxrl: training stopped: {_one_line(e)}", file=sys.stderr)
             return 1
-        from jaxrl import distributed
+        from jaxrl.parallel import processes as distributed
 
         if distributed.is_multiprocess() and type(e).__name__ in ("JaxRuntimeError",
                                                                   "XlaRuntimeError"):

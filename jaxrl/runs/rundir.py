@@ -5,7 +5,7 @@ A run directory holds
 * ``config.json``: the ``RunSpec`` (algorithm, environment and options, seeds, the
   resolved config, chunking and checkpoint settings);
 * ``metrics.csv``: columns ``update, seed, <metric>...``, one row per update and seed;
-* ``checkpoint.msgpack``: the latest training state (``jaxrl.checkpoint``), whose
+* ``checkpoint.msgpack``: the latest training state (``jaxrl.runs.checkpoint``), whose
   header also carries the run's spec, the byte length and SHA-256 of ``metrics.csv``
   at that point, and the env steps reached;
 * ``tensorboard/``: event files (jaxrl's end in ``.jaxrl``);
@@ -48,7 +48,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from jaxrl import checkpoint as ckpt
+from jaxrl.runs import checkpoint as ckpt
 from jaxrl.errors import RunError
 
 __all__ = [
@@ -65,10 +65,10 @@ TB_DIR = "tensorboard"
 LOCK_FILE = ".jaxrl.lock"
 STAGING_DIR = ".jaxrl-staging"
 COMMIT_FILE = "COMMIT"  # in the staging dir: the list of files that replace the old run's
-from jaxrl.logging import EVENT_FILE_SUFFIX as TB_SUFFIX  # noqa: E402 - jaxrl's event files end in it
+from jaxrl.output.logging import EVENT_FILE_SUFFIX as TB_SUFFIX  # noqa: E402 - jaxrl's event files end in it
 # Files with these names that jaxrl wrote (recognised by content) belong to a run.
 RUN_FILES = (CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE, SUMMARY_FILE, CURVE_FILE)
-MAX_COUNT = 2**31 - 1  # seeds, seed and update counts (as jaxrl.run.make_spec checks them)
+MAX_COUNT = 2**31 - 1  # seeds, seed and update counts (as jaxrl.runs.run.make_spec checks them)
 
 
 # ------------------------------------------------------------------------------ spec
@@ -107,7 +107,7 @@ class RunSpec:
     obs_noise: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        from jaxrl import __version__
+        from jaxrl._version import __version__
 
         return {"jaxrl_version": __version__, **dataclasses.asdict(self)}
 
@@ -134,7 +134,7 @@ class RunSpec:
                           ("checkpoint_every", 0)):
             if values[name] < low:
                 raise RunError(f"{where}: {name!r} must be >= {low}, got {values[name]}")
-            if values[name] > MAX_COUNT:  # what jaxrl.run.make_spec accepts (int32 counters)
+            if values[name] > MAX_COUNT:  # what jaxrl.runs.run.make_spec accepts (int32 counters)
                 raise RunError(f"{where}: {name!r} is too large ({values[name]}); "
                                f"at most {MAX_COUNT}")
         if values.get("on_nonfinite", "stop") not in ("stop", "mask"):
@@ -181,7 +181,7 @@ def read_spec(run_dir: str | os.PathLike) -> RunSpec:
 
 def write_json(path: Path, data: Any) -> None:
     """``data`` as indented JSON, written atomically."""
-    from jaxrl.overrides import jsonable
+    from jaxrl.runs.overrides import jsonable
 
     ckpt.atomic_write(path, (json.dumps(data, indent=2, default=jsonable) + "\n").encode())
 
@@ -531,14 +531,14 @@ class RunDir:
         On resume the event files are never cut: new ones start with a purge step just
         past the checkpoint, so TensorBoard hides what the stopped process logged after it.
         """
-        from jaxrl.logging import TensorBoardLogger
+        from jaxrl.output.logging import TensorBoardLogger
 
         prefix = restored.csv_prefix if restored is not None else None
         self.csv = MetricsWriter(self.write_path / METRICS_FILE, names, prefix)
         purge = TensorBoardLogger.purge_after(restored.env_steps) if restored is not None else None
         self.events = TensorBoardLogger(self.write_path / TB_DIR, spec.seeds, purge_step=purge)
         if restored is None:
-            from jaxrl.tracking import RunInfo
+            from jaxrl.output.tracking import RunInfo
 
             self.events.hparams(RunInfo.from_spec(spec, self.path).params())
 
@@ -713,7 +713,7 @@ def restore(run_dir: Path, spec: RunSpec, template: Any,
     ``metrics.csv`` must begin with exactly the bytes the checkpoint recorded (rows
     written after it are dropped when the run continues).
     """
-    from jaxrl.metrics import cast
+    from jaxrl.core.metrics import cast
 
     state, header = load_checkpoint(run_dir, spec, template)
     extra = header["extra"]
