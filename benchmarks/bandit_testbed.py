@@ -30,8 +30,8 @@ import time
 import jax
 import numpy as np
 
-from jaxrl.envs.bandits import Bandit
 from jaxrl.algos import bandit_agents as ba
+from jaxrl.envs.bandits import Bandit
 from jaxrl.output.plotting import bandit_testbed, figure, smooth_returns
 
 # --------------------------------------------------------------------------- agents
@@ -100,7 +100,7 @@ def testbed_table(result: ba.BanditTestbedResult, says: dict[str, str], last: in
 CONTEXTUAL = {
     "book: tau 2, Adam 1e-2, 5000 steps": ba.ContextualBanditConfig(),
     "errata: tau 2, Adam 1e-3, 10000 steps": ba.ContextualBanditConfig(
-        total_steps=10_000, learning_rate=1e-3),
+        total_timesteps=10_000, lr=1e-3),
     "tau 1.12, Adam 1e-2, 5000 steps": ba.ContextualBanditConfig(temperature=1.12),
 }
 
@@ -115,7 +115,7 @@ def contextual_part(seeds: int, quick: bool, out: str) -> None:
     curves = {}
     for label, cfg in CONTEXTUAL.items():
         if quick:
-            cfg = cfg.replace(total_steps=1000)
+            cfg = cfg.replace(total_timesteps=1000)
             label = f"{label} (quick: 1000)"
         r = ba.train_contextual(cfg, jax.random.key(1), num_seeds=seeds, window=500)
         sd = r.final_reward.std()

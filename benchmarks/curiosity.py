@@ -4,13 +4,13 @@ sparse-reward tasks, 8 seeds each in one program per agent, the same step budget
 The maze is the ``maze_icm`` preset's board: 15x15, ``layout_seed=1``, ``extra_doors=0``
 (a tree of 16 rooms, one route, 48 steps from start to goal; uniform random actions
 never reach the goal within the 200-step episode). The presets' curiosity is
-non-episodic with its own critic (``intrinsic_critic``) and whitened input
-(``curiosity_normalize_obs``), RND's recipe.
+non-episodic with its own critic (``curiosity.intrinsic_critic``) and whitened input
+(``curiosity.normalize_obs``), RND's recipe.
 Each curious agent runs its own preset (``maze_icm``, ``maze_rnd``, ...); plain PPO runs
 the same PPO settings without the module.
 
 1. No extrinsic reward (coverage): Maze-v0 and MountainCar-v0 with curiosity alone
-   (``extrinsic_coef=0``) against uniform random actions and plain PPO on the sparse
+   (``curiosity.extrinsic_coef=0``) against uniform random actions and plain PPO on the sparse
    task (whose reward is zero until it first reaches the goal): distinct cells visited
    over the run (Maze: player cells, 159 reachable; MountainCar: 16x16 position x
    velocity bins of the observations acted on) and the furthest MountainCar position.
@@ -53,9 +53,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrl import envs
+from jaxrl.algos import curiosity, ppo
+from jaxrl.core.config import replace_paths
 from jaxrl.envs.wrappers import EpisodeStatistics, VecEnv
-from jaxrl.algos import curiosity
-from jaxrl.algos import ppo
 from jaxrl.output.plotting import visitation_maps
 
 SEEDS = 8  # per agent and setting (--quick: 2)
@@ -67,7 +67,7 @@ CAR_REACHABLE = 210  # MountainCar bins reachable in 200-step episodes (the docs
 
 def train(cfg, env, params, settings=None, seed=0):
     """PPO ``cfg`` for ``SEEDS`` seeds under each of ``settings`` (dicts of config leaves,
-    e.g. ``{"extrinsic_coef": 0.0}``), all in one program, the runs split over the CPU
+    by path, e.g. ``{"curiosity.extrinsic_coef": 0.0}``), all in one program, the runs split over the CPU
     devices. Returns one ``(final states, metrics as NumPy)`` per setting and the
     ``(compile, run)`` seconds."""
     settings = settings or [{}]
@@ -77,7 +77,7 @@ def train(cfg, env, params, settings=None, seed=0):
     keys = jnp.tile(jax.random.split(jax.random.key(seed), SEEDS), len(settings))
 
     def one(key, leaves):
-        return ppo.make(cfg.replace(**leaves), env, params).train(key)
+        return ppo.make(replace_paths(cfg, leaves), env, params).train(key)
 
     t0 = time.time()
     program = parallel.over_seeds(one).compile(keys, values)
@@ -157,12 +157,13 @@ def spread(x, unit, digits=1):
 
 
 # ------------------------------------------------------------------------------ settings
-PURE = {"curiosity_eta": 1.0, "extrinsic_coef": 0.0}  # no extrinsic reward: the book's eta
+PURE = {"curiosity.eta": 1.0, "curiosity.extrinsic_coef": 0.0}  # no extrinsic reward: the book's eta
 
 
 def with_reward(cfg):
     """The preset's own bonus scale and goal weight (the sparse-reward setting)."""
-    return {"curiosity_eta": cfg.curiosity_eta, "extrinsic_coef": cfg.extrinsic_coef}
+    return {"curiosity.eta": cfg.curiosity.eta,
+            "curiosity.extrinsic_coef": cfg.curiosity.extrinsic_coef}
 
 
 def config(preset, steps, kind):
@@ -310,7 +311,7 @@ def main() -> None:
             cfg = config("maze_icm", steps, kind)
             sets = [with_reward(cfg), PURE] if kind != "none" else None
             runs, sec = train(cfg, env, params, sets)
-            labels = ([f"{kind.upper()}, reward weighted {cfg.extrinsic_coef:g}x",
+            labels = ([f"{kind.upper()}, reward weighted {cfg.curiosity.extrinsic_coef:g}x",
                        f"{kind.upper()}, no extrinsic reward"] if kind != "none" else ["plain PPO"])
             names = ([f"deepsea_{kind}", f"deepsea_{kind}_pure"] if kind != "none"
                      else ["deepsea_plain"])

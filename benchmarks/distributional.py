@@ -51,11 +51,10 @@ from jaxrl.parallel import devices as par
 par.use_cpu_cores()  # before JAX starts: the seeds split over one CPU device per core
 
 from jaxrl import envs
-from jaxrl.core import episodes as ev
-from jaxrl.runs import evaluation
-from jaxrl.output import plotting
 from jaxrl.algos import dqn, ppo
 from jaxrl.core.metrics import final_returns, final_window
+from jaxrl.output import plotting
+from jaxrl.runs import evaluation
 
 ENV = "gymnax/Freeway-MinAtar"
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,11 +93,11 @@ def fair_configs(steps: int) -> dict[str, dqn.Config]:
     Raises:
         RuntimeError: a field other than the value head's (``HEAD_FIELDS``) differs.
     """
-    shared = {**dqn.FREEWAY, "total_env_steps": steps}
+    shared = {**dqn.FREEWAY, "total_timesteps": steps}
     configs = {
         "dqn": dqn.PRESETS["freeway"].config.replace(**shared),
-        "c51": dqn.for_name("c51").PRESETS["freeway"].config.replace(**shared),
-        "qrdqn": dqn.for_name("qrdqn").PRESETS["freeway"].config.replace(**shared),
+        "c51": dqn.C51.presets["freeway"].config.replace(**shared),
+        "qrdqn": dqn.QRDQN.presets["freeway"].config.replace(**shared),
     }
     ref = configs["dqn"]
     for name, config in configs.items():

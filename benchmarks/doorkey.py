@@ -49,9 +49,9 @@ from jaxrl.parallel import devices as par
 par.use_cpu_cores()  # before JAX starts: the seeds split over one CPU device per core
 
 from jaxrl import envs
+from jaxrl.algos import dqn, ppo
 from jaxrl.core import episodes as ev
 from jaxrl.runs import evaluation
-from jaxrl.algos import dqn, ppo
 
 SOURCE_SOLVED = 0.94
 TARGET_SOLVED = 0.99
@@ -203,13 +203,13 @@ def timing_line(t, env_steps: int) -> str:
 def train_dqn(args) -> list[dict]:
     config = dqn.PRESETS[args.preset].config
     if args.steps is not None:
-        config = config.replace(total_env_steps=args.steps)
+        config = config.replace(total_timesteps=args.steps)
     env, params = dqn.preset_env(args.preset)
     # Scored on MiniGrid's own DoorKey-5x5 (its rewards and 250-step cap), whatever the
     # preset trained with (the book's preset: -0.01 a step, 400 steps).
     eval_env, eval_params = envs.make("DoorKey-5x5-v0", action_set="book")
     agent = dqn.make(config, env, params)
-    print(f"\n== Relational DQN ({args.preset}): {config.total_env_steps:,} env steps x "
+    print(f"\n== Relational DQN ({args.preset}): {config.total_timesteps:,} env steps x "
           f"{args.seeds} seeds in one program, {args.episodes:,} fresh boards each ==")
     states, results, t = train_and_score(agent, eval_env, eval_params, args.seeds,
                                          jax.random.key(0), args.episodes, args.eval_epsilons)
@@ -226,7 +226,7 @@ def train_dqn(args) -> list[dict]:
               f"{100 * TARGET_SOLVED:.0f} %")
     print(f"(the source: at least {100 * SOURCE_SOLVED:.0f} %; target {100 * TARGET_SOLVED:.0f} %"
           f" mean over seeds; greedy = argmax Q, eps = epsilon-greedy evaluation as Atari DQN's)")
-    steps = args.seeds * config.total_env_steps
+    steps = args.seeds * config.total_timesteps
     print(timing_line(t, steps))
     plot = None
     if args.attention_png:
@@ -248,7 +248,7 @@ def train_dqn(args) -> list[dict]:
         policy = "greedy" if lab == "greedy" else f"epsilon-greedy ({lab[4:]})"
         rows.append({
             "name": name, "what": "relational (attention) DQN on DoorKey-5x5",
-            "setting": f"preset {args.preset}, {config.total_env_steps:,} env steps per seed, "
+            "setting": f"preset {args.preset}, {config.total_timesteps:,} env steps per seed, "
                        f"{policy} over {args.episodes:,} fresh boards",
             "number": spread(s, "% solved", 100.0), "seeds": args.seeds,
             "compile_s": round(t.compile_wall, 1), "run_s": round(t.run_wall, 1),
@@ -289,7 +289,7 @@ def main() -> None:
     parser.add_argument("--preset", default="doorkey", choices=["doorkey", "doorkey_book"])
     parser.add_argument("--seeds", type=int, default=None, help="default 8 (--quick: 2)")
     parser.add_argument("--episodes", type=int, default=None, help="default 1000 (--quick: 100)")
-    parser.add_argument("--steps", type=int, default=None, help="override total_env_steps")
+    parser.add_argument("--steps", type=int, default=None, help="override total_timesteps")
     parser.add_argument("--ppo-steps", type=int, default=None,
                         help=f"default {PPO_CONFIG.total_timesteps:,} (--quick: "
                              f"{QUICK['ppo_steps']:,}); 0 skips PPO")

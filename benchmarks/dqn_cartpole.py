@@ -20,8 +20,8 @@ from jaxrl.parallel import devices as par
 
 par.use_cpu_cores()  # before JAX starts: the seeds split over one CPU device per core
 
-from jaxrl.core import episodes as ev  # noqa: E402
 from jaxrl.algos import dqn  # noqa: E402
+from jaxrl.runs import evaluation  # noqa: E402
 from jaxrl.runs.run import final_returns  # noqa: E402
 
 
@@ -29,16 +29,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--episodes", type=int, default=100)
-    parser.add_argument("--steps", type=int, default=None, help="override total_env_steps")
+    parser.add_argument("--steps", type=int, default=None, help="override total_timesteps")
     args = parser.parse_args()
 
     config = dqn.PRESETS["cartpole"].config
     if args.steps is not None:
-        config = config.replace(total_env_steps=args.steps)
+        config = config.replace(total_timesteps=args.steps)
     env, params = dqn.preset_env("cartpole")
     agent = dqn.make(config, env, params)
     print(f"jax {jax.__version__}, {jax.device_count()} {jax.devices()[0].platform} device(s); "
-          f"{config.total_env_steps:,} env steps x {args.seeds} seeds in one program")
+          f"{config.total_timesteps:,} env steps x {args.seeds} seeds in one program")
 
     keys = jax.random.split(jax.random.key(0), args.seeds)
     _, metrics, result, t = evaluation.train_and_evaluate(
@@ -53,7 +53,7 @@ def main() -> None:
     print(f"\n{'target (issue 3)':<36} >= 475")
     print(f"{'jaxrl, mean of ' + str(args.seeds) + ' seeds':<36} {returns.mean():.1f} "
           f"(worst seed {returns.mean(axis=1).min():.1f})")
-    steps = args.seeds * config.total_env_steps
+    steps = args.seeds * config.total_timesteps
     print("\n" + t.summary(steps))
 
 

@@ -28,9 +28,10 @@ from jaxrl.parallel import devices as par
 
 par.use_cpu_cores()  # before JAX starts: the seeds split over one CPU device per core
 
-from jaxrl.envs.gridworld import ACTION_NAMES  # noqa: E402
-from jaxrl.core import episodes as ev  # noqa: E402
 from jaxrl.algos import dqn  # noqa: E402
+from jaxrl.core import episodes as ev  # noqa: E402
+from jaxrl.envs.gridworld import ACTION_NAMES  # noqa: E402
+from jaxrl.runs import evaluation  # noqa: E402
 
 SOURCE = {
     "book_replay": ("book, replay", "86.5 %"),
@@ -44,17 +45,17 @@ def main() -> None:
     parser.add_argument("--preset", default="gridworld", choices=sorted(SOURCE))
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--episodes", type=int, default=1000)
-    parser.add_argument("--steps", type=int, default=None, help="override total_env_steps")
+    parser.add_argument("--steps", type=int, default=None, help="override total_timesteps")
     parser.add_argument("--replay", action="store_true", help="print one game move by move")
     args = parser.parse_args()
 
     config = dqn.PRESETS[args.preset].config
     if args.steps is not None:
-        config = config.replace(total_env_steps=args.steps)
+        config = config.replace(total_timesteps=args.steps)
     env, params = dqn.preset_env(args.preset)
     agent = dqn.make(config, env, params)
     print(f"jax {jax.__version__}, {jax.device_count()} {jax.devices()[0].platform} device(s); "
-          f"preset {args.preset}: {config.total_env_steps:,} env steps x {args.seeds} seeds "
+          f"preset {args.preset}: {config.total_timesteps:,} env steps x {args.seeds} seeds "
           f"in one program")
 
     keys = jax.random.split(jax.random.key(0), args.seeds)
@@ -79,7 +80,7 @@ def main() -> None:
     print(f"\n{'source (' + source + ')':<44} {number}")
     print(f"{'jaxrl, mean of ' + str(args.seeds) + ' seeds':<44} {100 * win.mean():.1f} % "
           f"(min {100 * win.min():.1f} %)")
-    steps = args.seeds * config.total_env_steps
+    steps = args.seeds * config.total_timesteps
     print("\n" + t.summary(steps))
     if args.replay:
         print("\nOne game of seed 0 (greedy):")

@@ -27,8 +27,8 @@ from jaxrl.parallel import devices as par
 
 par.use_cpu_cores()  # before JAX starts: the seeds split over one CPU device per core
 
-from jaxrl.core import episodes as ev  # noqa: E402
 from jaxrl.algos import dqn  # noqa: E402
+from jaxrl.runs import evaluation  # noqa: E402
 from jaxrl.runs.run import final_returns  # noqa: E402
 
 SOURCE_RETURN = -136.75  # after 120,000 steps
@@ -42,16 +42,16 @@ def main() -> None:
     )
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--episodes", type=int, default=100)
-    parser.add_argument("--steps", type=int, default=None, help="override total_env_steps")
+    parser.add_argument("--steps", type=int, default=None, help="override total_timesteps")
     args = parser.parse_args()
 
     config = dqn.PRESETS[args.preset].config
     if args.steps is not None:
-        config = config.replace(total_env_steps=args.steps)
+        config = config.replace(total_timesteps=args.steps)
     env, params = dqn.preset_env(args.preset)
     agent = dqn.make(config, env, params)
     print(f"jax {jax.__version__}, {jax.device_count()} {jax.devices()[0].platform} device(s); "
-          f"preset {args.preset}: {config.total_env_steps:,} env steps x {args.seeds} seeds "
+          f"preset {args.preset}: {config.total_timesteps:,} env steps x {args.seeds} seeds "
           f"in one program")
 
     keys = jax.random.split(jax.random.key(0), args.seeds)
@@ -67,7 +67,7 @@ def main() -> None:
     print(f"\n{'source (article, 1 seed, 120,000 steps)':<44} {SOURCE_RETURN:.2f}")
     print(f"{'jaxrl greedy, mean of ' + str(args.seeds) + ' seeds':<44} {greedy.mean():.2f} "
           f"(worst seed {greedy.min():.2f}); target: better than -120")
-    steps = args.seeds * config.total_env_steps
+    steps = args.seeds * config.total_timesteps
     print(f"\nsource time: {SOURCE_TIME}")
     print(t.summary(steps))
 

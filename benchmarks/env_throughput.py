@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrl import envs
+
 TARGET_STEPS = 4_000_000  # env steps per timed rollout (all copies together)
 
 

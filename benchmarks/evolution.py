@@ -43,8 +43,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxrl import envs
-from jaxrl.algos import evolution
-from jaxrl.algos import es, ga
+from jaxrl.algos import es, evolution, ga
 from jaxrl.core.episodes import evaluate
 from jaxrl.output.logging import table
 

@@ -89,7 +89,7 @@ def ising(seeds: int, quick: bool) -> tuple[str, list[dict]]:
         if quick:
             total //= 2
         env, params = envs.make(name, **options)
-        agent = marl.make(get(algo).Config(total_timesteps=total, hidden=(32,)), env, params)
+        agent = marl.make(get(algo).config(total_timesteps=total, hidden=(32,)), env, params)
 
         def one(key, agent=agent, env=env, params=params):
             k_train, k_eval = jax.random.split(key)
@@ -132,7 +132,7 @@ def spread(x: np.ndarray, scale: float = 1.0, digits: int = 1) -> str:
 def self_play(algo: str, env, params, seeds: int, lengths: list[int]):
     """``algo`` trained by self-play (preset ``battle-self``), 8 seeds in one program;
     its network after each of ``lengths`` world steps, stacked ``[len(lengths), seeds]``."""
-    cfg = marl.for_name(algo).PRESETS["battle-self"].config
+    cfg = marl.PRESETS_BY_ALGORITHM[algo]["battle-self"].config
     cfg = dataclasses.replace(cfg, total_timesteps=max(lengths))
     agent = marl.make(cfg, env, params)
     marks = [n // cfg.batch_size for n in lengths]
@@ -240,7 +240,7 @@ def cotrained(seeds: int, steps: int) -> str:
     env, params = envs.make("Battle-v0", neighbourhood="view")
     rows = []
     for algo, opponent in (("mfq", "iql"), ("iql", "iql")):
-        base = marl.for_name(algo).PRESETS["battle"].config
+        base = marl.PRESETS_BY_ALGORITHM[algo]["battle"].config
         cfg = dataclasses.replace(base, opponent=opponent, total_timesteps=steps)
         agent = marl.make(cfg, env, params)
 

@@ -144,7 +144,7 @@ def dqn_contestants(total: int, root: str | None) -> dict[str, Callable | str]:
     from jaxrl.algos import dqn
 
     out: dict[str, Callable | str] = {}
-    base = dqn.Config(num_envs=8, total_env_steps=total, buffer_size=50_000, batch_size=128,
+    base = dqn.Config(num_envs=8, total_timesteps=total, buffer_size=50_000, batch_size=128,
                       learning_starts=1_000, train_every=1, gradient_steps=1, hidden=(120, 84),
                       lr=2.5e-4)
     out["jaxrl (PureJaxRL's features)"] = jaxrl_train(

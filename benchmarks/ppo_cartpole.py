@@ -39,8 +39,8 @@ import numpy as np
 
 from jaxrl import envs
 from jaxrl.algos import ppo
-from jaxrl.runs.evaluation import evaluate_seeds
 from jaxrl.output.plotting import smooth_returns
+from jaxrl.runs.evaluation import evaluate_seeds
 from jaxrl.runs.sweep import final_returns
 
 THRESHOLD = 475.0

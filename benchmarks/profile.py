@@ -39,9 +39,9 @@ import jax.numpy as jnp
 import optax
 
 from jaxrl import envs
-from jaxrl.envs.wrappers import EpisodeStatistics, VecEnv
-from jaxrl.core import replay
 from jaxrl.algos import dqn, ppo
+from jaxrl.core import replay
+from jaxrl.envs.wrappers import EpisodeStatistics, VecEnv
 
 
 def _flops(compiled: Any) -> float:

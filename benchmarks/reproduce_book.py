@@ -157,13 +157,13 @@ def run_contextual(quick: bool) -> dict[str, Any]:
     from jaxrl.algos import bandit_agents as ba
 
     seeds = 8 if quick else 64
-    cfg = ba.ContextualBanditConfig(total_steps=1000 if quick else 5000)
+    cfg = ba.ContextualBanditConfig(total_timesteps=1000 if quick else 5000)
     t0 = time.perf_counter()
     r = ba.train_contextual(cfg, jax.random.key(1), num_seeds=seeds, window=500)
     wall = time.perf_counter() - t0
     plot = _plot_curves("contextual_bandit", np.asarray(r.reward_curve), "reward", "pull",
                         target=8.5)
-    return {"setting": f"book's net and tau 2, {cfg.total_steps} steps, mean of last 500",
+    return {"setting": f"book's net and tau 2, {cfg.total_timesteps} steps, mean of last 500",
                 "number": spread(r.final_reward, fmt="{:.2f}"), "seeds": seeds,
                 "compile_s": None, "run_s": wall, "plot": plot,
                 "details": "contextual bandit: compile and run not timed apart (one call)"}
@@ -190,11 +190,10 @@ def run_tabular(quick: bool) -> dict[str, Any]:
 
 def _train_eval(module: Any, preset: str, seeds: int, steps: int | None, episodes: int,
                 max_steps: int, win_fn: Any = None) -> tuple[Any, Any, Any, Any]:
-    from jaxrl.core import episodes as ev
     from jaxrl.runs import evaluation
     config = module.PRESETS[preset].config
     if steps is not None:
-        config = config.replace(total_env_steps=steps)
+        config = config.replace(total_timesteps=steps)
     env, params = module.preset_env(preset)
     agent = module.make(config, env, params)
     keys = jax.random.split(jax.random.key(0), seeds)
@@ -220,7 +219,7 @@ def run_dqn_gridworld(quick: bool) -> dict[str, Any]:
                                              200 if quick else 1000, 15)
     win = np.asarray(result.wins).mean(axis=1)
     plot = _plot_curves("dqn_gridworld", _curve(metrics), "training return (window 50)")
-    return {"setting": f"preset gridworld (replay + target net), {config.total_env_steps:,} "
+    return {"setting": f"preset gridworld (replay + target net), {config.total_timesteps:,} "
                         f"steps, greedy on fresh random boards, 15-move cap",
                 "number": "win % " + spread(win, 100), "seeds": seeds,
                 "compile_s": t.compile_wall, "run_s": t.run_wall, "plot": plot}
@@ -235,7 +234,7 @@ def run_dqn_mountaincar(quick: bool) -> dict[str, Any]:
                                              20 if quick else 100, 200)
     plot = _plot_curves("dqn_mountaincar", _curve(metrics), "training return (window 50)",
                         target=-136.75)
-    return {"setting": f"preset mountaincar, {config.total_env_steps:,} steps, greedy "
+    return {"setting": f"preset mountaincar, {config.total_timesteps:,} steps, greedy "
                         f"return over {20 if quick else 100} episodes",
                 "number": spread(np.asarray(result.mean_return)), "seeds": seeds,
                 "compile_s": t.compile_wall, "run_s": t.run_wall, "plot": plot}

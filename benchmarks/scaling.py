@@ -41,8 +41,8 @@ if str(ROOT) not in sys.path:
 
 def worker(args: argparse.Namespace) -> None:
     """One process of a measurement; process 0 prints ``RESULT {json}``."""
-    from jaxrl.parallel import processes as distributed
     from jaxrl.parallel import devices as par
+    from jaxrl.parallel import processes as distributed
 
     if args.coordinator:
         distributed.initialize(args.coordinator, args.num_processes, args.process_id,
@@ -53,8 +53,8 @@ def worker(args: argparse.Namespace) -> None:
     import numpy as np
 
     from jaxrl import envs
-    from jaxrl.runs import driver
     from jaxrl.algos import es, ppo
+    from jaxrl.runs import driver
 
     env, params = envs.make("CartPole-v1")
     if args.algo == "ppo":
@@ -115,7 +115,7 @@ def measure(algo: str, processes: int, devices: int, args: argparse.Namespace) -
         for p in procs:
             if p.poll() is None:
                 p.kill()
-    for p, (out, err) in zip(procs, outs):
+    for p, (_out, err) in zip(procs, outs):
         if p.returncode != 0:
             raise RuntimeError(f"{algo} {processes}x{devices}: a process exited "
                                f"{p.returncode}: {(err.strip().splitlines() or [''])[-1]}")

@@ -32,9 +32,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrl import envs
+from jaxrl.algos import tabular
 from jaxrl.envs.gridworld import Gridworld
 from jaxrl.envs.taxi import TaxiState
-from jaxrl.algos import tabular
 
 # (task, preset name): each algorithm's ``tabular.PRESETS_BY_ALGORITHM[algorithm][preset]``
 # fixes the config, the environment and its options.

@@ -6,6 +6,8 @@ Public surface::
     env, params = envs.make("CartPole-v1")
     envs.registered()
     envs.Environment, envs.VecEnv, envs.spaces, envs.wrappers
+    envs.check_env(env, params)                                       # does it keep the contract?
+    envs.probes.Probe()                                               # tasks with known answers
     envs.MultiAgentEnvironment, envs.to_jaxmarl(env, params)          # many agents, one world
     envs.to_gymnasium(env, params), envs.to_gymnasium_vector(env, num_envs)  # needs gymnasium
 """
@@ -17,7 +19,8 @@ if __name__ != "jaxrl.envs":
     raise ImportError(f"import the environments as jaxrl.envs (from jaxrl import envs), "
                       f"not as {__name__!r}")
 
-from . import spaces, wrappers
+from . import probes, spaces, wrappers
+from .checker import CheckReport, EnvCheckError, check_env
 from .core import Environment
 from .multiagent import MultiAgentEnvironment, to_jaxmarl
 from .registry import make, register, registered
@@ -39,10 +42,14 @@ def to_gymnasium_vector(env, num_envs, params=None):
 
 
 __all__ = [
+    "CheckReport",
+    "EnvCheckError",
     "Environment",
     "MultiAgentEnvironment",
     "VecEnv",
+    "check_env",
     "make",
+    "probes",
     "register",
     "registered",
     "spaces",

@@ -46,7 +46,7 @@ action of Yang et al., 2018, whose Q-function conditions on the agent's neighbou
 per team, as the MAgent battle code of that paper computes it; the default, so run
 directories made before ``"view"`` existed keep their meaning). Pictures:
 ``render(state)`` is text (``R``/``B``, lower case below half health, ``.`` empty);
-``render_image(state)`` an RGB array.
+``render_image(state, params=None)`` an RGB array.
 """
 
 from __future__ import annotations
@@ -346,7 +346,7 @@ class Battle(MultiAgentEnvironment):
             raise ValueError(f"render takes one unbatched state, got positions {pos.shape}")
         return pos, hp, alive
 
-    def describe(self, state: BattleState) -> str:
+    def describe(self, state: BattleState, params: BattleParams | None = None) -> str:
         """One line for a picture's caption: the living agents of each team."""
         _, _, alive = self._unbatched(state)
         red = int(alive[: self.agents_per_team].sum())
@@ -362,11 +362,14 @@ class Battle(MultiAgentEnvironment):
             board[pos[i, 0]][pos[i, 1]] = ch if hp[i] >= full / 2 else ch.lower()
         return "\n".join("".join(row) for row in board)
 
-    def render_image(self, state: BattleState, cell: int = 16,
-                     max_hp: float | None = None) -> np.ndarray:
-        """``uint8[size * cell, size * cell, 3]``: red and blue squares shaded by health."""
+    def render_image(self, state: BattleState, params: BattleParams | None = None,
+                     cell: int = 16, max_hp: float | None = None) -> np.ndarray:
+        """``uint8[size * cell, size * cell, 3]``: red and blue squares shaded by health
+        (full colour at ``max_hp``, default the params')."""
         pos, hp, alive = self._unbatched(state)
-        full = BattleParams().max_hp if max_hp is None else max_hp
+        if max_hp is None:
+            max_hp = (params if params is not None else BattleParams()).max_hp
+        full = float(np.asarray(max_hp))
         img = np.full((self.size * cell, self.size * cell, 3), 245, np.uint8)
         img[::cell, :, :] = 225
         img[:, ::cell, :] = 225

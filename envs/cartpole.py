@@ -13,6 +13,9 @@ Params (``CartPoleParams``, every field vmappable): ``gravity`` 9.8, ``masscart`
 ``masspole`` 0.1, ``length`` 0.5 (half the pole), ``force_mag`` 10.0, ``tau`` 0.02,
 ``theta_threshold_radians`` 12 * 2 * pi / 360, ``x_threshold`` 2.4,
 ``max_steps_in_episode``. ``total_mass`` and ``polemass_length`` are derived properties.
+
+Pictures: ``render_image(state, params=None)`` draws the cart and pole (600x400),
+``describe(state)`` gives its position and angle.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ class CartPole(Environment[CartPoleState, CartPoleParams]):
     """The classic cart-pole balancing task (see the module docstring)."""
 
     stochastic_step = False
+    render_fps = 50.0  # tau = 0.02 s a step: pictures play in real time
 
     #: Gymnasium's time limit for each registered version.
     TIME_LIMITS = {"v0": 200, "v1": 500}
@@ -109,6 +113,21 @@ class CartPole(Environment[CartPoleState, CartPoleParams]):
     @staticmethod
     def observe(state: CartPoleState) -> jax.Array:
         return jnp.stack([state.x, state.x_dot, state.theta, state.theta_dot]).astype(jnp.float32)
+
+    def render_image(self, state: CartPoleState, params: CartPoleParams | None = None):
+        """The cart on its track and the pole, ``uint8[400, 600, 3]`` (red marks at
+        ``+-x_threshold``; ``envs.drawing.cartpole``)."""
+        from .drawing import cartpole, scalar
+
+        p = self.default_params if params is None else params
+        return cartpole(scalar(state.x), scalar(state.theta), scalar(p.x_threshold),
+                        scalar(p.length))
+
+    def describe(self, state: CartPoleState, params: CartPoleParams | None = None) -> str:
+        """The cart's position and the pole's angle, for a caption."""
+        from .drawing import scalar
+
+        return f"x {scalar(state.x):+.2f}   angle {math.degrees(scalar(state.theta)):+.1f} deg"
 
     def action_space(self, params=None):
         return spaces.Discrete(2)

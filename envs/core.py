@@ -15,12 +15,16 @@ one compiled program.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import jax
 import jax.numpy as jnp
 
 from . import spaces
+
+if TYPE_CHECKING:
+    import numpy as np
 
 TState = TypeVar("TState")
 TParams = TypeVar("TParams")
@@ -121,10 +125,26 @@ class Environment(Generic[TState, TParams]):
     action of 7 in a 4-action env acts as 3, -1 acts as 0). Wrap the env in
     ``envs.wrappers.CheckedActions`` (or pass ``checked=True`` to ``envs.make``)
     to raise instead.
+
+    Pictures (for people, on the host, never under ``jit``): an environment draws itself
+    with ``render_image(state, params=None) -> np.ndarray``, one unbatched ``state``
+    as ``uint8[H, W, 3]`` (RGB), every state of an env the same size. It uses NumPy,
+    and Pillow imported inside the method where it needs one, so importing an
+    environment never loads a drawing library. ``params`` defaults to
+    ``default_params``; style options come after it as keyword arguments (DoorKey's
+    ``tile=16``). The default here returns None, meaning "this environment cannot
+    draw itself": callers (``jaxrl play``) then show its text ``render(state)`` if it
+    has one, else plot the observations. ``describe(state, params=None) -> str`` is
+    one line about the state for a caption (default ``""``); ``render_fps`` is how
+    many steps an animation of the pictures shows per second (real time where the
+    env has one). Wrappers forward all three to the env they wrap, with the inner
+    state. ``envs.check_env`` checks the rest of this contract.
     """
 
     #: Does ``step_env`` use its key? False lets ``step`` skip a key split.
     stochastic_step: bool = True
+    #: Steps per second in an animation of ``render_image`` pictures.
+    render_fps: float = 6.0
 
     # --- to implement -------------------------------------------------------------
     @property
@@ -142,6 +162,16 @@ class Environment(Generic[TState, TParams]):
 
     def observation_space(self, params: TParams | None = None) -> spaces.Space:
         raise NotImplementedError
+
+    # --- pictures (optional, host side) ------------------------------------------
+    def render_image(self, state: TState, params: TParams | None = None) -> "np.ndarray | None":
+        """One unbatched ``state`` drawn as ``uint8[H, W, 3]``, or None: this environment
+        cannot draw itself (the default; see the class docstring)."""
+        return None
+
+    def describe(self, state: TState, params: TParams | None = None) -> str:
+        """One line about one unbatched ``state`` for a picture's caption (default ``""``)."""
+        return ""
 
     # --- the public contract ------------------------------------------------------
     @property

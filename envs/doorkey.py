@@ -42,7 +42,8 @@ State (``DoorKeyState``): ``grid`` uint8[size, size, 3] (the encoded board, ``[x
 Params (``DoorKeyParams``, vmappable): ``max_steps_in_episode``, ``step_reward``.
 
 Extras: ``render(state) -> str`` (MiniGrid's ``pprint_grid`` text),
-``render_image(state) -> uint8[H, W, 3]`` (the board, the agent's view highlighted),
+``render_image(state, params=None, tile=16) -> uint8[H, W, 3]`` (the board, the agent's
+view highlighted),
 ``render_view(obs) -> uint8[H, W, 3]`` (an observation drawn as the agent sees it),
 ``solvable(state) -> bool[]`` (jittable), ``observe(state)``.
 """
@@ -339,7 +340,8 @@ class DoorKey(Environment[DoorKeyState, DoorKeyParams]):
             lines.append(row)
         return "\n".join(lines)
 
-    def render_image(self, state: DoorKeyState, tile: int = 16) -> np.ndarray:
+    def render_image(self, state: DoorKeyState, params: DoorKeyParams | None = None,
+                     tile: int = 16) -> np.ndarray:
         """The board as ``uint8[size * tile, size * tile, 3]`` (image rows = y), the cells the
         agent sees lightened, the agent a red triangle."""
         grid = np.asarray(state.grid)

@@ -34,6 +34,7 @@ Params (``GridworldParams``, every field vmappable): ``step_reward`` float32[],
     int32[].
 
 Extras: ``render(state) -> str`` (text board, see ``Gridworld.render``),
+``render_image(state, params=None, tile=48) -> uint8[H, W, 3]`` (the board drawn),
 ``solvable(state) -> bool[]`` (jittable flood fill), ``state_index(obs) -> int32[]``
 and ``num_states`` (a table index for tabular learners).
 """
@@ -69,6 +70,18 @@ STATIC_PLAYER = (0, 3)
 
 # Characters used by ``render``.
 PLAYER_CHAR, GOAL_CHAR, PIT_CHAR, WALL_CHAR, EMPTY_CHAR = "P", "+", "-", "W", " "
+# Colours used by ``render_image`` (also ``envs.maze``'s).
+PLAYER_COLOUR, GOAL_COLOUR, PIT_COLOUR, WALL_COLOUR = (31, 119, 180), (44, 160, 44), \
+    (214, 39, 40), (85, 85, 85)
+
+
+def _cell(pos) -> tuple[int, int]:
+    """``(row, col)`` of one unbatched position ``int32[2]`` (ValueError for a batch)."""
+    pos = np.asarray(pos)
+    if pos.shape != (2,):
+        raise ValueError(f"render takes one unbatched state (positions of shape (2,)), "
+                         f"got {pos.shape}")
+    return int(pos[0]), int(pos[1])
 
 
 @struct.dataclass
@@ -116,6 +129,7 @@ class Gridworld(Environment[GridworldState, GridworldParams]):
 
     # The transition is deterministic: step's whole key goes to the reset draw.
     stochastic_step = False
+    render_fps = 2.5  # a board game: one move every 0.4 s
 
     def __init__(self, size: int = 4, mode: str = "static", rewards: str = "book"):
         if isinstance(size, bool) or not isinstance(size, numbers.Integral):
@@ -288,3 +302,19 @@ class Gridworld(Environment[GridworldState, GridworldParams]):
                 )
             board[int(pos[0])][int(pos[1])] = char
         return "\n".join("".join(row) for row in board)
+
+    def render_image(self, state: GridworldState, params: GridworldParams | None = None,
+                     tile: int = 48) -> np.ndarray:
+        """The board as ``uint8[size * tile + 1, size * tile + 1, 3]``: the goal green, the
+        pit red, the wall dark grey, the player a blue disc (drawn over the goal or pit it
+        stepped on)."""
+        from .drawing import disc, fill_cell, tiles
+
+        img = tiles(self.size, self.size, tile)
+        for pos, colour in ((state.wall, WALL_COLOUR), (state.pit, PIT_COLOUR),
+                            (state.goal, GOAL_COLOUR)):
+            r, c = _cell(pos)
+            fill_cell(img, r, c, tile, colour)
+        r, c = _cell(state.player)
+        disc(img, r, c, tile, PLAYER_COLOUR)
+        return img

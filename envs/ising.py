@@ -46,7 +46,7 @@ Info: ``aligned_fraction`` (``float32[]``) of the new configuration: in 1-D the 
     share of spins agreeing with the majority ("all but 3 aligned": 0.97).
 
 Pictures: ``render(state)`` is text (``↑``/``↓``, one row per lattice row; ASCII ``+``/
-``-`` with ``ascii=True``); ``render_image(state)`` an RGB ``uint8`` array (up light,
+``-`` with ``ascii=True``); ``render_image(state, params=None)`` an RGB ``uint8`` array (up light,
 down dark); ``jaxrl.output.plotting.spin_grids`` draws configurations side by side.
 """
 
@@ -133,7 +133,7 @@ class _Ising(MultiAgentEnvironment):
         return jnp.sum(self.neighbour_spins(other) == spins[:, None], axis=1).astype(jnp.int32)
 
     # --- pictures --------------------------------------------------------------------
-    def describe(self, state) -> str:
+    def describe(self, state, params=None) -> str:
         """One line for a picture's caption: the aligned share and the magnetisation."""
         spins = self._grid(state).ravel()
         aligned = float(self.aligned_fraction(IsingState(jnp.asarray(spins), jnp.int32(0))))
@@ -153,7 +153,7 @@ class _Ising(MultiAgentEnvironment):
         up, down = ("+", "-") if ascii else ("↑", "↓")
         return "\n".join("".join(up if s else down for s in row) for row in self._grid(state))
 
-    def render_image(self, state, cell: int = 24) -> np.ndarray:
+    def render_image(self, state, params=None, cell: int = 24) -> np.ndarray:
         """``uint8[rows * cell, cols * cell, 3]``: up spins light, down spins dark,
         with a one-pixel grid line between cells."""
         grid = self._grid(state)

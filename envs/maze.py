@@ -27,6 +27,7 @@ Params (``MazeParams``, every field vmappable): ``step_reward``, ``goal_reward``
     (float32[]), ``max_steps_in_episode`` (int32[]).
 
 Extras: ``render(state) -> str`` (text board: ``P`` player, ``+`` goal, ``W`` wall),
+``render_image(state, params=None, tile=24)`` (the board drawn, ``uint8[H, W, 3]``),
 ``walls`` (the layout, a NumPy ``bool[size, size]``), ``num_cells`` and
 ``cell_index(obs) -> int32[]`` (the player's cell ``row * size + col``, for visit
 counts and tabular learners), ``shortest_path()`` (breadth-first search, in steps).
@@ -118,6 +119,7 @@ class Maze(Environment[MazeState, MazeParams]):
     """
 
     stochastic_step = False  # the transition is deterministic; reset is fixed too
+    render_fps = 2.5  # a board game: one move every 0.4 s
 
     def __init__(self, size: int = 15, layout_seed: int = 0, extra_doors: float = 0.2):
         if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 7 \
@@ -220,3 +222,21 @@ class Maze(Environment[MazeState, MazeParams]):
         board[self.goal[0]][self.goal[1]] = GOAL_CHAR
         board[int(pos[0])][int(pos[1])] = PLAYER_CHAR
         return "\n".join("".join(row) for row in board)
+
+    def render_image(self, state: MazeState, params: MazeParams | None = None,
+                     tile: int = 24) -> np.ndarray:
+        """The maze as ``uint8[size * tile + 1, size * tile + 1, 3]``: walls dark grey, the
+        goal green, the player a blue disc (``envs.gridworld``'s colours)."""
+        from .drawing import disc, fill_cell, tiles
+        from .gridworld import GOAL_COLOUR, PLAYER_COLOUR, WALL_COLOUR
+
+        pos = np.asarray(state.player)
+        if pos.shape != (2,):
+            raise ValueError(f"render takes one unbatched state (player of shape (2,)), "
+                             f"got {pos.shape}")
+        img = tiles(self.size, self.size, tile)
+        for r, c in zip(*np.nonzero(self.walls)):
+            fill_cell(img, int(r), int(c), tile, WALL_COLOUR, inset=0)
+        fill_cell(img, *self.goal, tile, GOAL_COLOUR)
+        disc(img, int(pos[0]), int(pos[1]), tile, PLAYER_COLOUR)
+        return img

@@ -24,6 +24,9 @@ Params (``MountainCarParams``, every field vmappable): ``min_position`` -1.2,
 ``max_position`` 0.6, ``max_speed`` 0.07, ``goal_position`` 0.5, ``goal_velocity`` 0.0,
 ``force`` 0.001, ``gravity`` 0.0025, ``max_steps_in_episode`` 200.
 
+Pictures: ``render_image(state, params=None)`` draws the hill, the flag and the car
+(600x400), ``describe(state)`` gives the position and velocity.
+
 Gymnasium keeps its state in float64 and casts the observation to float32; jaxrl
 keeps float32 throughout, computing in the same operation order, so one step from the
 same state agrees to one float32 rounding, about 1e-7 (tested to 1e-5 against Gymnasium).
@@ -63,6 +66,7 @@ class MountainCar(Environment[MountainCarState, MountainCarParams]):
     """Drive an under-powered car up the right hill (see the module docstring)."""
 
     stochastic_step = False  # the transition is deterministic; only reset draws
+    render_fps = 30.0  # Gymnasium's
 
     def __init__(self, sparse: bool = False):
         if not isinstance(sparse, (bool, np.bool_)):
@@ -115,6 +119,22 @@ class MountainCar(Environment[MountainCarState, MountainCarParams]):
     def observe(state: MountainCarState) -> jax.Array:
         """``float32[2]`` = (position, velocity)."""
         return jnp.stack([state.position, state.velocity]).astype(jnp.float32)
+
+    def render_image(self, state: MountainCarState,
+                     params: MountainCarParams | None = None) -> np.ndarray:
+        """The hill, the flag and the car, ``uint8[400, 600, 3]``
+        (``envs.drawing.mountain_car``)."""
+        from .drawing import mountain_car, scalar
+
+        p = self.default_params if params is None else params
+        return mountain_car(scalar(state.position), scalar(p.min_position),
+                            scalar(p.max_position), scalar(p.goal_position))
+
+    def describe(self, state: MountainCarState, params: MountainCarParams | None = None) -> str:
+        """The car's position and velocity, for a caption."""
+        from .drawing import scalar
+
+        return f"position {scalar(state.position):+.3f}   velocity {scalar(state.velocity):+.4f}"
 
     def action_space(self, params: MountainCarParams | None = None) -> spaces.Discrete:
         return spaces.Discrete(3)

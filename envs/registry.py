@@ -23,9 +23,12 @@ import difflib
 import importlib
 import inspect
 import numbers
-from typing import Any, Callable
+from collections.abc import Callable, Collection
+from typing import Any, cast
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 from . import spaces
 from .core import Environment
@@ -135,7 +138,7 @@ def make(name: str, checked: bool = False, **options: Any) -> tuple[Environment,
         factory: Callable[..., Environment] = lambda **kw: GymnaxEnv(inner, **kw)  # noqa: E731
         fixed: dict[str, Any] = {}
         # The gymnax class's own constructor options (DeepSea's size), the rest params.
-        signature_of: Callable[..., Any] = type(gymnax.make(inner)[0])
+        signature_of = type(gymnax.make(inner)[0])
     elif name not in _REGISTRY and ":" in name:  # a user's own "package.module:ClassName"
         factory, fixed = _load(name), {}
         # Only a class is taken from a name (it may come from a config file): calling any
@@ -178,7 +181,7 @@ def _constructor_options(factory: Callable[..., Any]) -> set[str]:
     }
 
 
-def replace_params(params: Any, env_name: str, ctor_names: set[str] = frozenset(), **values: Any) -> Any:
+def replace_params(params: Any, env_name: str, ctor_names: Collection[str] = frozenset(), **values: Any) -> Any:
     """``params.replace(**values)`` with names and types checked against the defaults."""
     fields = {f.name: getattr(params, f.name) for f in dataclasses.fields(params)}
     for key, value in values.items():
@@ -195,13 +198,64 @@ def replace_params(params: Any, env_name: str, ctor_names: set[str] = frozenset(
                     f"{env_name} option {key!r} must be a number, got {type(value).__name__} {value!r}"
                 )
         if isinstance(default, (int, jnp.integer)) and not isinstance(default, bool):
-            if isinstance(value, numbers.Number) and int(value) != value:
+            if isinstance(value, numbers.Real) and int(cast(float, value)) != value:
                 raise TypeError(f"{env_name} option {key!r} must be an integer, got {value!r}")
-            value = int(value) if isinstance(value, numbers.Number) else value
+            value = int(cast(float, value)) if isinstance(value, numbers.Real) else value
     return params.replace(**values)
 
 
 # ---------------------------------------------------------------------------------
+# Pictures of gymnax games: the classic-control scenes (from the state), the names of
+# image observations' channels (for the legend), steps per second of an animation.
+GYMNAX_CHANNEL_NAMES = {
+    "Asterix-MinAtar": ("player", "enemy", "trail", "gold"),
+    "Breakout-MinAtar": ("paddle", "ball", "trail", "brick"),
+    "Freeway-MinAtar": ("chicken", "car", "speed 1", "speed 2", "speed 3", "speed 4",
+                        "speed 5"),
+    "Seaquest-MinAtar": ("sub front", "sub back", "friendly bullet", "trail", "enemy bullet",
+                         "enemy fish", "enemy sub", "oxygen gauge", "diver gauge", "diver"),
+    "SpaceInvaders-MinAtar": ("cannon", "alien", "alien left", "alien right",
+                              "friendly bullet", "enemy bullet"),
+    "Pong-misc": ("paddles", "ball", "ball, last step"),
+}
+_GYMNAX_FPS = {"CartPole-v1": 50.0, "MountainCar-v0": 30.0, "MountainCarContinuous-v0": 30.0,
+               "Acrobot-v1": 20.0, "Pendulum-v1": 20.0}
+
+
+def _strongly_typed(state: Any) -> Any:
+    """``state`` with no weakly typed leaves. Some gymnax resets build a field from a Python
+    number (Freeway's ``pos``) that its step returns strongly typed: the state would change
+    type after one step, and a jitted step called in a loop would compile twice."""
+    from jax import lax
+
+    def strong(x: Any) -> Any:
+        dtype = jnp.result_type(x)
+        if jnp.issubdtype(dtype, jax.dtypes.prng_key):
+            return x
+        return lax.convert_element_type(x, dtype)  # strong even from a Python number
+
+    return jax.tree.map(strong, state)
+
+
+def _gymnax_scene(name: str, state: Any, params: Any) -> Any:
+    """The classic-control picture of a gymnax state (None for other games)."""
+    from . import drawing
+
+    f = drawing.scalar
+    if name == "CartPole-v1":
+        return drawing.cartpole(f(state.x), f(state.theta), f(params.x_threshold),
+                                f(params.length))
+    if name in ("MountainCar-v0", "MountainCarContinuous-v0"):
+        return drawing.mountain_car(f(state.position), f(params.min_position),
+                                    f(params.max_position), f(params.goal_position))
+    if name == "Acrobot-v1":
+        return drawing.acrobot(f(state.joint_angle1), f(state.joint_angle2),
+                               f(params.link_length_1), f(params.link_length_2))
+    if name == "Pendulum-v1":
+        return drawing.pendulum(f(state.theta), f(state.last_u), f(params.max_torque))
+    return None
+
+
 class GymnaxEnv(Environment):
     """A gymnax environment behind jaxrl's contract (and jaxrl's spaces).
 
@@ -209,6 +263,18 @@ class GymnaxEnv(Environment):
     hands out as float32 under a float ``Box(0, 1)``; here they are ``bool`` under a
     ``Box(0, 1, dtype=bool)``, so the space says the values are exact booleans (a
     replay buffer keeps them in a quarter of the memory; networks read them as 0.0/1.0).
+    Likewise every ``Box`` observation comes in its space's dtype (gymnax's Catch hands
+    out float32 0/1 under an int32 ``Box``, FourRooms int32 under a float32 one), an
+    integer reward as float32 (bsuite's UmbrellaChain, BernoulliBandit), and the state
+    without weakly typed leaves (Freeway's reset builds one from a Python number, which
+    made a jitted step compile twice).
+
+    Pictures (``render_image(state, params=None)``): the classic-control games as scenes
+    drawn from the state (CartPole-v1, MountainCar-v0 and its continuous version,
+    Acrobot-v1, Pendulum-v1, with ``describe``'s numbers); games whose observation is an
+    image (``[H, W]`` or ``[H, W, C]``, ``envs.drawing.is_image_shape``: MinAtar, Pong,
+    Catch, DeepSea) as that observation's cells, one colour per channel with a legend.
+    Any other game returns None (cannot draw).
     """
 
     def __init__(self, gymnax_name: str, **kwargs: Any):
@@ -217,9 +283,62 @@ class GymnaxEnv(Environment):
         self._env, self._params = gymnax.make(gymnax_name, **kwargs)
         self._name = gymnax_name
         self._boolean_obs = gymnax_name.endswith("-MinAtar")
+        # A Box's observations in its own dtype (Catch hands out float32 0/1 under an int32
+        # Box, FourRooms int32 under a float32 one): what the space says is what step returns.
+        space = spaces.from_gymnax(self._env.observation_space(self._params))
+        self._obs_dtype = jnp.bool_ if self._boolean_obs else (
+            space.dtype if isinstance(space, spaces.Box) else None)
 
     def _obs(self, obs: Any) -> Any:
-        return jnp.asarray(obs, bool) if self._boolean_obs else obs
+        return obs if self._obs_dtype is None else jnp.asarray(obs, self._obs_dtype)
+
+    # --- pictures -------------------------------------------------------------------
+    @property
+    def render_fps(self) -> float:  # type: ignore[override]
+        return _GYMNAX_FPS.get(self._name, 12.5)
+
+    def render_image(self, state: Any, params: Any = None) -> Any:
+        """One unbatched state drawn as ``uint8[H, W, 3]``, or None when this game has no
+        picture (see the class docstring)."""
+        from . import drawing
+
+        params = params if params is not None else self._params
+        scene = _gymnax_scene(self._name, state, params)
+        if scene is not None:
+            return scene
+        space = self.observation_space(params)
+        if not (isinstance(space, spaces.Box) and drawing.is_image_shape(space.shape)):
+            return None
+        if not hasattr(self, "_get_obs"):  # one compiled program, reused for every frame
+            self._get_obs = jax.jit(lambda s, p: self._env.get_obs(s, params=p))
+        obs = np.asarray(self._get_obs(state, params))
+        if obs.shape != tuple(space.shape):
+            raise ValueError(f"render_image draws one unbatched state; its observation has "
+                             f"shape {obs.shape}, not {tuple(space.shape)}")
+        low, high = np.min(space.low), np.max(space.high)
+        return drawing.planes(obs, GYMNAX_CHANNEL_NAMES.get(self._name, ()),
+                              float(low), float(high))
+
+    def describe(self, state: Any, params: Any = None) -> str:
+        """The classic-control games' numbers for a caption ("" for the others)."""
+        from .drawing import scalar
+
+        p = params if params is not None else self._params
+        if self._name == "CartPole-v1":
+            return (f"x {scalar(state.x):+.2f}   angle "
+                    f"{np.degrees(scalar(state.theta)):+.1f} deg")
+        if self._name in ("MountainCar-v0", "MountainCarContinuous-v0"):
+            return (f"position {scalar(state.position):+.3f}   velocity "
+                    f"{scalar(state.velocity):+.4f}")
+        if self._name == "Acrobot-v1":
+            a1, a2 = scalar(state.joint_angle1), scalar(state.joint_angle2)
+            height = -scalar(p.link_length_1) * np.cos(a1) - scalar(p.link_length_2) * np.cos(
+                a1 + a2)
+            return f"tip height {height:+.2f}"
+        if self._name == "Pendulum-v1":
+            wrapped = (scalar(state.theta) + np.pi) % (2 * np.pi) - np.pi
+            return f"angle {np.degrees(wrapped):+.1f} deg from upright"
+        return ""
 
     @property
     def name(self) -> str:
@@ -231,12 +350,15 @@ class GymnaxEnv(Environment):
 
     def reset_env(self, key, params):
         obs, state = self._env.reset_env(key, params)
-        return self._obs(obs), state
+        return self._obs(obs), _strongly_typed(state)
 
     def step_env(self, key, state, action, params):
         obs, state, reward, terminated, info = self._env.step_env(key, state, action, params)
         truncated = self._env.is_truncated(state, params)
-        return (self._obs(obs), state, reward, jnp.asarray(terminated, bool),
+        reward = jnp.asarray(reward)
+        if not jnp.issubdtype(reward.dtype, jnp.floating):  # bsuite's chains pay int32
+            reward = reward.astype(jnp.float32)
+        return (self._obs(obs), _strongly_typed(state), reward, jnp.asarray(terminated, bool),
                 jnp.asarray(truncated, bool), info)
 
     def action_space(self, params=None):

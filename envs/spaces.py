@@ -7,7 +7,8 @@ be used inside a compiled program); wrap it in ``bool(...)`` outside jit.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -67,9 +68,9 @@ class Box(Space):
             raise ValueError("Box needs low <= high everywhere")
 
     def __repr__(self) -> str:
-        lo, hi = np.unique(self.low), np.unique(self.high)
-        lo = lo[0] if lo.size == 1 else "..."
-        hi = hi[0] if hi.size == 1 else "..."
+        lows, highs = np.unique(self.low), np.unique(self.high)
+        lo = lows[0] if lows.size == 1 else "..."
+        hi = highs[0] if highs.size == 1 else "..."
         return f"Box({lo}, {hi}, shape={self.shape}, dtype={self.dtype.name})"
 
     def sample(self, key: jax.Array) -> jax.Array:

@@ -40,6 +40,9 @@ All transitions are precomputed at construction with numpy (``next_state[500, 6,
 ``reward[500, 6]``, ``terminated[500, 6]``), so a step is a gather.
 
 Params (``TaxiParams``, vmappable): ``max_steps_in_episode`` 200.
+
+Pictures: ``render(state)`` (text, Gymnasium's ``ansi`` with ``colors=True``) and
+``render_image(state, params=None, tile=64)`` (the board drawn, ``uint8[H, W, 3]``).
 """
 
 from __future__ import annotations
@@ -190,6 +193,8 @@ class _Tables:
 class Taxi(Environment[TaxiState, TaxiParams]):
     """Dietterich's taxi domain, Gymnasium's Taxi-v3 (see the module docstring)."""
 
+    render_fps = 2.5  # one move every 0.4 s
+
     def __init__(self, is_rainy: bool = False, fickle_passenger: bool = False):
         for name, flag in (("is_rainy", is_rainy), ("fickle_passenger", fickle_passenger)):
             if not isinstance(flag, (bool, np.bool_)):
@@ -303,12 +308,71 @@ class Taxi(Environment[TaxiState, TaxiParams]):
         text += f"  ({ACTION_NAMES[last]})\n" if last >= 0 else "\n"
         return text
 
+    def render_image(self, state: TaxiState, params: TaxiParams | None = None,
+                     tile: int = 64) -> np.ndarray:
+        """The board as ``uint8[5 * tile + 8, 5 * tile + 8, 3]``: walls as thick lines, the
+        four stands tinted and lettered (R red, G green, Y yellow, B blue), the destination
+        framed in magenta, a waiting passenger as a dark figure, the taxi yellow (green with
+        the passenger aboard)."""
+        from PIL import Image, ImageDraw
+
+        from .drawing import font
+
+        s = np.asarray(state.s)
+        if s.size != 1:
+            raise ValueError(f"render takes one unbatched state, got s of shape {s.shape}")
+        row, col, p, d = decode(int(s.reshape(())))
+        pad = 4
+        size = NUM_COLS * tile + 2 * pad
+        img = Image.new("RGB", (size, size), (250, 250, 248))
+        draw = ImageDraw.Draw(img)
+
+        def box(r, c, inset=0):
+            x, y = pad + c * tile, pad + r * tile
+            return [x + inset, y + inset, x + tile - inset, y + tile - inset]
+
+        letters = font(max(10, tile // 4))
+        for k, (r, c) in enumerate(LOCS):
+            draw.rectangle(box(r, c), fill=_STAND_TINTS[k])
+            draw.text((box(r, c)[0] + 5, box(r, c)[1] + 3), "RGYB"[k], fill=_STAND_COLOURS[k],
+                      font=letters)
+        for r in range(NUM_ROWS + 1):  # the grid
+            draw.line([(pad, pad + r * tile), (size - pad, pad + r * tile)], fill=(215, 215, 210))
+        for c in range(NUM_COLS + 1):
+            draw.line([(pad + c * tile, pad), (pad + c * tile, size - pad)], fill=(215, 215, 210))
+        draw.rectangle(box(*LOCS[d], inset=3), outline=(200, 0, 200), width=max(2, tile // 16))
+        wall = max(3, tile // 10)
+        for r in range(NUM_ROWS):
+            for c in range(NUM_COLS - 1):
+                if MAP[1 + r][2 * c + 2] == "|":
+                    x = pad + (c + 1) * tile
+                    draw.line([(x, pad + r * tile), (x, pad + (r + 1) * tile)], fill=(60, 60, 60),
+                              width=wall)
+        draw.rectangle([pad - 2, pad - 2, size - pad + 1, size - pad + 1], outline=(60, 60, 60),
+                       width=wall)
+        x0, y0, _, _ = box(row, col)
+        draw.rounded_rectangle([x0 + 0.12 * tile, y0 + 0.32 * tile, x0 + 0.66 * tile,
+                                y0 + 0.72 * tile], radius=tile // 10,
+                               fill=(60, 170, 60) if p == 4 else (245, 200, 0),
+                               outline=(60, 60, 60), width=2)
+        if p < 4:  # the passenger waits at a stand: a small figure in the cell's corner
+            x0, y0, _, _ = box(*LOCS[p])
+            cx, cy, u = x0 + 0.83 * tile, y0 + 0.55 * tile, max(2, tile // 16)
+            draw.ellipse([cx - u, cy - 2 * u, cx + u, cy], fill=(30, 40, 120))
+            draw.polygon([(cx - 2 * u, cy + 4 * u), (cx + 2 * u, cy + 4 * u), (cx, cy)],
+                         fill=(30, 40, 120))
+        return np.asarray(img, np.uint8).copy()
+
     # --- spaces -----------------------------------------------------------------------
     def action_space(self, params: TaxiParams | None = None) -> spaces.Discrete:
         return spaces.Discrete(NUM_ACTIONS)
 
     def observation_space(self, params: TaxiParams | None = None) -> spaces.Discrete:
         return spaces.Discrete(NUM_STATES)
+
+
+_STAND_COLOURS = ((214, 39, 40), (44, 160, 44), (170, 130, 0), (31, 119, 180))  # R, G, Y, B
+_STAND_TINTS = ((250, 215, 215), (215, 240, 215), (250, 240, 200), (210, 225, 245))
 
 
 def _ansi(text: str, code: int, bold: bool = False) -> str:

@@ -11,7 +11,8 @@ state.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -59,6 +60,22 @@ class Wrapper(Environment):
     def unwrapped(self) -> Environment:
         return self.env.unwrapped
 
+    # Pictures: the inner env draws its own state (``Environment``'s docstring).
+    def inner_state(self, state):
+        """The wrapped env's state inside this wrapper's ``state`` (the same state here;
+        a wrapper that keeps its own state, as ``EpisodeStatistics``, overrides this)."""
+        return state
+
+    @property
+    def render_fps(self) -> float:  # type: ignore[override]
+        return self.env.render_fps
+
+    def render_image(self, state, params=None, **style):
+        return self.env.render_image(self.inner_state(state), params, **style)
+
+    def describe(self, state, params=None) -> str:
+        return self.env.describe(self.inner_state(state), params)
+
     def __getattr__(self, name: str) -> Any:
         # Only called when normal lookup fails: expose the inner env's extras
         # (render, observe, ...). Guard against recursion before __init__ ran.
@@ -88,6 +105,9 @@ class EpisodeStatistics(Wrapper):
     ``sum(ret * done) / max(sum(done), 1)``.
     The inner state is ``state.env_state``.
     """
+
+    def inner_state(self, state):
+        return state.env_state
 
     def reset_env(self, key, params):
         obs, env_state = self.env.reset_env(key, params)
@@ -122,6 +142,9 @@ class TimeLimit(Wrapper):
     unless the env already ended the episode there by termination (then both flags
     may be true, as in Gymnasium's TimeLimit). Inner state is ``state.env_state``.
     """
+
+    def inner_state(self, state):
+        return state.env_state
 
     def __init__(self, env: Environment, max_steps: int):
         super().__init__(env)

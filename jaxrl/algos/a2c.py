@@ -21,8 +21,7 @@ One update = ``collect`` -> ``compute_targets`` -> ``learn``:
   continues in the next rollout, where its remaining steps count. With a rollout as
   long as the time limit every copy finishes at least one episode per update. (The
   book updates once per finished episode per worker; synchronous batching makes one
-  update per rollout instead, so at the book's small learning rate this mode learns
-  far more slowly per step than the book's: see benchmarks/a2c_cartpole.py.)
+  update per rollout instead.)
 
 Options beyond the book: ``gae_lambda < 1`` replaces the N-step returns by
 lambda-returns (``jaxrl.core.returns.gae``; 1, the default, is exactly the N-step
@@ -61,7 +60,8 @@ drives Gymnasium's vector envs with it) trains with exactly the same maths.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import chex
 import flax.linen as nn
@@ -71,21 +71,29 @@ import numpy as np
 import optax
 from flax import struct
 
-from jaxrl.envs import spaces
-from jaxrl.envs.core import Environment
-from jaxrl.envs.wrappers import EpisodeStatistics, VecEnv
+from jaxrl.algos import Algorithm
 from jaxrl.core.agent import Agent, Metrics, episode_metrics
 from jaxrl.core.config import is_traced
 from jaxrl.core.config import static as _static
 from jaxrl.core.distributions import categorical_log_prob_entropy
-from jaxrl.core.networks import ACTIVATIONS, activation, encode_observation, observation_input
+from jaxrl.core.networks import (
+    ACTIVATIONS,
+    activation,
+    encode_observation,
+    observation_input,
+    orthogonal_initializer,
+)
 from jaxrl.core.presets import Preset
 from jaxrl.core.returns import bootstrapped_returns, gae, standardize
 from jaxrl.core.schedules import learning_rate
+from jaxrl.envs import spaces
+from jaxrl.envs.core import Environment
+from jaxrl.envs.wrappers import EpisodeStatistics, VecEnv
 
 Array = jax.Array
 
 __all__ = [
+    "A2C",
     "ActorCritic",
     "Config",
     "DEFAULT_ENV",
@@ -228,7 +236,7 @@ class Config:
         return self
 
 
-# The "tuned" preset's config (why each setting: see PRESETS below).
+# The "tuned" preset's config (what it changes from the book: see PRESETS below).
 _TUNED = Config(
     num_envs=16,
     num_steps=10,
@@ -256,20 +264,12 @@ _TUNED = Config(
 
 #: Named settings (``jaxrl.core.presets.Preset``), all for CartPole-v1. ``"book"``: chapter
 #: 5's N-step agent (7 copies, N = 10). ``"book_mc"``: the same with Monte Carlo
-#: returns. ``"tuned"``: mean episode length 450 on CartPole-v1 after about 65,000 steps
-#: per seed (numbers in benchmarks/a2c_cartpole.py). Still N-step (N = 10) advantage
-#: actor-critic; what changed from the book, and why (each found by sweeping 16 seeds,
-#: two seed sets):
-#:
-#: * separate actor and critic MLPs 4-32-32 (tanh), orthogonal init with a 0.01
-#:   policy head: the shared trunk let the large critic gradients drive the policy's
-#:   features; the near-uniform initial policy removes early collapses;
-#: * plain observations and returns, a linear critic, rewards scaled by 0.1 (returns
-#:   up to ~10 instead of ~100: the critic fits them in far fewer steps), no -10
-#:   terminal reward (truncation is bootstrapped, so failure is already worth 0);
-#: * 16 copies, losses averaged (not summed), advantages standardised per update,
-#:   Adam 3e-3 decayed linearly to 0 over 120,000 steps, global-norm clip 0.5,
-#:   entropy bonus 0.01, gamma 0.99, critic weight 0.5.
+#: returns. ``"tuned"``: jaxrl's setting, still N-step (N = 10) advantage actor-critic:
+#: separate actor and critic MLPs 4-32-32 (tanh), orthogonal init with a 0.01 policy
+#: head, plain observations and returns, a linear critic, rewards scaled by 0.1, no -10
+#: terminal reward, 16 copies, losses averaged, advantages standardised per update, Adam
+#: 3e-3 decayed linearly to 0, global-norm clip 0.5, entropy bonus 0.01, gamma 0.99,
+#: critic weight 0.5. Why each, and what it measured: ``benchmarks/NOTES.md``.
 PRESETS: dict[str, Preset] = {
     "book": Preset(Config(), env="CartPole-v1", description="book ch. 5, N-step (N = 10)"),
     "book_mc": Preset(
@@ -329,7 +329,7 @@ class ActorCritic(nn.Module):
 
     def _dense(self, width: int, scale: float, name: str) -> nn.Dense:
         if self.orthogonal_init:
-            return nn.Dense(width, kernel_init=nn.initializers.orthogonal(scale),
+            return nn.Dense(width, kernel_init=orthogonal_initializer(scale),
                             bias_init=nn.initializers.zeros, name=name)
         return nn.Dense(width, name=name)
 
@@ -649,3 +649,11 @@ def windowed_mean(
     c = csum_c[idx] - csum_c[start]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(c > 0, t / np.maximum(c, 1), np.nan)
+
+
+#: The registry's record (``jaxrl.algos.get("a2c")``).
+A2C = Algorithm(
+    name="a2c", config=Config, make=make, presets=PRESETS, default_env=DEFAULT_ENV,
+    summary="synchronous advantage actor-critic, N-step or Monte Carlo",
+    supports=frozenset({"discrete"}),
+)

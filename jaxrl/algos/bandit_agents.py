@@ -51,7 +51,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Mapping, Sequence, Union
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import chex
 import jax
@@ -60,19 +61,21 @@ import numpy as np
 import optax
 from flax import struct
 
-from jaxrl.envs import spaces
-from jaxrl.envs.bandits import Bandit, ContextualBandit
-from jaxrl.envs.core import Environment
-from jaxrl.envs.wrappers import EpisodeStatistics, VecEnv
+from jaxrl.algos import Algorithm
 from jaxrl.core.agent import Agent, Metrics, episode_metrics
 from jaxrl.core.config import check_leaves as _check_leaves
 from jaxrl.core.config import static as _static
 from jaxrl.core.networks import MLP
 from jaxrl.core.presets import Preset
+from jaxrl.envs import spaces
+from jaxrl.envs.bandits import Bandit, ContextualBandit
+from jaxrl.envs.core import Environment
+from jaxrl.envs.wrappers import EpisodeStatistics, VecEnv
 
 Array = jax.Array
 
 __all__ = [
+    "CONTEXTUAL_BANDIT",
     "BanditAgentState", "EpsilonGreedyConfig", "SoftmaxConfig", "UCBConfig",
     "GradientBanditConfig", "greedy", "BanditTestbedResult", "run_testbed",
     "greedy_action", "epsilon_greedy_probabilities", "softmax_probabilities", "ucb_scores",
@@ -392,7 +395,7 @@ class GradientBanditConfig:
         return self
 
 
-BanditAgentConfig = Union[EpsilonGreedyConfig, SoftmaxConfig, UCBConfig, GradientBanditConfig]
+BanditAgentConfig = EpsilonGreedyConfig | SoftmaxConfig | UCBConfig | GradientBanditConfig
 _AGENT_TYPES = (EpsilonGreedyConfig, SoftmaxConfig, UCBConfig, GradientBanditConfig)
 
 
@@ -564,31 +567,32 @@ def run_testbed(
 class ContextualBanditConfig:
     """The book's contextual bandit agent; defaults are the book's (chapter 2).
 
-    The errata's setting is ``total_steps=10_000, learning_rate=1e-3``.
+    The errata's setting is ``total_timesteps=10_000, lr=1e-3``.
     """
 
     # --- static -------------------------------------------------------------------
-    total_steps: int = _static(5000)  # env steps in a run (all copies together)
+    total_timesteps: int = _static(5000)  # env steps in a run (all copies together)
     num_envs: int = _static(1)  # problems pulled in parallel per update (must divide)
     hidden: tuple[int, ...] = _static((100,))  # ReLU hidden widths
     output_relu: bool = _static(False)  # the book ends with a ReLU (see module docs)
     # --- pytree leaves ------------------------------------------------------------
-    learning_rate: float = 1e-2  # Adam
+    lr: float = 1e-2  # Adam learning rate
     temperature: float = 2.0  # softmax tau over predicted rewards
 
     @property
     def num_updates(self) -> int:
-        """Updates in a run, ``total_steps // num_envs``."""
-        return self.total_steps // self.num_envs
+        """Updates in a run, ``total_timesteps // num_envs``."""
+        return self.total_timesteps // self.num_envs
 
     def validate(self) -> "ContextualBanditConfig":
         """Raise ``ValueError`` on a bad setting; returns ``self``."""
         owner = "ContextualBanditConfig"
-        for name in ("total_steps", "num_envs"):
+        for name in ("total_timesteps", "num_envs"):
             _positive_int(f"{owner}.{name}", getattr(self, name))
-        if self.total_steps % self.num_envs:
+        if self.total_timesteps % self.num_envs:
             raise ValueError(
-                f"{owner}: num_envs={self.num_envs} must divide total_steps={self.total_steps}"
+                f"{owner}: num_envs={self.num_envs} must divide "
+                f"total_timesteps={self.total_timesteps}"
             )
         if not isinstance(self.hidden, tuple) or not all(
             isinstance(w, (int, np.integer)) and not isinstance(w, bool) and w > 0
@@ -599,7 +603,7 @@ class ContextualBanditConfig:
         if not isinstance(self.output_relu, bool):
             raise ValueError(f"{owner}.output_relu must be a bool, got {self.output_relu!r}")
         _check_leaves(owner, {
-            "learning_rate": (self.learning_rate, lambda v: v > 0, "> 0"),
+            "lr": (self.lr, lambda v: v > 0, "> 0"),
             "temperature": (self.temperature, lambda v: v > 0, "> 0"),
         })
         return self
@@ -617,7 +621,7 @@ PRESETS: dict[str, Preset] = {
         description="book ch. 2: 10-100-10 network, softmax tau 2, Adam 1e-2, 5,000 pulls",
     ),
     "errata": Preset(
-        ContextualBanditConfig(total_steps=10_000, learning_rate=1e-3),
+        ContextualBanditConfig(total_timesteps=10_000, lr=1e-3),
         env="ContextualBandit-v0",
         # one problem for the whole run: the episode outlasts the 10,000 pulls
         env_options={"max_steps_in_episode": 10_001},
@@ -696,7 +700,7 @@ def make(config: ContextualBanditConfig, env: Environment, env_params: Any) -> A
             f"contextual_bandit needs a scalar Discrete action space, got {action_space!r}")
     obs_shape = env.observation_space(env_params).shape
     net = _RewardNet(config, action_space.n, max(len(obs_shape), 1))
-    tx = optax.adam(config.learning_rate)
+    tx = optax.adam(config.lr)
     venv = VecEnv(EpisodeStatistics(env), config.num_envs, reset_pool=0)
 
     def init(key: Array) -> ContextualTrainState:
@@ -864,3 +868,10 @@ def best_mean_reward(num_arms: int = 10) -> float:
     """``10 n / (n + 1)``: expected reward of always pulling the best of ``n`` U(0,1) arms."""
     return 10.0 * num_arms / (num_arms + 1)
 
+
+#: The registry's record (``jaxrl.algos.get("contextual_bandit")``).
+CONTEXTUAL_BANDIT = Algorithm(
+    name="contextual_bandit", config=ContextualBanditConfig, make=make, presets=PRESETS, default_env=DEFAULT_ENV,
+    summary="the book's contextual bandit network (10-100-10, softmax actions)",
+    supports=frozenset({"discrete"}),
+)

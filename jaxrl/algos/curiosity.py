@@ -44,13 +44,21 @@ standard deviation of the raw errors (``jaxrl.core.running_stats.RunningStats``,
 before use), ``r_int = eta * err / sqrt(var + 1e-8)``, so eta keeps its meaning and
 the bonus keeps a steady scale while the module learns.
 
-Non-episodic bonus (``intrinsic_value=True``; PPO's ``intrinsic_critic``): the module
+Non-episodic bonus (``intrinsic_value=True``; PPO's ``curiosity.intrinsic_critic``): the module
 carries an intrinsic critic ``V_int`` trained by its own loss; the learner estimates the
 bonus's advantages with their own GAE (``intrinsic_gamma``) that runs on through episode
 ends, and adds them to the env reward's (Burda et al. 2018). Input normalisation
 (``normalize_obs=True``): the module's networks read observations whitened by running
 statistics and clipped to [-5, 5]; on the maze, whose walls and goal never change, this
 is what makes an unseen cell stand out to RND's target network.
+
+Settings: a learner's config holds them as one group, ``Config.curiosity`` (a
+``CuriosityConfig``; PPO's adds the joint objective's and the intrinsic critic's fields,
+``jaxrl.algos.ppo.CuriosityConfig``). Its ``kind`` is None (no curiosity: the learner's
+own program, unchanged), ``"icm"`` or ``"rnd"``; a kind alone stands for the group with
+that kind (``Config(curiosity="icm")``, ``config.replace(curiosity="rnd")``, ``--set
+curiosity=icm``), and a dict for the group with those fields changed
+(``config.replace(curiosity={"eta": 0.3})``).
 
 Exploration metrics (``Coverage``, ``ExplorationState``, ``exploration_metrics``):
 visit counts per cell for environments with a cell map (``coverage(env)``): Maze's
@@ -62,7 +70,7 @@ furthest first observation component (MountainCar's position); the best episode 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import chex
@@ -72,21 +80,126 @@ import numpy as np
 import optax
 from flax import struct
 
-from jaxrl.envs import spaces
+from jaxrl.core.config import check_leaves
+from jaxrl.core.config import static as _static
 from jaxrl.core.networks import MLP, ObservationInput
 from jaxrl.core.returns import gae
 from jaxrl.core.running_stats import RunningStats
+from jaxrl.envs import spaces
 
 Array = jax.Array
 
 __all__ = [
-    "KINDS", "Coverage", "Curiosity", "CuriosityState", "ExplorationState", "coverage",
-    "exploration_metrics", "forward_error", "from_config", "inverse_error", "make",
-    "non_episodic_gae", "online_step",
+    "KINDS",
+    "Coverage",
+    "Curiosity",
+    "CuriosityConfig",
+    "CuriosityState",
+    "ExplorationState",
+    "coverage",
+    "exploration_metrics",
+    "forward_error",
+    "from_config",
+    "inverse_error",
+    "kind_shorthand",
+    "make",
+    "non_episodic_gae",
+    "online_step",
+    "settle_group",
 ]
 
-KINDS = ("none", "icm", "rnd")
+KINDS = ("none", "icm", "rnd")  # "none": the kind None (no curiosity)
 COVERAGE_BINS = 16  # bins per dimension of a bounded vector observation
+
+
+# --------------------------------------------------------------------------- the settings
+@struct.dataclass
+class CuriosityConfig:
+    """A curiosity module's settings, held by a learner's config as one group of fields
+    (``Config.curiosity``); set one with ``--set curiosity.beta=0.3``.
+
+    Static fields (shapes; changing one recompiles) and pytree leaves (sweepable:
+    ``jaxrl sweep --grid curiosity.eta=0.1,0.3``) as in any config.
+    """
+
+    kind: str | None = _static(None)  # None (no curiosity), "icm" or "rnd"
+    hidden: tuple[int, ...] = _static((64,))  # hidden widths of its networks
+    features: int = _static(32)  # ICM encoding / RND target output width
+    beta: float = 0.2  # ICM: forward weight, inverse weight 1 - beta (the book's)
+    eta: float = 1.0  # intrinsic reward scale (the book's)
+    lr: float = 1e-3  # the curiosity networks' Adam learning rate
+    extrinsic_coef: float = 1.0  # weight of the env's reward with curiosity (0: pure curiosity)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.kind, str) and self.kind.strip().lower() == "none":
+            object.__setattr__(self, "kind", None)  # "none" (text) is the kind None
+
+    def leaf_rules(self) -> dict[str, tuple[Callable[[np.ndarray], Any], str]]:
+        """``{field: (ok, rule)}`` of the leaves (``jaxrl.core.config.check_leaves``)."""
+        return {
+            "beta": (lambda v: (v >= 0) & (v <= 1), "in [0, 1]"),
+            "eta": (lambda v: v >= 0, ">= 0"),
+            "lr": (lambda v: v > 0, "> 0"),
+            "extrinsic_coef": (lambda v: v >= 0, ">= 0"),
+        }
+
+    def validate(self, owner: str = "CuriosityConfig") -> CuriosityConfig:
+        """Raise ``ValueError`` on a bad setting (``owner``: how messages name the group,
+        ``"ppo.Config.curiosity"``); leaves are checked when concrete."""
+        if self.kind not in (None, *KINDS[1:]):
+            raise ValueError(f"{owner} {self.kind!r} unknown; choose from {', '.join(KINDS)}")
+        if not isinstance(self.hidden, tuple) or not all(
+            isinstance(w, (int, np.integer)) and not isinstance(w, bool) and w > 0
+            for w in self.hidden
+        ):
+            raise ValueError(f"{owner}.hidden must be a tuple of positive integers, "
+                             f"got {self.hidden!r}")
+        f = self.features
+        if isinstance(f, bool) or not isinstance(f, (int, np.integer)) or f < 1:
+            raise ValueError(f"{owner}.features must be a positive integer, got {f!r}")
+        check_leaves(owner, {name: (getattr(self, name), ok, rule)
+                             for name, (ok, rule) in self.leaf_rules().items()})
+        return self
+
+
+def _as_group(value: Any, base: CuriosityConfig) -> Any:
+    """``value`` given for a learner's curiosity group, as the group: a group of the
+    learner's class as it is; a kind (``"icm"``, ``None``) or a dict: ``base`` with those
+    fields changed; the shared ``CuriosityConfig`` for a learner whose group has more
+    fields: ``base`` with its fields. Anything else is returned for ``validate`` to refuse."""
+    if isinstance(value, type(base)):
+        return value
+    if isinstance(value, CuriosityConfig) and isinstance(base, type(value)):
+        return base.replace(**{f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
+    if isinstance(value, Mapping):
+        return base.replace(**value)
+    if value is None or isinstance(value, str):
+        return base.replace(kind=value)
+    return value
+
+
+def settle_group(config: Any) -> None:
+    """A learner config's ``__post_init__``: its ``curiosity`` as the group (a kind or a
+    dict given for it: the group's defaults with those fields)."""
+    default = type(config).__dataclass_fields__["curiosity"].default
+    if not isinstance(config.curiosity, type(default)):
+        object.__setattr__(config, "curiosity", _as_group(config.curiosity, default))
+
+
+def kind_shorthand(cls: type) -> type:
+    """Class decorator, over ``flax.struct.dataclass``, of a learner's config with a
+    ``curiosity`` group: ``config.replace(curiosity="icm")`` (a kind) or
+    ``replace(curiosity={"eta": 0.3})`` changes only those fields of the group, the rest
+    as they were. (Every subclass is decorated too: ``struct.dataclass`` gives each class
+    its own ``replace``.)"""
+
+    def replace(self: Any, **updates: Any) -> Any:
+        if "curiosity" in updates:
+            updates["curiosity"] = _as_group(updates["curiosity"], self.curiosity)
+        return dataclasses.replace(self, **updates)
+
+    cls.replace = replace
+    return cls
 
 
 # --------------------------------------------------------------------------- the maths
@@ -399,21 +512,22 @@ def make(
 
 
 def from_config(cfg: Any, env: Any, env_params: Any, algorithm: str) -> Curiosity | None:
-    """The module a learner's config asks for (``cfg.curiosity``, ``cfg.curiosity_*``
-    fields; ``curiosity_lambda``, ``intrinsic_critic`` and ``curiosity_normalize_obs``
-    where the config has them), or None for ``"none"``."""
+    """The module a learner's config asks for (its group ``cfg.curiosity``; ``lam``,
+    ``normalize``, ``intrinsic_critic`` and ``normalize_obs`` where the group has them),
+    or None when its kind is None."""
     from jaxrl.core.networks import concrete_spaces, observation_input
 
-    if cfg.curiosity == "none":
+    group = cfg.curiosity
+    if group.kind is None:
         return None
     action_space, obs_space = concrete_spaces(env, env_params)
     return make(
-        cfg.curiosity, observation_input(obs_space, algorithm, env.name), action_space,
-        hidden=cfg.curiosity_hidden, features=cfg.curiosity_features, beta=cfg.curiosity_beta,
-        lam=getattr(cfg, "curiosity_lambda", 0.1), eta=cfg.curiosity_eta, lr=cfg.curiosity_lr,
-        normalize=getattr(cfg, "curiosity_normalize", True),
-        intrinsic_value=getattr(cfg, "intrinsic_critic", False),
-        normalize_obs=getattr(cfg, "curiosity_normalize_obs", False),
+        group.kind, observation_input(obs_space, algorithm, env.name), action_space,
+        hidden=group.hidden, features=group.features, beta=group.beta,
+        lam=getattr(group, "lam", 0.1), eta=group.eta, lr=group.lr,
+        normalize=getattr(group, "normalize", True),
+        intrinsic_value=getattr(group, "intrinsic_critic", False),
+        normalize_obs=getattr(group, "normalize_obs", False),
     )
 
 

@@ -32,17 +32,18 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from jaxrl.envs.core import Environment
-from jaxrl.algos import evolution
+from jaxrl.algos import Algorithm, evolution
 from jaxrl.core.agent import Agent, Metrics
 from jaxrl.core.config import check_leaves
 from jaxrl.core.config import static as _static
 from jaxrl.core.episodes import episode_cap
 from jaxrl.core.presets import Preset
+from jaxrl.envs.core import Environment
 
 Array = jax.Array
 
 __all__ = [
+    "ES",
     "DEFAULT_ENV",
     "PRESETS",
     "SHAPINGS",
@@ -290,3 +291,11 @@ def _agent(cfg: Config, policy: evolution.Policy,
 
     return Agent(init=init, update=update, num_updates=cfg.num_updates, act=act, config=cfg,
                  devices=devices)
+
+
+#: The registry's record (``jaxrl.algos.get("es")``).
+ES = Algorithm(
+    name="es", config=Config, make=make, presets=PRESETS, default_env=DEFAULT_ENV,
+    summary="OpenAI evolution strategies: antithetic Gaussian perturbations, centred ranks, Adam",
+    supports=frozenset({"discrete", "population_split"}),
+)

@@ -37,10 +37,10 @@ import numpy as np
 from flax import struct
 from jax.flatten_util import ravel_pytree
 
-from jaxrl.envs import spaces
-from jaxrl.envs.core import Environment
 from jaxrl.core.episodes import evaluate
 from jaxrl.core.networks import ACTIVATIONS, MLP, concrete_spaces, observation_input
+from jaxrl.envs import spaces
+from jaxrl.envs.core import Environment
 
 Array = jax.Array
 

@@ -40,17 +40,18 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from jaxrl.envs.core import Environment
-from jaxrl.algos import evolution
+from jaxrl.algos import Algorithm, evolution
 from jaxrl.core.agent import Agent, Metrics
 from jaxrl.core.config import check_leaves
 from jaxrl.core.config import static as _static
 from jaxrl.core.episodes import episode_cap
 from jaxrl.core.presets import Preset
+from jaxrl.envs.core import Environment
 
 Array = jax.Array
 
 __all__ = [
+    "GA",
     "DEFAULT_ENV",
     "PRESETS",
     "SELECTIONS",
@@ -297,3 +298,11 @@ def make(config: Config, env: Environment, env_params: Any = None, *,
 
     return Agent(init=init, update=update, num_updates=cfg.num_updates, act=act, config=config,
                  devices=evolution.split_devices(devices))
+
+
+#: The registry's record (``jaxrl.algos.get("ga")``).
+GA = Algorithm(
+    name="ga", config=Config, make=make, presets=PRESETS, default_env=DEFAULT_ENV,
+    summary="genetic algorithm: a population of networks, selection, crossover, mutation",
+    supports=frozenset({"discrete", "population_split"}),
+)

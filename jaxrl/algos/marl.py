@@ -51,7 +51,6 @@ plus ``final_aligned_fraction`` (at the end of episodes) on Ising worlds.
 
 from __future__ import annotations
 
-import sys
 import types
 from typing import Any
 
@@ -62,12 +61,13 @@ import numpy as np
 import optax
 from flax import struct
 
-from jaxrl.envs import spaces
-from jaxrl.envs.multiagent import is_multiagent
+from jaxrl.algos import Algorithm
 from jaxrl.core.agent import Agent, Metrics
 from jaxrl.core.config import check_leaves
 from jaxrl.core.config import static as _static
 from jaxrl.core.presets import Preset
+from jaxrl.envs import spaces
+from jaxrl.envs.multiagent import is_multiagent
 
 Array = jax.Array
 
@@ -84,7 +84,9 @@ __all__ = [
     "QNetwork",
     "TrainState",
     "battle_results",
-    "for_name",
+    "IQL",
+    "MFQ",
+    "NQ",
     "head_to_head",
     "make",
     "spins_after",
@@ -367,7 +369,7 @@ def make(config: Config, env: Any, env_params: Any = None) -> Agent:
             jax.random.split(k_env, c.num_envs), env_params)
         params, opt = {}, {}
         net_keys = jax.random.split(k_net, len(kinds))
-        for s, kind in enumerate(kinds):
+        for s, _kind in enumerate(kinds):
             if learns[s] and owner[s] == s:
                 p = net.init(net_keys[s], obs[0], jnp.zeros((n, widths[s])))
                 params[side_names[s]], opt[side_names[s]] = p, optimizer.init(p)
@@ -427,7 +429,7 @@ def make(config: Config, env: Any, env_params: Any = None) -> Agent:
     def learn(state: TrainState, batch: _Step) -> tuple[TrainState, list[Array]]:
         params, opt = dict(state.params), dict(state.opt_state)
         losses = []
-        for s, kind in enumerate(kinds):
+        for s, _kind in enumerate(kinds):
             if not learns[s]:
                 losses.append(jnp.float32(jnp.nan))
                 continue
@@ -669,13 +671,23 @@ PRESETS_BY_ALGORITHM: dict[str, dict[str, Preset]] = {
 PRESETS: dict[str, Preset] = PRESETS_BY_ALGORITHM["mfq"]
 
 
-def for_name(name: str) -> types.ModuleType:
-    """The registry hook: this module with ``Config``, ``PRESETS`` and ``DEFAULT_ENV`` of
-    algorithm ``name`` (``mfq``, ``nq`` or ``iql``)."""
-    if name not in ALGORITHMS:
-        raise ValueError(f"marl serves {', '.join(ALGORITHMS)}, not {name!r}")
-    from jaxrl.algos import view
-
-    return view(sys.modules[__name__], name, Config=_CONFIGS[name],
-                PRESETS=PRESETS_BY_ALGORITHM[name], DEFAULT_ENV=_DEFAULT_ENVS[name])
-
+#: The registry's records: one ``make`` whose config's ``algorithm`` field picks the
+#: learner.
+MFQ = Algorithm(
+    name="mfq", config=MFQConfig, make=make, presets=PRESETS_BY_ALGORITHM["mfq"],
+    default_env=_DEFAULT_ENVS["mfq"],
+    summary="mean-field Q-learning: each agent's Q sees the mean action of its neighbours",
+    supports=frozenset({"discrete", "multi_agent"}),
+)
+NQ = Algorithm(
+    name="nq", config=NQConfig, make=make, presets=PRESETS_BY_ALGORITHM["nq"],
+    default_env=_DEFAULT_ENVS["nq"],
+    summary="neighbourhood Q-learning: each agent's Q sees its neighbours' actions",
+    supports=frozenset({"discrete", "multi_agent"}),
+)
+IQL = Algorithm(
+    name="iql", config=IQLConfig, make=make, presets=PRESETS_BY_ALGORITHM["iql"],
+    default_env=_DEFAULT_ENVS["iql"],
+    summary="independent Q-learning: one shared Q-network, every agent on its own",
+    supports=frozenset({"discrete", "multi_agent"}),
+)

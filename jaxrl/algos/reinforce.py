@@ -41,21 +41,23 @@ import numpy as np
 import optax
 from flax import struct
 
-from jaxrl.envs import spaces
-from jaxrl.envs.core import Environment
-from jaxrl.envs.wrappers import EpisodeStatistics, VecEnv
+from jaxrl.algos import Algorithm
+from jaxrl.core.agent import Agent, Metrics, episode_metrics
 from jaxrl.core.config import check_leaves, is_traced
 from jaxrl.core.config import static as _static
-from jaxrl.core.agent import Agent, Metrics, episode_metrics
 from jaxrl.core.distributions import categorical_log_prob_entropy
 from jaxrl.core.networks import ACTIVATIONS, MLP, observation_input
 from jaxrl.core.presets import Preset
 from jaxrl.core.returns import bootstrapped_returns, standardize
 from jaxrl.core.schedules import learning_rate
+from jaxrl.envs import spaces
+from jaxrl.envs.core import Environment
+from jaxrl.envs.wrappers import EpisodeStatistics, VecEnv
 
 Array = jax.Array
 
 __all__ = [
+    "REINFORCE",
     "Config", "DEFAULT_ENV", "PRESETS", "Rollout", "TrainState", "make", "policy_gradient_loss",
 ]
 
@@ -398,3 +400,11 @@ def moving_average(x: np.ndarray, window: int = 50) -> np.ndarray:
     out[..., window:] = csum[..., window:] - csum[..., :-window]
     counts = np.minimum(np.arange(1, x.shape[-1] + 1), window)
     return out / counts
+
+
+#: The registry's record (``jaxrl.algos.get("reinforce")``).
+REINFORCE = Algorithm(
+    name="reinforce", config=Config, make=make, presets=PRESETS, default_env=DEFAULT_ENV,
+    summary="REINFORCE: Monte Carlo policy gradient with discounted, standardised returns",
+    supports=frozenset({"discrete"}),
+)

@@ -39,9 +39,8 @@ Gridworld and a table for Taxi.
 
 from __future__ import annotations
 
-import sys
-import types
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import chex
 import jax
@@ -49,14 +48,15 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from jaxrl.algos import Algorithm
+from jaxrl.core.agent import Agent, Metrics, episode_metrics
+from jaxrl.core.config import check_leaves
+from jaxrl.core.config import static as _static
+from jaxrl.core.episodes import evaluate as run_episodes
+from jaxrl.core.presets import Preset
 from jaxrl.envs import spaces
 from jaxrl.envs.core import Environment
 from jaxrl.envs.wrappers import EpisodeStatistics, VecEnv
-from jaxrl.core.config import check_leaves
-from jaxrl.core.config import static as _static
-from jaxrl.core.agent import Agent, Metrics, episode_metrics
-from jaxrl.core.presets import Preset
-from jaxrl.core.episodes import evaluate as run_episodes
 
 Array = jax.Array
 
@@ -73,7 +73,8 @@ __all__ = [
     "apply_td",
     "epsilon_greedy",
     "evaluate",
-    "for_name",
+    "Q_LEARNING",
+    "SARSA",
     "greedy_rollout",
     "gridworld_policy_text",
     "linear_epsilon",
@@ -619,20 +620,21 @@ PRESETS_BY_ALGORITHM: dict[str, dict[str, Preset]] = {
 }
 
 #: This module's own presets are Q-learning's (``Config`` defaults to Q-learning);
-#: ``for_name("sarsa").PRESETS`` holds SARSA's.
+#: ``SARSA.presets`` holds SARSA's.
 PRESETS: dict[str, Preset] = PRESETS_BY_ALGORITHM["q_learning"]
 
 
-def for_name(name: str) -> types.ModuleType:
-    """The registry hook: a module-like view of this module preset to ``name``.
-
-    ``for_name("sarsa").Config`` is ``SarsaConfig`` (a ``Config`` subclass whose
-    ``algorithm`` defaults to ``"sarsa"``) and ``.PRESETS`` SARSA's presets; ``make``,
-    ``DEFAULT_ENV`` and the other public names are this module's.
-    """
-    if name not in ALGORITHMS:
-        raise ValueError(f"tabular serves {', '.join(ALGORITHMS)}, not {name!r}")
-    from jaxrl.algos import view
-
-    return view(sys.modules[__name__], name, Config=_PRESET_CONFIGS[name],
-                PRESETS=PRESETS_BY_ALGORITHM[name], DEFAULT_ENV=DEFAULT_ENV)
+#: The registry's records (``jaxrl.algos.get("q_learning")``, ``get("sarsa")``): one
+#: ``make``; the ``algorithm`` field of the config picks the update.
+Q_LEARNING = Algorithm(
+    name="q_learning", config=QLearningConfig, make=make,
+    presets=PRESETS_BY_ALGORITHM["q_learning"], default_env=DEFAULT_ENV,
+    summary="tabular Q-learning: the Q-table is a JAX array, a run is one program",
+    supports=frozenset({"discrete"}),
+)
+SARSA = Algorithm(
+    name="sarsa", config=SarsaConfig, make=make, presets=PRESETS_BY_ALGORITHM["sarsa"],
+    default_env=DEFAULT_ENV,
+    summary="tabular SARSA (on-policy TD control), the same table machinery as q_learning",
+    supports=frozenset({"discrete"}),
+)

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import argparse
 import ast
+import re
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 
 def _quiet_cached_program_notes() -> None:
@@ -71,8 +73,8 @@ def compile_cache_dir() -> str | None:
 _quiet_cached_program_notes()
 
 # (imported after the log level is chosen, above)
-from jaxrl.errors import UsageError
 from jaxrl.core.config import closest
+from jaxrl.errors import UsageError
 
 COMMANDS = ("train", "eval", "play", "export", "sweep", "list", "launch")
 
@@ -155,7 +157,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-envs", type=_positive("--num-envs"), default=None,
                    help="environment copies per seed (the config's num_envs)")
     p.add_argument("--total-steps", type=_positive("--total-steps"), default=None,
-                   help="environment steps per seed (the config's total-steps field)")
+                   help="environment steps per seed (the config's total_timesteps)")
     p.add_argument("--preset", default=None, metavar="NAME",
                    help="start from a named config of the algorithm (see 'jaxrl list ALGO')")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
@@ -198,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reinforcement learning in pure JAX: whole training runs compiled into one "
                     "XLA program, many seeds at once.",
     )
+    from jaxrl._version import __version__
+
+    parser.add_argument("--version", action="version", version=f"jaxrl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -237,8 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("play", help="show one episode of a trained run",
                        description="One episode of a learned policy as a person wants to see it: "
-                                   "text boards (Gridworld, Taxi), an animated GIF and a PNG strip "
-                                   "(CartPole, MountainCar), a bar chart (bandits).")
+                                   "an animated GIF and a PNG strip of the environment's own "
+                                   "pictures (CartPole, MinAtar, boards...), text boards "
+                                   "(Gridworld, Taxi), a bar chart (bandits); --video adds an "
+                                   "MP4.")
     p.add_argument("run_dir", metavar="DIR")
     p.add_argument("--seed-index", type=_nonnegative("--seed-index"), default=0,
                    help="which of the run's seeds to play")
@@ -249,6 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=_positive("--max-steps"), default=None)
     p.add_argument("--delay", type=float, default=0.0,
                    help="seconds between boards for text environments")
+    p.add_argument("--video", action="store_true",
+                   help="also write an MP4 beside the GIF and PNG strip (pip install "
+                        "'jaxrl[video]')")
 
     p = sub.add_parser("export", help="write a small policy file of a trained run",
                        description="Write the parameters the run's policy acts with (no optimiser "
@@ -289,8 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
 # ------------------------------------------------------------------------------ commands
 def _default_out(algo: str, env: str, kind: str = "") -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    safe_env = env.replace("/", "_")
-    base = Path("runs") / f"{kind}{algo}-{safe_env}-{stamp}"
+    safe_env = re.sub(r"[^\w.-]+", "_", env)
+    safe_algo = re.sub(r"[^\w.-]+", "_", algo.rsplit(":", 1)[-1])  # pkg.mod:NAME -> NAME
+    base = Path("runs") / f"{kind}{safe_algo}-{safe_env}-{stamp}"
     path, i = base, 1
     while path.exists():
         i += 1
@@ -317,7 +328,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not args.algo:
             raise UsageError("train needs an algorithm (see 'jaxrl list algos') or --resume DIR")
         env = args.env
-        run.algorithm_module(args.algo)
+        run.get_algorithm(args.algo)
         run_dir = Path(args.out) if args.out else _default_out(
             args.algo, env or (overrides.preset(args.algo, args.preset).env if args.preset else None)
             or run.default_env(args.algo))
@@ -327,11 +338,13 @@ def cmd_train(args: argparse.Namespace) -> int:
             chunk_updates=args.chunk, checkpoint_every=args.checkpoint_every,
             preset=args.preset, on_nonfinite=args.on_nonfinite or "stop", split=args.split,
         )
-        overrides = _key_values(args.overrides, "--set")
+        # --set values travel as a table, never as keywords: --set num_envs=8 must not
+        # collide with train's own num_envs= (the --num-envs shortcut).
+        settings = _key_values(args.overrides, "--set") or None
         call = lambda: run.train(args.algo, env, out_dir=run_dir,  # noqa: E731
                                  overwrite=args.overwrite, progress=not args.quiet,
                                  stop_after=args.stop_after, callbacks=callbacks, **kwargs,
-                                 **overrides)
+                                 config=settings)
     from jaxrl.parallel import processes as distributed
 
     try:
@@ -386,13 +399,13 @@ def _note(args: argparse.Namespace, text: str) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from jaxrl.runs import run
     import numpy as np
 
     from jaxrl.core.episodes import resolve_start
-    from jaxrl.runs.evaluation import EVAL_HEADERS, eval_row
-    from jaxrl.output.logging import table
     from jaxrl.core.metrics import continuing
+    from jaxrl.output.logging import table
+    from jaxrl.runs import run
+    from jaxrl.runs.evaluation import EVAL_HEADERS, eval_row
 
     result = run.load(args.run_dir)
     rows, per_step = [], []
@@ -416,13 +429,15 @@ def cmd_play(args: argparse.Namespace) -> int:
     from jaxrl.output import play
     from jaxrl.runs import run
 
+    if args.video:
+        play.require_video()  # before loading anything: one line naming the extra
     result = run.load(args.run_dir)
     if args.seed_index >= result.seeds:
         raise run.RunError(f"--seed-index {args.seed_index} is out of range: the run has "
                            f"{result.seeds} seed(s)")
     out = Path(args.out) if args.out else Path(args.run_dir) / "play"
     play.play(result, seed_index=args.seed_index, greedy=not args.stochastic, seed=args.seed,
-              out=out, max_steps=args.max_steps, delay=args.delay)
+              out=out, max_steps=args.max_steps, delay=args.delay, video=args.video)
     return 0
 
 
@@ -443,21 +458,32 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _grid(items: Sequence[str], defaults: dict[str, Any]) -> dict[str, list[Any]]:
-    from jaxrl.runs import run
+def _grid(items: Sequence[str], base: Any, algo: str) -> dict[str, list[Any]]:
+    """``--grid FIELD=V1,V2`` items as ``{path: [values]}``: old names (``ALIASES``) and
+    a group's fields (``curiosity.beta``) by today's path, each value read by the type
+    of ``base``'s value."""
+    from jaxrl.core.config import field_paths, is_group
+    from jaxrl.runs import overrides, run
 
+    paths = field_paths(base)
     grid = {}
     for item in items:
         if "=" not in item:
             raise UsageError(f"--grid takes FIELD=V1,V2,..., got {item!r}")
         name, values = item.split("=", 1)
         name = name.strip()
-        if name not in defaults:
-            raise run.RunError(f"--grid: no config field {name!r}.{closest(name, list(defaults))}")
+        path = overrides.field_path(base, name)
+        if path is None and is_group(getattr(base, name, None)):
+            raise run.RunError(f"--grid {name}: a group of fields; sweep one of them "
+                               f"({name}.FIELD=V1,V2,...)")
+        if path is None:
+            known = [*paths, *(old for old, new in overrides.ALIASES.items() if new in paths)]
+            raise run.RunError(f"--grid: {algo} has no config field {name!r}."
+                               f"{closest(name, known)}")
         texts = [v for v in values.split(",") if v.strip()]
         if not texts:
             raise UsageError(f"--grid {name}= needs at least one value")
-        grid[name] = [run.coerce(name, v, defaults[name]) for v in texts]
+        grid[path] = [run.coerce(path, v, paths[path][0]) for v in texts]
     if not grid:
         raise UsageError("sweep needs at least one --grid FIELD=V1,V2,...")
     return grid
@@ -468,6 +494,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     import numpy as np
 
+    from jaxrl.core.config import replace_paths
     from jaxrl.runs import overrides, run
     from jaxrl.runs import sweep as sweep_mod
     from jaxrl.runs.rundir import prepare_output
@@ -476,7 +503,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.split != "seeds":
         raise UsageError("sweep splits its settings and seeds over the devices; "
                          "--split population is for train")
-    module = run.algorithm_module(args.algo)
+    run.get_algorithm(args.algo)  # an unknown name is refused before anything else
     start = overrides.preset(args.algo, args.preset) if args.preset else None
     env_name = args.env
     env_options = _env_options(args.env_options)
@@ -489,7 +516,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     base = run.resolve_config(args.algo, _key_values(args.overrides, "--set"), toml=args.toml,
                               num_envs=args.num_envs, total_steps=args.total_steps,
                               base=start.config if start else None)
-    grid = _grid(args.grid, run.config_defaults(module))
+    grid = _grid(args.grid, base, args.algo)
     _, static = sweep_mod.sweepable_fields(base)
     for name in grid:
         if name in static:
@@ -499,7 +526,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     for name, values in grid.items():  # every setting is valid before compiling
         for v in values:
             try:
-                base.replace(**{name: v}).validate()
+                replace_paths(base, {name: v}).validate()
             except ValueError as e:
                 raise run.RunError(f"--grid {name}={v}: {e}") from None
     from jaxrl.parallel import processes as distributed
@@ -528,14 +555,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def _config_comments(module: Any) -> dict[str, str]:
+def _config_comments(config_class: type) -> dict[str, str]:
     """Trailing ``# comment`` of each field in the Config source (best effort)."""
     import inspect
     import re
 
     comments: dict[str, str] = {}
     try:
-        classes = [c for c in module.Config.__mro__ if c.__module__ not in ("builtins",)]
+        classes = [c for c in config_class.__mro__ if c.__module__ not in ("builtins",)]
         for cls in reversed(classes):
             for line in inspect.getsource(cls).splitlines():
                 m = re.match(r"\s+(\w+)\s*:[^#]*=[^#]*#\s*(.*)$", line)
@@ -549,25 +576,36 @@ def _config_comments(module: Any) -> dict[str, str]:
 def _list_algos(names: Sequence[str]) -> list[str]:
     import dataclasses
 
+    from jaxrl.core.config import field_paths, is_group
+    from jaxrl.output.logging import table
     from jaxrl.runs import run
     from jaxrl.runs.overrides import preset_changes
-    from jaxrl.output.logging import table
 
     lines = []
     for name in names:
         try:
-            module = run.algorithm_module(name)
+            record = run.get_algorithm(name)
         except (run.RunError, ImportError) as e:
             lines.append(f"{name}: not available ({str(e).splitlines()[0]})")
             lines.append("")
             continue
-        doc = (module.__doc__ or "").strip().splitlines()
-        lines.append(f"{name}: {doc[0] if doc else ''}")
-        comments = _config_comments(module)
-        defaults = run.config_defaults(module)
-        fields = {f.name: f for f in dataclasses.fields(module.Config)}
+        summary = record.summary
+        if not summary:
+            doc = (sys.modules.get(record.make.__module__).__doc__ or "").strip().splitlines()
+            summary = doc[0] if doc else ""
+        lines.append(f"{name}: {summary}")
+        if record.supports:
+            lines.append(f"supports: {', '.join(sorted(record.supports))}")
+        comments = _config_comments(record.config)
+        fields = {f.name: f for f in dataclasses.fields(record.config)}
         rows = []
-        for field, default in defaults.items():
+        for field, default in run.config_defaults(record).items():
+            if is_group(default):  # a group of fields: one row each, "group.field"
+                inner = _config_comments(type(default))
+                for path, (value, static) in field_paths(default).items():
+                    rows.append([f"{field}.{path}", repr(value),
+                                 "static" if static else "sweepable", inner.get(path, "")])
+                continue
             static = not fields[field].metadata.get("pytree_node", True)
             rows.append([field, repr(default), "static" if static else "sweepable",
                          comments.get(field, "")])
@@ -622,7 +660,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         lines += ["Algorithms (config fields and defaults; set with --set FIELD=VALUE)", ""]
         lines += _list_algos(algos.names())
     elif what not in ("all", "envs"):
-        if what not in algos.names():
+        if what not in algos.names() and not algos.is_reference(what):
             hint = closest(what, ["envs", "algos", *algos.names()])
             raise UsageError(f"list takes 'envs', 'algos', 'all' or an algorithm name, "
                              f"got {what!r}.{hint}")
@@ -736,8 +774,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("jaxrl: interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # noqa: BLE001 - user errors only; anything else is a bug
-        from jaxrl.errors import CheckpointError
-        from jaxrl.errors import RunError, TrainingError
+        from jaxrl.errors import CheckpointError, RunError, TrainingError
 
         if isinstance(e, (RunError, CheckpointError)):
             print(f"jaxrl: error: {_one_line(e)}", file=sys.stderr)

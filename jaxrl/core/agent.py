@@ -1,14 +1,15 @@
 """The shape every jaxrl algorithm takes, so the CLI, sweeps and checkpoints fit all of them.
 
-An algorithm module (``jaxrl/algos/<name>.py``) provides
+An algorithm is registered as one ``jaxrl.algos.Algorithm`` record, which names
 
-* ``Config``: a frozen ``flax.struct.dataclass``. Fields that change array shapes or
+* ``config``: its ``Config``, a frozen ``flax.struct.dataclass``. Fields that change array shapes or
   loop lengths are static (``struct.field(pytree_node=False)``); learning rates,
   discounts, clip ranges and the like are pytree leaves, so a sweep is a ``vmap``
   over configs. ``Config.validate()`` raises ``ValueError`` on bad values (negative
   learning rate, envs not dividing the batch) and is called by ``make`` before
   anything is compiled.
-* ``make(config, env, env_params) -> Agent``.
+* ``make(config, env, env_params) -> Agent``;
+* its presets, default environment and what it supports (``jaxrl.algos``).
 
 ``Agent.train(key) -> (state, metrics)`` is pure, so
 ``jax.jit(jax.vmap(agent.train))(jax.random.split(key, 64))`` trains 64 seeds in one
@@ -28,7 +29,8 @@ Every algorithm reports at least
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp

@@ -8,7 +8,9 @@ inside a sweep they are tracers, and the sweep validates every setting beforehan
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -16,12 +18,68 @@ import jax
 import numpy as np
 from flax import struct
 
-__all__ = ["check_leaves", "closest", "is_traced", "static"]
+__all__ = ["check_leaves", "closest", "field_paths", "is_group", "is_traced", "public_name",
+           "replace_paths", "static"]
 
 
 def static(default: Any) -> Any:
     """A config field that is not a pytree leaf (part of the compiled program's shape)."""
     return struct.field(pytree_node=False, default=default)
+
+
+def public_name(cls: type) -> str:
+    """``cls``'s dotted name by the shortest package that exports it, for messages
+    (``jaxrl.algos.ppo.Config``, not ``jaxrl.algos.ppo.config.Config``)."""
+    module = cls.__module__
+    while "." in module:
+        parent = module.rsplit(".", 1)[0]
+        if getattr(sys.modules.get(parent), cls.__qualname__, None) is not cls:
+            break
+        module = parent
+    return f"{module}.{cls.__qualname__}"
+
+
+def is_group(value: Any) -> bool:
+    """Whether a config field's value is a nested config (a group of fields such as
+    ``Config.curiosity``): a dataclass instance."""
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
+
+
+def field_paths(config: Any) -> dict[str, tuple[Any, bool]]:
+    """Every field of a config instance by path: ``{"lr": (value, static), ...}``.
+
+    A nested config (a group) contributes its own fields as ``"group.field"`` (not
+    the group itself). ``static``: the field is not a pytree leaf (inside a group:
+    the group's own marking of it).
+    """
+    out: dict[str, tuple[Any, bool]] = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if is_group(value):
+            for sub, entry in field_paths(value).items():
+                out[f"{f.name}.{sub}"] = entry
+        else:
+            out[f.name] = (value, not f.metadata.get("pytree_node", True))
+    return out
+
+
+def replace_paths(config: Any, values: Mapping[str, Any]) -> Any:
+    """``config`` with fields replaced by path (``{"lr": 1e-3, "curiosity.beta": 0.3}``);
+    a group is rebuilt with its changed fields. Unknown paths raise ``TypeError``."""
+    top: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    for path, value in values.items():
+        head, dot, rest = path.partition(".")
+        if dot:
+            nested.setdefault(head, {})[rest] = value
+        else:
+            top[head] = value
+    for head, sub in nested.items():
+        group = top.get(head, getattr(config, head))
+        if not is_group(group):
+            raise TypeError(f"{type(config).__name__}.{head} is not a group of fields")
+        top[head] = replace_paths(group, sub)
+    return dataclasses.replace(config, **top) if top else config
 
 
 def is_traced(x: Any) -> bool:

@@ -23,16 +23,17 @@ seeds on the same 1000 boards.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from jaxrl.envs.core import Environment
 from jaxrl.core.agent import Agent
 from jaxrl.core.config import is_traced
+from jaxrl.envs.core import Environment
 
 Array = jax.Array
 

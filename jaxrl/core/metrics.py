@@ -15,7 +15,8 @@ Metrics come back from the compiled program as ``{name: [seeds, updates]}`` arra
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 

@@ -19,7 +19,8 @@ with one multi-head self-attention block over them, max-pooled (``relational_fea
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -42,6 +43,29 @@ def activation(name: str) -> Callable[[jax.Array], jax.Array]:
     if name not in ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}; choose from {', '.join(ACTIVATIONS)}")
     return ACTIVATIONS[name]
+
+
+def orthogonal_initializer(scale: float = 1.0, column_axis: int = -1) -> Callable[..., jax.Array]:
+    """flax's ``nn.initializers.orthogonal(scale, column_axis)``, drawn one matrix at a
+    time under ``vmap``.
+
+    The same values as flax's for the same key, shape and dtype, bit for bit (the very
+    same function draws them; tests/test_canary.py checks it). Only ``vmap`` differs: over
+    many seeds flax's initialiser becomes one batched QR, which jaxlib 0.10.0-0.10.2 spread
+    over XLA's CPU thread pool, and on a 2-core CPU that can deadlock (the program waits in
+    ``block_until_ready`` forever at 0 % CPU). ``jax.custom_batching.sequential_vmap`` makes
+    the batch a loop (``lax.map``) of single QRs instead, the same numbers one seed after
+    another. It is slower (16 seeds of a 64-64 MLP: about 6 ms instead of 4), but
+    initialisation runs once per run.
+    """
+    base = nn.initializers.orthogonal(scale, column_axis)
+
+    def init(key: jax.Array, shape: Sequence[int], dtype: Any = None) -> jax.Array:
+        shape = tuple(shape)
+        draw = (lambda k: base(k, shape)) if dtype is None else (lambda k: base(k, shape, dtype))
+        return jax.custom_batching.sequential_vmap(draw)(key)
+
+    return init
 
 
 @dataclasses.dataclass(frozen=True)
@@ -260,7 +284,8 @@ def encode_observation(obs: jax.Array, obs_ndim: int, num_categories: int = 0) -
 class MLP(nn.Module):
     """Flattens the last ``obs_ndim`` axes of its input (leading axes are batch), then
     Dense layers of ``hidden`` sizes with ``act`` between, then a final Dense of ``out``
-    units (no activation). ``orthogonal=True`` uses orthogonal init with gain sqrt(2)
+    units (no activation). ``orthogonal=True`` uses orthogonal init
+    (``orthogonal_initializer``: flax's values, safe under ``vmap``) with gain sqrt(2)
     (hidden) and ``out_scale`` (output), zero biases, the PPO-style choice; otherwise
     flax's default (lecun normal). ``obs_categories > 0`` one-hot encodes a Discrete
     observation first (``encode_observation``). ``torso="conv"``: the conv torso
@@ -278,7 +303,7 @@ class MLP(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         if self.torso == "conv":
-            init = nn.initializers.orthogonal(np.sqrt(2.0)) if self.orthogonal else None
+            init = orthogonal_initializer(np.sqrt(2.0)) if self.orthogonal else None
             x = conv_features(jnp.asarray(x, jnp.float32), self.obs_ndim, init)
         else:
             x = encode_observation(x, self.obs_ndim, self.obs_categories)
@@ -290,7 +315,7 @@ class MLP(nn.Module):
     def _dense(self, width: int, scale: float) -> nn.Dense:
         if self.orthogonal:
             return nn.Dense(
-                width, kernel_init=nn.initializers.orthogonal(scale),
+                width, kernel_init=orthogonal_initializer(scale),
                 bias_init=nn.initializers.zeros,
             )
         return nn.Dense(width)

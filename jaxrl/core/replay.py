@@ -47,8 +47,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from jaxrl.envs import spaces
 from jaxrl.core import value_targets
+from jaxrl.envs import spaces
 
 Array = jax.Array
 

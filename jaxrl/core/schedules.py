@@ -8,7 +8,8 @@ config leaf (a sweep vmaps over learning rates): the schedule only multiplies it
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp

@@ -1,49 +1,58 @@
 """One episode of a learned policy, shown the way a person wants to see it.
 
 The episode is played by ``jaxrl.core.episodes`` (one recorded episode, greedy or sampled
-actions, in one compiled program); the host then draws it:
+actions, in one compiled program); the host then shows it. Pictures belong to the
+environment: play asks it (``env.render_image(state, params)``, the contract in
+``envs.core.Environment``) and only adds captions and its own charts of what the agent
+learned.
 
-* Text boards (environments with ``render(state) -> str``: Gridworld, Taxi): the
-  board after every move, with the action and reward, printed and saved as text, and
-  the same boards as an animated GIF and a PNG strip.
-* Everything with pixels or a drawable state: an animated GIF (``<out>.gif``) and a
-  PNG strip of evenly spaced frames (``<out>.png``). Drawn from the state: CartPole
-  and MountainCar (jaxrl's and gymnax's, the continuous one too), gymnax's Acrobot
-  and Pendulum. Drawn from the observation: any image-like observation
-  (``[H, W]`` or ``[H, W, C]``): MinAtar's boolean planes (one colour per channel,
-  named in a legend), Pong, Catch, DeepSea...
-* Worlds with many agents that draw themselves (``render_image(state)`` -> RGB array:
-  the Ising lattices, the battle): an animated GIF and a PNG strip of those pictures,
-  captioned with the env's ``describe(state)``; with a text ``render`` too, the first
-  and last boards are printed (the spin grid before and after the policy acts).
+* Text boards (a single-agent environment with ``render(state) -> str``: Gridworld,
+  Taxi, Maze, DoorKey): the board after every move, with the action and reward, printed
+  and saved as text, and an animated GIF and a PNG strip of the env's pictures of the
+  same states (of the text boards, for an env that cannot draw itself).
+* Everything else that draws itself (``render_image`` returns a picture: CartPole,
+  MountainCar, gymnax's classic control, MinAtar and other image observations, the Ising
+  lattices, the battle): an animated GIF (``<out>.gif``) and a PNG strip of evenly
+  spaced frames (``<out>.png``), each picture under a caption (the step, the action, the
+  return so far, the env's ``describe(state)``). A world of many agents with a text
+  ``render`` also has its first and last boards printed (the spins before and after the
+  policy acts).
+* ``video=True`` (``jaxrl play --video``): an MP4 of the GIF's frames too
+  (``<out>.mp4``; needs ``pip install 'jaxrl[video]'``: imageio and imageio-ffmpeg).
 * Bandits: a bar chart of the agent's learned values (``Agent.values``; the action
   probabilities of its policy when it has none) beside the true means, for the
   problem the agent trained on.
-* Anything else: observations and rewards over the episode, as a PNG plot.
+* Anything else (``render_image`` returns None): observations and rewards over the
+  episode, as a PNG plot.
 * Distributional agents (``Agent.distribution``: C51, QR-DQN) also get
   ``<out>_distribution.png``, the learned return distribution of every action at the
-  episode's first state.
+  episode's first state; relational DQNs ``<out>_attention.png``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any
 
 import numpy as np
 
 from jaxrl.core.episodes import Episode, task_just_reset, training_env_state
+from jaxrl.envs.drawing import font as _font
+from jaxrl.envs.multiagent import is_multiagent
+from jaxrl.errors import RunError
 
 __all__ = [
-    "Episode", "PlayOutput", "frame_drawer", "kind", "play", "rollout", "text_episode",
-    "training_env_state", "write_video",
+    "Episode", "PlayOutput", "frame_drawer", "kind", "play", "require_video", "rollout",
+    "text_episode", "training_env_state", "video_available", "write_video",
 ]
 
-FRAME_SIZE = (600, 400)  # classic-control frames, pixels
+CAPTION_BAND = 28  # pixels above each picture for its caption
 
 
 @dataclasses.dataclass
@@ -77,27 +86,27 @@ def _unwrapped(env: Any) -> Any:
     return getattr(env, "unwrapped", env)
 
 
-def _fixed_kind(env: Any) -> str | None:
-    """``text`` or ``bandit`` when the env's type decides it, else None."""
-    base = _unwrapped(env)
-    if callable(getattr(base, "render_image", None)):
-        return "frames"
-    if callable(getattr(base, "render", None)):
-        return "text"
-    if type(base).__name__ in ("Bandit", "ContextualBandit"):
-        return "bandit"
-    return None
+def _is_bandit(env: Any) -> bool:
+    return type(_unwrapped(env)).__name__ in ("Bandit", "ContextualBandit")
+
+
+def _has_text(env: Any) -> bool:
+    return callable(getattr(_unwrapped(env), "render", None))
 
 
 def kind(env: Any, env_params: Any = None, episode: Episode | None = None) -> str:
-    """How ``play`` shows ``env``: ``text``, ``bandit``, ``frames`` or ``plot``.
+    """How ``play`` shows ``env``: ``bandit``, ``text``, ``frames`` or ``plot``.
 
-    ``frames`` needs the episode (or at least a reset) to look at its state and
-    observation: see ``frame_drawer``.
+    ``bandit``: a bandit problem (a chart of the agent's values). ``text``: a
+    single-agent env with a text ``render`` (every board printed; the GIF of its
+    pictures). ``frames``: the env draws itself (``render_image`` of the episode's first
+    state, or of a reset when no episode is given, is not None). ``text`` again for a
+    many-agent world that only has a text ``render``; else ``plot``.
     """
-    how = _fixed_kind(env)
-    if how is not None:
-        return how
+    if _is_bandit(env):
+        return "bandit"
+    if _has_text(env) and not is_multiagent(env):
+        return "text"
     if episode is None:
         import jax
 
@@ -105,12 +114,14 @@ def kind(env: Any, env_params: Any = None, episode: Episode | None = None) -> st
         obs, state = jax.device_get(env.reset(jax.random.key(0), params))
         episode = Episode([state], [np.asarray(obs)], np.zeros((0,)), np.zeros((0,)), False,
                           False)
-    return "frames" if frame_drawer(env, env_params, episode) is not None else "plot"
+    if frame_drawer(env, env_params, episode) is not None:
+        return "frames"
+    return "text" if _has_text(env) else "plot"
 
 
 def play(result: Any, *, seed_index: int = 0, greedy: bool = True, seed: int = 0,
          out: str | os.PathLike | None = None, max_steps: int | None = None, delay: float = 0.0,
-         stream: IO[str] | None = None) -> PlayOutput:
+         stream: IO[str] | None = None, video: bool = False) -> PlayOutput:
     """Play and show one episode of ``result`` (a ``jaxrl.runs.run.Result``).
 
     Args:
@@ -123,12 +134,18 @@ def play(result: Any, *, seed_index: int = 0, greedy: bool = True, seed: int = 0
         max_steps: cap on the episode length.
         delay: seconds to wait between text boards (an animation in a terminal).
         stream: where text goes (stdout).
+        video: also write ``<out>.mp4`` (the GIF's frames) where there are frames.
 
     Returns:
         ``PlayOutput``.
+
+    Raises:
+        RunError: ``video`` without imageio and imageio-ffmpeg (``jaxrl[video]``).
     """
     import jax
 
+    if video:
+        require_video()
     stream = stream if stream is not None else sys.stdout
     env, env_params = result.env, result.env_params
     if env is None:
@@ -139,15 +156,14 @@ def play(result: Any, *, seed_index: int = 0, greedy: bool = True, seed: int = 0
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     agent_state = jax.tree.map(lambda x: x[seed_index], result.state)
-    how = _fixed_kind(env)
     # A bandit problem is drawn at reset: play the one this seed trained on (its first
     # env copy), so learned values and true means are about the same arms.
-    start = training_env_state(agent_state, env, env_params) if how == "bandit" else None
+    start = training_env_state(agent_state, env, env_params) if _is_bandit(env) else None
     if start is not None:
         start = jax.device_get(start)
     episode = rollout(result.agent, agent_state, env, env_params, greedy=greedy, seed=seed,
                       max_steps=max_steps, start=start)
-    how = how or kind(env, env_params, episode)
+    how = kind(env, env_params, episode)
     policy = "greedy" if greedy else "stochastic"
     ending = ("terminated" if episode.terminated else "truncated" if episode.truncated
               else "cut at the step cap")
@@ -160,12 +176,16 @@ def play(result: Any, *, seed_index: int = 0, greedy: bool = True, seed: int = 0
         path = out.with_suffix(".txt")
         path.write_text(header + "\n\n" + text)
         files.append(path)
-        draw = board_drawer(env, episode)
-        files += write_video(draw, len(episode.states), out, seconds_per_step=0.4)
+        drawn = frame_drawer(env, env_params, episode,
+                             title=lambda t: _step_title(env, episode, t))
+        draw, seconds = drawn if drawn is not None else (board_drawer(env, episode), 0.4)
+        files += write_video(draw, len(episode.states), out, seconds_per_step=seconds,
+                             video=video)
     elif how == "frames":
         draw, seconds = frame_drawer(env, env_params, episode)
-        files += write_video(draw, len(episode.states), out, seconds_per_step=seconds)
-        text = _first_and_last(env, episode)
+        files += write_video(draw, len(episode.states), out, seconds_per_step=seconds,
+                             video=video)
+        text = _first_and_last(env, env_params, episode)
         if text:
             print(text, file=stream)
             path = out.with_suffix(".txt")
@@ -181,6 +201,9 @@ def play(result: Any, *, seed_index: int = 0, greedy: bool = True, seed: int = 0
         print(text, file=stream)
     else:
         files.append(plot_episode(episode, out.with_suffix(".png"), title=header))
+    if video and how not in ("text", "frames"):
+        print(f"note: no video: {result.env_name} has no pictures to animate "
+              f"({'a chart' if how == 'bandit' else 'a plot'} instead)", file=stream)
     if callable(getattr(result.agent, "distribution", None)) and episode.observations:
         files.append(distribution_chart(result, env, agent_state, episode,
                                         out.with_name(out.name + "_distribution.png")))
@@ -260,36 +283,22 @@ def _params(fn: Any) -> set[str]:
 
 
 # ------------------------------------------------------------------------------ frames
-def _font(size: int, mono: bool = False) -> Any:
-    """DejaVu (shipped with matplotlib) at ``size`` px; Pillow's default font if missing."""
-    from PIL import ImageFont
-
-    try:
-        import matplotlib
-
-        name = "DejaVuSansMono.ttf" if mono else "DejaVuSans.ttf"
-        return ImageFont.truetype(os.path.join(matplotlib.get_data_path(), "fonts", "ttf", name),
-                                  size)
-    except (ImportError, OSError):
-        return ImageFont.load_default()
-
-
 def _inner_state(state: Any) -> Any:
-    """Look through wrapper states (``EpisodeStatistics``, ``TimeLimit``) to the env's own."""
+    """Look through wrapper states (``EpisodeStatistics``, ``TimeLimit``) to the env's own
+    (for the text ``render`` of the unwrapped env)."""
     while hasattr(state, "env_state"):
         state = state.env_state
     return state
 
 
-def _has(state: Any, *names: str) -> bool:
-    return all(hasattr(state, n) for n in names)
-
-
-def _action_text(action: Any) -> str:
+def _action_text(env: Any, action: Any) -> str:
     a = np.asarray(action)
     if a.size == 1:
         v = a.ravel()[0]
-        return str(int(v)) if np.issubdtype(a.dtype, np.integer) else f"{float(v):+.2f}"
+        if np.issubdtype(a.dtype, np.integer):
+            names = _action_names(env)
+            return names[int(v)] if names and 0 <= int(v) < len(names) else str(int(v))
+        return f"{float(v):+.2f}"
     return np.array2string(a, precision=2)
 
 
@@ -297,261 +306,103 @@ def _number(x: float) -> str:
     return f"{x:.0f}" if float(x).is_integer() else f"{x:.2f}"
 
 
-def _caption(episode: Episode, t: int, extra: str = "") -> str:
+def _caption(env: Any, episode: Episode, t: int, extra: str = "") -> str:
+    """``step t   action A   return R`` (the return per agent in a world of many agents,
+    without the joint action), then ``extra``."""
     text = f"step {t}"
     if t > 0:
-        text += (f"   action {_action_text(episode.actions[t - 1])}"
-                 f"   return {_number(float(np.sum(episode.rewards[:t])))}")
+        total = float(np.sum(episode.rewards[:t]))
+        if is_multiagent(env):
+            agents = int(getattr(_unwrapped(env), "num_agents", 1))
+            text += f"   return {total / agents:.2f} per agent"
+        else:
+            text += (f"   action {_action_text(env, episode.actions[t - 1])}"
+                     f"   return {_number(total)}")
     return text + (f"   {extra}" if extra else "")
 
 
-def frame_drawer(env: Any, env_params: Any, episode: Episode
+def _picture(env: Any, params: Any, state: Any) -> np.ndarray | None:
+    """The env's own picture of one state (``render_image``), or None if it cannot draw."""
+    render = getattr(env, "render_image", None)
+    if not callable(render):
+        return None
+    pic = render(state, params)
+    if pic is None:
+        return None
+    pic = np.asarray(pic)
+    if pic.ndim != 3 or pic.shape[2] != 3 or pic.dtype != np.uint8:
+        raise ValueError(f"{getattr(env, 'name', env)}.render_image must return uint8[H, W, 3], "
+                         f"got {pic.dtype}{list(pic.shape)}")
+    return pic
+
+
+def frame_drawer(env: Any, env_params: Any, episode: Episode,
+                 title: Callable[[int], str] | None = None
                  ) -> tuple[Callable[[int], Any], float] | None:
-    """``(draw, seconds_per_step)`` for the episode's frames, or None if it has none to draw.
+    """``(draw, seconds_per_step)`` for the episode's frames, or None if the env cannot draw.
 
-    ``draw(t)`` is a Pillow image of ``episode.states[t]``. Chosen by what the state
-    holds (cart ``x`` and ``theta``; ``position`` and ``velocity``; Acrobot's joint
-    angles; Pendulum's ``theta`` and ``last_u``), else by the observation when it is
-    an image (``[H, W]`` or ``[H, W, C]``, both sides at least 3).
+    ``draw(t)`` is a Pillow image: the env's picture of ``episode.states[t]``
+    (``render_image(state, params)``), scaled up by a whole factor when small (to about
+    360 pixels), under a caption band of ``CAPTION_BAND`` pixels holding ``title(t)``
+    (default: the step, the action, the return so far and the env's ``describe``). The
+    band is white, or the picture's own dark ground when its corner is dark (MinAtar).
+    ``seconds_per_step`` is ``1 / env.render_fps``.
     """
-    params = env_params if env_params is not None else env.default_params
-    state = _inner_state(episode.states[0])
-    obs = np.asarray(episode.observations[0])
-    if callable(getattr(_unwrapped(env), "render_image", None)):
-        return _image_drawer(env, episode), 0.15
-    if _has(state, "x", "theta"):
-        return (lambda t: _cartpole(params, _inner_state(episode.states[t]), episode, t)), 0.02
-    if _has(state, "position", "velocity"):
-        return (lambda t: _mountain_car(params, _inner_state(episode.states[t]), episode, t)), 0.03
-    if _has(state, "joint_angle1", "joint_angle2"):
-        return (lambda t: _acrobot(params, _inner_state(episode.states[t]), episode, t)), 0.05
-    if _has(state, "theta", "theta_dot", "last_u"):
-        return (lambda t: _pendulum(params, _inner_state(episode.states[t]), episode, t)), 0.05
-    if obs.ndim in (2, 3) and min(obs.shape[:2]) >= 3 and (obs.ndim == 2 or obs.shape[2] <= 16):
-        return _pixel_drawer(env, episode), 0.08
-    return None
-
-
-def _canvas(size: tuple[int, int] = FRAME_SIZE) -> tuple[Any, Any]:
     from PIL import Image, ImageDraw
 
-    img = Image.new("RGB", size, "white")
-    return img, ImageDraw.Draw(img)
-
-
-def _cartpole(params: Any, state: Any, episode: Episode, t: int) -> Any:
-    img, d = _canvas()
-    w, _ = img.size
-    x, theta = float(state.x), float(state.theta)
-    limit = float(params.x_threshold)
-    scale = w / (2 * limit)
-    track_y = 300
-    d.line([(0, track_y), (w, track_y)], fill="black", width=1)
-    for edge in (-limit, limit):
-        ex = edge * scale + w / 2
-        d.line([(ex, track_y - 10), (ex, track_y + 10)], fill="red", width=2)
-    cx = x * scale + w / 2
-    cw, ch = 50, 30
-    d.rectangle([cx - cw / 2, track_y - ch / 2, cx + cw / 2, track_y + ch / 2], fill="black")
-    pole = scale * 2 * float(params.length)
-    axle = (cx, track_y - ch / 4)
-    top = (cx + pole * np.sin(theta), axle[1] - pole * np.cos(theta))
-    d.line([axle, top], fill=(202, 152, 101), width=10)
-    d.ellipse([cx - 5, axle[1] - 5, cx + 5, axle[1] + 5], fill=(129, 132, 203))
-    extra = f"x {x:+.2f}   angle {np.degrees(theta):+.1f} deg"
-    d.text((10, 10), _caption(episode, t, extra), fill="black", font=_font(13))
-    return img
-
-
-def _mountain_car(params: Any, state: Any, episode: Episode, t: int) -> Any:
-    img, d = _canvas()
-    w, h = img.size
-    lo, hi = float(params.min_position), float(params.max_position)
-    scale = w / (hi - lo)
-
-    def to_px(p: float) -> tuple[float, float]:
-        return (p - lo) * scale, h - 40 - (np.sin(3 * p) * 0.45 + 0.55) * scale * 0.8
-
-    d.line([to_px(p) for p in np.linspace(lo, hi, 200)], fill="black", width=2)
-    gx, gy = to_px(float(params.goal_position))
-    d.line([(gx, gy), (gx, gy - 40)], fill="black", width=2)
-    d.polygon([(gx, gy - 40), (gx + 25, gy - 33), (gx, gy - 26)], fill=(204, 204, 0))
-    pos = float(state.position)
-    px, py = to_px(pos)
-    d.ellipse([px - 12, py - 24, px + 12, py], fill=(60, 60, 200))
-    extra = f"position {pos:+.3f}   velocity {float(state.velocity):+.4f}"
-    d.text((10, 10), _caption(episode, t, extra), fill="black", font=_font(13))
-    return img
-
-
-def _acrobot(params: Any, state: Any, episode: Episode, t: int) -> Any:
-    img, d = _canvas()
-    w, h = img.size
-    l1, l2 = float(params.link_length_1), float(params.link_length_2)
-    scale = (h / 2 - 30) / (l1 + l2)
-    cx, cy = w / 2, h / 2 + 15
-    a1, a2 = float(state.joint_angle1), float(state.joint_angle2)
-    # Angles from hanging straight down, y up: joint = l1 (sin a1, -cos a1).
-    p1 = (cx + scale * l1 * np.sin(a1), cy + scale * l1 * np.cos(a1))
-    p2 = (p1[0] + scale * l2 * np.sin(a1 + a2), p1[1] + scale * l2 * np.cos(a1 + a2))
-    goal_y = cy - scale * 1.0  # the tip must rise one link length above the pivot
-    d.line([(40, goal_y), (w - 40, goal_y)], fill=(60, 160, 60), width=2)
-    d.text((w - 130, goal_y - 18), "goal height", fill=(60, 160, 60), font=_font(12))
-    for a, b in (((cx, cy), p1), (p1, p2)):
-        d.line([a, b], fill=(0, 204, 204), width=12)
-    for px, py in ((cx, cy), p1):
-        d.ellipse([px - 7, py - 7, px + 7, py + 7], fill=(204, 204, 0))
-    height = -l1 * np.cos(a1) - l2 * np.cos(a1 + a2)
-    d.text((10, 10), _caption(episode, t, f"tip height {height:+.2f}"), fill="black",
-           font=_font(13))
-    return img
-
-
-def _pendulum(params: Any, state: Any, episode: Episode, t: int) -> Any:
-    img, d = _canvas()
-    w, h = img.size
-    cx, cy = w / 2, h / 2 + 15
-    rod = h / 2 - 50
-    theta = float(state.theta)  # 0: upright
-    tip = (cx - rod * np.sin(theta), cy - rod * np.cos(theta))
-    d.ellipse([cx - rod, cy - rod, cx + rod, cy + rod], outline=(220, 220, 220))
-    d.line([(cx, cy), tip], fill=(204, 77, 77), width=14)
-    d.ellipse([cx - 6, cy - 6, cx + 6, cy + 6], fill="black")
-    torque = float(np.asarray(state.last_u).ravel()[0])
-    bar = 120 * torque / max(float(params.max_torque), 1e-6)
-    d.rectangle([cx, h - 30, cx + bar, h - 18] if bar >= 0 else [cx + bar, h - 30, cx, h - 18],
-                 fill=(77, 77, 204))
-    d.text((cx - 60, h - 16), "torque (last)", fill="black", font=_font(11))
-    wrapped = (theta + np.pi) % (2 * np.pi) - np.pi
-    extra = f"angle {np.degrees(wrapped):+.1f} deg from upright"
-    d.text((10, 10), _caption(episode, t, extra), fill="black", font=_font(13))
-    return img
-
-
-# Channel names of gymnax's image observations, in channel order (for the legend).
-CHANNEL_NAMES = {
-    "Asterix-MinAtar": ("player", "enemy", "trail", "gold"),
-    "Breakout-MinAtar": ("paddle", "ball", "trail", "brick"),
-    "Freeway-MinAtar": ("chicken", "car", "speed 1", "speed 2", "speed 3", "speed 4",
-                        "speed 5"),
-    "Seaquest-MinAtar": ("sub front", "sub back", "friendly bullet", "trail", "enemy bullet",
-                         "enemy fish", "enemy sub", "oxygen gauge", "diver gauge", "diver"),
-    "SpaceInvaders-MinAtar": ("cannon", "alien", "alien left", "alien right",
-                              "friendly bullet", "enemy bullet"),
-    "Pong-misc": ("paddles", "ball", "ball, last step"),
-}
-PALETTE = [(255, 215, 0), (230, 57, 70), (69, 123, 240), (46, 196, 100), (255, 140, 0),
-           (170, 90, 240), (0, 200, 200), (255, 105, 180), (150, 150, 150), (160, 110, 60),
-           (240, 240, 240), (120, 200, 60), (0, 120, 120), (200, 160, 255), (255, 180, 120),
-           (90, 90, 160)]
-BACKGROUND = (18, 18, 28)
-
-
-def _pixel_drawer(env: Any, episode: Episode) -> Callable[[int], Any]:
-    """Frames from image observations: each cell coloured by its first active channel
-    (channel planes), or grey levels for a single ``[H, W]`` plane."""
-    from PIL import Image, ImageDraw
-
-    first = np.asarray(episode.observations[0])
-    rows, cols = first.shape[:2]
-    channels = first.shape[2] if first.ndim == 3 else 1
-    cell = int(max(6, min(48, 520 // cols, 360 // rows)))
-    name = getattr(env, "name", "").split("/")[-1]
-    names = CHANNEL_NAMES.get(name, tuple(f"channel {k}" for k in range(channels)))
-    font = _font(13)
-    legend_rows = 0 if first.ndim == 2 else -(-channels // 4)
-    width = max(cols * cell, 480)
-    top, legend_h = 26, 20 * legend_rows + (6 if legend_rows else 0)
-    height = top + rows * cell + legend_h
-    left = (width - cols * cell) // 2
-    colours = np.array([PALETTE[k % len(PALETTE)] for k in range(channels)], np.uint8)
-    if first.ndim == 2:
-        every = np.asarray(episode.observations, np.float64)
-        lo, hi = float(every.min()), float(every.max())
-        span = hi - lo if hi > lo else 1.0
+    params = env_params if env_params is not None else getattr(env, "default_params", None)
+    first = _picture(env, params, episode.states[0])
+    if first is None:
+        return None
+    describe = getattr(env, "describe", None)
+    if title is None:
+        def title(t: int) -> str:
+            extra = describe(episode.states[t], params) if callable(describe) else ""
+            return _caption(env, episode, t, extra)
+    h, w = first.shape[:2]
+    scale = max(1, int(np.ceil(360 / max(h, w))))
+    corner = tuple(int(v) for v in first[0, 0])
+    dark = 0.299 * corner[0] + 0.587 * corner[1] + 0.114 * corner[2] < 60
+    ground, ink = (corner, "white") if dark else ((255, 255, 255), "black")
+    width, height = max(w * scale, 420), h * scale + CAPTION_BAND
+    caption_font = _font(13)
 
     def draw(t: int) -> Any:
-        obs = np.asarray(episode.observations[t], np.float64)
-        if obs.ndim == 2:
-            level = (255 * (obs - lo) / span).clip(0, 255).astype(np.uint8)
-            rgb = np.repeat(level[..., None], 3, axis=-1)
-        else:
-            on = obs > 0
-            # The first active channel wins: MinAtar puts the player in channel 0.
-            which = np.argmax(on, axis=-1)
-            rgb = np.where(on.any(axis=-1)[..., None], colours[which], np.uint8(BACKGROUND))
-        board = Image.fromarray(rgb.astype(np.uint8), "RGB").resize(
-            (cols * cell, rows * cell), Image.NEAREST)
-        img = Image.new("RGB", (width, height), BACKGROUND)
-        img.paste(board, (left, top))
-        d = ImageDraw.Draw(img)
-        if cell >= 12:  # a faint grid shows the cells
-            for c in range(cols + 1):
-                d.line([(left + c * cell, top), (left + c * cell, top + rows * cell)],
-                       fill=(40, 40, 55))
-            for r in range(rows + 1):
-                d.line([(left, top + r * cell), (left + cols * cell, top + r * cell)],
-                       fill=(40, 40, 55))
-        d.text((8, 5), _caption(episode, t), fill="white", font=font)
-        for k in range(channels if legend_rows else 0):
-            r, c = divmod(k, 4)
-            x, y = 8 + c * (width // 4), top + rows * cell + 6 + 20 * r
-            d.rectangle([x, y + 2, x + 12, y + 14], fill=tuple(int(v) for v in colours[k]))
-            d.text((x + 18, y), names[k] if k < len(names) else f"channel {k}", fill="white",
-                   font=font)
-        return img
+        pic = first if t == 0 else _picture(env, params, episode.states[t])
+        if pic is None or pic.shape != first.shape:
+            raise ValueError(f"{getattr(env, 'name', env)}.render_image drew step {t} "
+                             f"{'as None' if pic is None else f'at {pic.shape}'}, step 0 at "
+                             f"{first.shape}: every picture must have one size")
+        img = Image.fromarray(pic)
+        if scale > 1:
+            img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+        frame = Image.new("RGB", (width, height), ground)
+        frame.paste(img, ((width - img.width) // 2, CAPTION_BAND))
+        ImageDraw.Draw(frame).text((8, 7), title(t), fill=ink, font=caption_font)
+        return frame
 
-    return draw
+    return draw, 1.0 / float(getattr(env, "render_fps", 6.0) or 6.0)
 
 
-def _first_and_last(env: Any, episode: Episode) -> str:
+def _first_and_last(env: Any, env_params: Any, episode: Episode) -> str:
     """The start and end boards of a many-agent world with a text ``render`` ("" if none)."""
     base = _unwrapped(env)
     if not callable(getattr(base, "render", None)):
         return ""
     last = len(episode.states) - 1
+    describe = getattr(env, "describe", None)
     parts = []
     for t, title in ((0, "start"), (last, f"after {last} steps")):
-        state = _inner_state(episode.states[t])
-        describe = getattr(base, "describe", None)
-        extra = f" ({describe(state)})" if callable(describe) else ""
-        parts.append(f"{title}{extra}:\n{_framed(base.render(state))}")
+        words = describe(episode.states[t], env_params) if callable(describe) else ""
+        extra = f" ({words})" if words else ""
+        board = base.render(_inner_state(episode.states[t]))
+        parts.append(f"{title}{extra}:\n{_framed(board)}")
     return "\n\n".join(parts)
 
 
-def _image_drawer(env: Any, episode: Episode) -> Callable[[int], Any]:
-    """Frames from the env's own ``render_image(state)`` (many-agent worlds), with a
-    caption: the step, the return per agent so far and the env's ``describe(state)``."""
-    from PIL import Image, ImageDraw
-
-    base = _unwrapped(env)
-    agents = int(getattr(base, "num_agents", 1))
-    describe = getattr(base, "describe", None)
-    first = np.asarray(base.render_image(_inner_state(episode.states[0])))
-    scale = max(1, int(np.ceil(360 / max(first.shape[:2]))))
-    font = _font(13)
-
-    def draw(t: int) -> Any:
-        state = _inner_state(episode.states[t])
-        pic = Image.fromarray(np.asarray(base.render_image(state), np.uint8), "RGB")
-        if scale > 1:
-            pic = pic.resize((pic.width * scale, pic.height * scale), Image.NEAREST)
-        img = Image.new("RGB", (max(pic.width, 420), pic.height + 28), "white")
-        img.paste(pic, ((img.width - pic.width) // 2, 28))
-        text = f"step {t}"
-        if t > 0:
-            text += f"   return {float(np.sum(episode.rewards[:t])) / agents:.2f} per agent"
-        if callable(describe):
-            text += f"   {describe(state)}"
-        ImageDraw.Draw(img).text((8, 6), text, fill="black", font=font)
-        return img
-
-    return draw
-
-
 def board_drawer(env: Any, episode: Episode) -> Callable[[int], Any]:
-    """Frames of a text board (Gridworld, Taxi): the board in a monospace font, with
-    the move that led to it above."""
+    """Frames of a text board, for an env with a text ``render`` that cannot draw itself
+    (``render_image`` None): the board in a monospace font, the move that led to it above."""
     from PIL import Image, ImageDraw
 
     font, small = _font(26, mono=True), _font(18)
@@ -571,8 +422,20 @@ def board_drawer(env: Any, episode: Episode) -> Callable[[int], Any]:
     return draw
 
 
+def video_available() -> bool:
+    """Can ``write_video`` write an MP4 (are imageio and imageio-ffmpeg installed)?"""
+    return all(importlib.util.find_spec(m) is not None for m in ("imageio", "imageio_ffmpeg"))
+
+
+def require_video() -> None:
+    """Raise ``RunError`` (one line naming the extra) unless MP4s can be written."""
+    if not video_available():
+        raise RunError("--video needs imageio and imageio-ffmpeg: "
+                       "pip install 'jaxrl[video]'")
+
+
 def write_video(draw: Callable[[int], Any], num_frames: int, out: Path, seconds_per_step: float,
-                max_frames: int = 600, strip: int = 8) -> list[Path]:
+                max_frames: int = 600, strip: int = 8, video: bool = False) -> list[Path]:
     """``<out>.gif`` (an animation) and ``<out>.png`` (a strip of evenly spaced frames).
 
     Args:
@@ -585,9 +448,12 @@ def write_video(draw: Callable[[int], Any], num_frames: int, out: Path, seconds_
             a GIF viewer honours).
         max_frames: frames in the GIF at most (the last frame is always shown).
         strip: frames in the PNG strip (four per row, half size).
+        video: also ``<out>.mp4``: the GIF's frames (H.264, one per ``1 / fps`` with the
+            GIF's frame time; sides padded to even numbers), through imageio's ffmpeg
+            plugin (``require_video``).
 
     Returns:
-        ``[gif, png]``.
+        ``[gif, png]``, and the MP4 last with ``video``.
     """
     from PIL import Image
 
@@ -615,7 +481,34 @@ def write_video(draw: Callable[[int], Any], num_frames: int, out: Path, seconds_
         sheet.paste(im, (c * (fw + 4), r * (fh + 4)))
     png = out.with_suffix(".png")
     sheet.save(png)
-    return [gif, png]
+    if not video:
+        return [gif, png]
+    mp4 = out.with_suffix(".mp4")
+    write_mp4([frames[t] for t in shown], mp4, fps=1000.0 / ms)
+    return [gif, png, mp4]
+
+
+def write_mp4(frames: list[Any], path: Path, fps: float) -> Path:
+    """Pillow images (one size) as an H.264 MP4 at ``fps`` frames per second."""
+    require_video()
+    import warnings
+
+    import imageio.v2 as imageio
+
+    first = np.asarray(frames[0].convert("RGB"))
+    h, w = first.shape[:2]
+    pad = ((0, h % 2), (0, w % 2), (0, 0))  # yuv420p needs even sides
+    with warnings.catch_warnings():
+        # The ffmpeg subprocess is forked and at once replaced by ffmpeg: JAX's warning
+        # about forking a multithreaded process does not apply.
+        warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called",
+                                category=RuntimeWarning)
+        with imageio.get_writer(path, format="FFMPEG", mode="I", fps=fps, codec="libx264",
+                                pixelformat="yuv420p", macro_block_size=1,
+                                ffmpeg_log_level="error") as writer:
+            for im in frames:
+                writer.append_data(np.pad(np.asarray(im.convert("RGB")), pad, mode="edge"))
+    return path
 
 
 # ------------------------------------------------------------------------------ bandits

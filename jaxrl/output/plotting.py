@@ -17,7 +17,8 @@ from __future__ import annotations
 import itertools
 import os
 import warnings
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

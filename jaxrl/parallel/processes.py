@@ -25,7 +25,6 @@ the rest at once when one exits with an error.
 """
 
 from __future__ import annotations
-from jaxrl.errors import DistributedError
 
 import io
 import os
@@ -33,6 +32,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import numpy as np
+
+from jaxrl.errors import DistributedError
 
 __all__ = [
     "ENV_COORDINATOR", "ENV_NUM_PROCESSES", "ENV_PROCESS_ID", "DistributedError",
@@ -186,8 +187,7 @@ def from_writer(fn: Callable[[], T], encode: Callable[[T], bytes] | None = None,
     With ``encode``/``decode`` the value travels to the others (they get
     ``decode(encode(value))``); without, they get None.
     """
-    from jaxrl.errors import CheckpointError
-    from jaxrl.errors import RunError
+    from jaxrl.errors import CheckpointError, RunError
 
     if not is_multiprocess():
         return fn()

@@ -8,11 +8,13 @@ run directory's specification.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
+from jaxrl.algos import Algorithm
 from jaxrl.errors import RunError
 from jaxrl.parallel import processes as distributed
-from jaxrl.runs.overrides import algorithm_module, config_from_dict
+from jaxrl.runs.overrides import config_from_dict, get_algorithm
 from jaxrl.runs.rundir import RunSpec
 
 __all__ = ["SPLITS", "Built", "build", "make_env"]
@@ -61,20 +63,18 @@ def _check_split_mode(split: Any) -> str:
     return split
 
 
-def _make_agent(module: Any, algorithm: str, config: Any, env: Any, env_params: Any,
+def _make_agent(record: Algorithm, algorithm: str, config: Any, env: Any, env_params: Any,
                 split: str = "seeds") -> Any:
     kwargs: dict[str, Any] = {}
     if split == "population":
-        import inspect
-
         import jax
 
-        if "devices" not in inspect.signature(module.make).parameters:
+        if "population_split" not in record.supports:
             raise RunError(f"--split population splits an evolution population over the "
                            f"devices (es, ga); {algorithm} has none: split its seeds")
         kwargs["devices"] = jax.devices()  # every device of every process
     try:
-        return module.make(config, env, env_params, **kwargs)
+        return record.make(config, env, env_params, **kwargs)
     except (ValueError, TypeError) as e:  # e.g. an algorithm that does not fit this env
         raise RunError(str(e).splitlines()[0] if str(e) else repr(e)) from None
 
@@ -84,10 +84,10 @@ def build(spec: RunSpec, split: str = "seeds") -> Built:
     is split over the devices, the seeds or (es, ga) each generation's population."""
     if _check_split_mode(split) == "seeds":
         _check_split(spec.seeds)
-    module = algorithm_module(spec.algorithm)
+    record = get_algorithm(spec.algorithm)
     config = config_from_dict(spec.algorithm, spec.config)
     env, env_params = make_env(spec.env, spec.env_options, spec.obs_noise)
-    agent = _make_agent(module, spec.algorithm, config, env, env_params, split)
+    agent = _make_agent(record, spec.algorithm, config, env, env_params, split)
     # (A config.json edited by hand is caught against the checkpoint's own copy of the
     # spec, which names every difference: jaxrl.runs.rundir.load_checkpoint.)
     return Built(spec, config, agent, env, env_params)

@@ -30,13 +30,13 @@ previous checkpoint intact.
 """
 
 from __future__ import annotations
-from jaxrl.errors import CheckpointError
 
 import hashlib
 import json
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import serialization
+
+from jaxrl.errors import CheckpointError
 
 FORMAT = "jaxrl-checkpoint"
 VERSION = 2
@@ -274,6 +276,7 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
 def _differences(
     header: dict[str, Any], template: list[dict[str, Any]], algorithm: str, env: str,
     config: dict[str, Any] | None,
+    normalize: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> list[str]:
     diffs = []
     if header["algorithm"] != algorithm:
@@ -281,8 +284,11 @@ def _differences(
     if header["env"] != env:
         diffs.append(f"environment: checkpoint {header['env']!r}, this run {env!r}")
     if config is not None:
-        for key in sorted(set(header["config"]) | set(config)):
-            old, new = header["config"].get(key, "<absent>"), config.get(key, "<absent>")
+        saved = header["config"]
+        if normalize is not None:  # e.g. old field names as today's
+            saved, config = normalize(saved), normalize(config)
+        for key in sorted(set(saved) | set(config)):
+            old, new = saved.get(key, "<absent>"), config.get(key, "<absent>")
             if old != new:
                 diffs.append(f"config {key}: checkpoint {old!r}, this run {new!r}")
     saved = {leaf["path"]: leaf for leaf in header["leaves"]}
@@ -333,6 +339,7 @@ def load(
     algorithm: str,
     env: str,
     config: dict[str, Any] | None = None,
+    normalize_config: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Read a checkpoint into the structure of ``template``.
 
@@ -343,6 +350,8 @@ def load(
         algorithm: expected algorithm name.
         env: expected environment name.
         config: expected resolved config; ``None`` skips the config comparison.
+        normalize_config: applied to both configs before they are compared (the
+            run directory passes one that puts renamed fields in today's names).
 
     Returns:
         ``(state, header)``; ``state`` has ``template``'s structure with numpy
@@ -358,7 +367,7 @@ def load(
     expected = [_leaf_info(p, x) for p, x in flat]
     raw = _drop_retired(raw, {leaf["path"] for leaf in expected})
     header = raw["header"]
-    diffs = _differences(header, expected, algorithm, env, config)
+    diffs = _differences(header, expected, algorithm, env, config, normalize_config)
     if diffs:
         shown = diffs[:8] + ([f"... and {len(diffs) - 8} more"] if len(diffs) > 8 else [])
         raise CheckpointError(

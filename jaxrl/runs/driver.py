@@ -32,18 +32,20 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
-from jaxrl.errors import Interrupted
-from jaxrl.parallel import processes as distributed
 from jaxrl.core import metrics as M
-from jaxrl.errors import RunError, TrainingError
+from jaxrl.errors import Interrupted, RunError, TrainingError
 from jaxrl.output.logging import Progress
-from jaxrl.parallel.devices import over_seeds, to_global, to_host
-from jaxrl.runs.result import Result
 from jaxrl.output.tracking import CallbackList, RunInfo
+from jaxrl.parallel import processes as distributed
+from jaxrl.parallel.devices import over_seeds, to_global, to_host
+from jaxrl.runs.build import Built
+from jaxrl.runs.result import Result
+from jaxrl.runs.rundir import RunDir
 
 __all__ = [
     "Interrupted", "chunk_function", "default_checkpoint_every", "default_chunk", "drive",
@@ -265,8 +267,8 @@ def _nonfinite(metrics: dict[str, np.ndarray], finite: np.ndarray,
 
 
 def drive(
-    built: Any,
-    run_dir: Any = None,
+    built: Built,
+    run_dir: RunDir | None = None,
     *,
     resume: bool = False,
     progress: bool | Progress = False,

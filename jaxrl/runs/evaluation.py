@@ -10,7 +10,8 @@ from __future__ import annotations
 import resource
 import time
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -19,7 +20,12 @@ from flax import struct
 
 from jaxrl.core.agent import Agent
 from jaxrl.core.episodes import (
-    EvalResult, _count, evaluate, observe, resolve_start, training_env_state,
+    EvalResult,
+    _count,
+    evaluate,
+    observe,
+    resolve_start,
+    training_env_state,
 )
 from jaxrl.envs.core import Environment
 from jaxrl.parallel.devices import over_seeds

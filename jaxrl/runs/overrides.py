@@ -2,12 +2,20 @@
 
 The one owner of how a user's words become an algorithm's config:
 
-* ``algorithm_module(name)``: the algorithm's module (``Config``, ``make``, ``PRESETS``,
-  ``DEFAULT_ENV``);
+* ``get_algorithm(name)``: the algorithm's registered record (``jaxrl.algos.Algorithm``:
+  ``config``, ``make``, ``presets``, ``default_env``);
 * ``preset(algorithm, name)``: a ``jaxrl.core.presets.Preset`` (config, environment, options);
 * ``resolve_config(algorithm, overrides, toml=..., base=...)``: the validated config;
 * ``coerce(field, text, default)``: one value read by the type of the field's default;
-* ``config_to_dict`` / ``config_from_dict``: the JSON form kept in ``config.json``.
+* ``config_to_dict`` / ``config_from_dict``: the JSON form kept in ``config.json``;
+* ``ALIASES``: the old names of renamed fields, still accepted wherever text becomes a
+  config (``--set``, TOML files, ``config.json`` of existing run directories, keywords
+  of ``jaxrl.train``, ``jaxrl sweep --grid``); ``comparable_config`` puts a saved config
+  in today's names, so a run directory written before a rename still resumes.
+
+A nested config (a group such as ``Config.curiosity``) is set field by field with dotted
+names (``curiosity.beta=0.3``), as a table (a ``[curiosity]`` table in TOML, a JSON
+object), or, for a group with a ``kind`` field, by its kind alone (``curiosity=icm``).
 
 Every mistake is a ``RunError`` whose message is one line, raised before anything compiles.
 """
@@ -18,30 +26,60 @@ import ast
 import dataclasses
 import os
 import sys
-import types
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
-from jaxrl.core.config import closest
-from jaxrl.errors import RunError
+from jaxrl import algos
+from jaxrl.algos import Algorithm
+from jaxrl.core.config import closest, field_paths, is_group, public_name, replace_paths
 from jaxrl.core.presets import Preset
+from jaxrl.errors import RunError
 
 __all__ = [
-    "algorithm_module", "coerce", "config_defaults", "config_fields", "config_from_dict",
-    "config_to_dict", "default_env", "preset", "presets", "read_toml", "resolve_config",
+    "ALIASES", "canonical_names", "coerce", "comparable_config", "config_defaults",
+    "config_fields", "config_from_dict", "config_paths", "config_to_dict", "default_env",
+    "get_algorithm", "preset", "presets", "read_toml", "resolve_config",
 ]
+
+#: Old config field names -> today's (``"group.field"`` for a field of a nested config).
+#: One table for every algorithm: an entry applies to a config that has the new name and
+#: not the old one, so an algorithm that still calls a field by an old name keeps it.
+ALIASES: Mapping[str, str] = {
+    # One name per concept: the step budget and the learning rate.
+    "total_env_steps": "total_timesteps",  # dqn, c51, qrdqn
+    "total_steps": "total_timesteps",  # contextual_bandit
+    "learning_rate": "lr",  # contextual_bandit
+    # The curiosity settings (dqn and its views, ppo), flat fields before they became the
+    # group Config.curiosity; the kind itself was "curiosity" and still is (a group given
+    # a kind alone: curiosity=icm).
+    "curiosity_hidden": "curiosity.hidden",
+    "curiosity_features": "curiosity.features",
+    "curiosity_beta": "curiosity.beta",
+    "curiosity_eta": "curiosity.eta",
+    "curiosity_lr": "curiosity.lr",
+    "extrinsic_coef": "curiosity.extrinsic_coef",
+    "curiosity_normalize": "curiosity.normalize",  # ppo
+    "curiosity_normalize_obs": "curiosity.normalize_obs",  # ppo
+    "intrinsic_critic": "curiosity.intrinsic_critic",  # ppo
+    "curiosity_lambda": "curiosity.lam",  # ppo
+    "intrinsic_gamma": "curiosity.intrinsic_gamma",  # ppo
+}
 
 # Config fields the --num-envs / --total-steps shortcuts may mean, in order of preference.
 NUM_ENVS_FIELDS = ("num_envs",)
-TOTAL_STEPS_FIELDS = ("total_timesteps", "total_steps", "total_env_steps", "num_env_steps")
+TOTAL_STEPS_FIELDS = ("total_timesteps",)
+# Budgets that are not environment steps: field -> what it counts (for --total-steps' refusal).
+OTHER_BUDGETS = {"num_episodes": "episodes", "generations": "generations"}
+# A group with this field may be set by its value alone (``--set curiosity=icm``).
+GROUP_SHORTHAND = "kind"
 
 
-def algorithm_module(name: str) -> types.ModuleType:
-    """The module of algorithm ``name``; unknown names raise ``RunError`` naming close ones."""
-    from jaxrl import algos
-
+def get_algorithm(name: str) -> Algorithm:
+    """The record of algorithm ``name`` (a registered name or ``"package.module:NAME"``);
+    unknown names raise ``RunError`` naming close ones."""
     if not isinstance(name, str):
         raise RunError(f"an algorithm is named by a string, got {name!r}")
     try:
@@ -50,20 +88,117 @@ def algorithm_module(name: str) -> types.ModuleType:
         raise RunError(str(e)) from None
 
 
-def config_fields(module: types.ModuleType) -> dict[str, dataclasses.Field]:
-    """The fields of ``module.Config`` by name."""
-    return {f.name: f for f in dataclasses.fields(module.Config)}
+def config_fields(record: Algorithm) -> dict[str, dataclasses.Field]:
+    """The fields of the algorithm's ``Config`` by name."""
+    return {f.name: f for f in dataclasses.fields(record.config)}
 
 
-def config_defaults(module: types.ModuleType) -> dict[str, Any]:
-    """Every field of ``module.Config`` with its default value."""
-    default = module.Config()
-    return {name: getattr(default, name) for name in config_fields(module)}
+def config_defaults(record: Algorithm) -> dict[str, Any]:
+    """Every field of the algorithm's ``Config`` with its default value (a group as
+    its default nested config)."""
+    default = record.config()
+    return {name: getattr(default, name) for name in config_fields(record)}
 
 
-def default_env(algorithm: str) -> str:
-    """The environment ``algorithm`` trains on when none is named (its ``DEFAULT_ENV``)."""
-    return getattr(algorithm_module(algorithm), "DEFAULT_ENV", "CartPole-v1")
+def config_paths(record: Algorithm) -> dict[str, tuple[Any, bool]]:
+    """Every settable field of the algorithm's ``Config``, a group's fields as
+    ``"group.field"``: ``{path: (default, static)}``."""
+    return field_paths(record.config())
+
+
+def _group_kind(config: Any, name: str) -> str | None:
+    """``name.kind`` when ``name`` is a group of ``config`` that has a ``kind`` field."""
+    value = getattr(config, name, None)
+    if is_group(value) and hasattr(value, GROUP_SHORTHAND):
+        return f"{name}.{GROUP_SHORTHAND}"
+    return None
+
+
+def field_path(config: Any, name: str) -> str | None:
+    """The path of the field ``name`` stands for in ``config`` (itself, or the new name
+    of an old one, ``ALIASES``); None when it names no field (or a whole group)."""
+    paths = field_paths(config)
+    if name in paths:
+        return name
+    new = ALIASES.get(name)
+    return new if new in paths else None
+
+
+def canonical_names(
+    config: Any, values: Mapping[str, Any], owner: str, *, strict: bool = True
+) -> dict[str, Any]:
+    """``values`` (field names as a user or an old file gives them) by today's paths.
+
+    Old names (``ALIASES``) become new ones where ``config`` has the new name and not
+    the old; a table given for a group becomes its fields (``{"curiosity": {"beta": 0.3}}``
+    -> ``{"curiosity.beta": 0.3}``); any other value given for a group with a ``kind``
+    field sets its kind (``{"curiosity": "icm"}`` -> ``{"curiosity.kind": "icm"}``).
+
+    Raises:
+        RunError: (``strict``) an unknown name, with the closest ones; two names for one
+            field. Without ``strict`` unknown names are kept as they are.
+    """
+    paths = field_paths(config)
+    out: dict[str, Any] = {}
+    given: dict[str, str] = {}
+
+    def put(path: str, value: Any, name: str) -> None:
+        if path in out and given[path] != name:
+            raise RunError(f"{owner}: {given[path]} and {name} both set {path}; give it once")
+        out[path], given[path] = value, name
+
+    for name, value in values.items():
+        name = str(name)
+        path = field_path(config, name)
+        if path is not None:
+            put(path, value, name)
+        elif is_group(getattr(config, name, None)) and is_group(value):  # a whole group
+            for sub, (v, _) in field_paths(value).items():
+                put(f"{name}.{sub}", v, f"{name}.{sub}")
+        elif is_group(getattr(config, name, None)):
+            if isinstance(value, Mapping):  # the group's fields by their dotted names
+                for path, v in canonical_names(config, {f"{name}.{sub}": v for sub, v
+                                                        in value.items()}, owner,
+                                               strict=strict).items():
+                    put(path, v, path)
+            elif _group_kind(config, name):
+                put(_group_kind(config, name), value, name)
+            elif strict:
+                raise RunError(f"{owner}: {name} is a group of fields; set them as "
+                               f"{name}.FIELD=VALUE")
+            else:
+                out[name] = value
+        elif strict:
+            known = [*paths, *(n for n, new in ALIASES.items() if new in paths)]
+            raise RunError(f"{owner} has no config field {name!r}.{closest(name, known)}"
+                           f" Fields: {', '.join(paths)}.")
+        else:
+            out[name] = value
+    return out
+
+
+def comparable_config(algorithm: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """A saved config (``config.json``, a checkpoint's header) in today's names, flat by
+    path, for comparing two of them: old names and flat fields of what is now a group
+    compare equal to their new forms. Names it cannot place are kept as they are."""
+    try:
+        config = get_algorithm(algorithm).config()
+        out = canonical_names(config, values, algorithm, strict=False)
+    except (RunError, ImportError, TypeError, ValueError):  # an algorithm gone: compare as is
+        return dict(values)
+    for path, value in list(out.items()):
+        if path.endswith(f".{GROUP_SHORTHAND}") and _is_none_word(value):
+            out[path] = None
+    return out
+
+
+def _is_none_word(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value.strip().lower() == "none")
+
+
+def default_env(name: str) -> str:
+    """The environment algorithm ``name`` trains on when none is named."""
+    return get_algorithm(name).default_env
 
 
 # ------------------------------------------------------------------------------ values
@@ -171,41 +306,47 @@ def resolve_config(
         RunError: unknown field (with the closest names), a value of the wrong type,
             or a value ``Config.validate`` refuses.
     """
-    module = algorithm_module(algorithm)
-    fields = config_fields(module)
-    config = base if base is not None else module.Config()
-    if not isinstance(config, module.Config):
-        raise RunError(f"config for {algorithm} must be a {module.__name__}.Config")
+    record = get_algorithm(algorithm)
+    config = base if base is not None else record.config()
+    if not isinstance(config, record.config):
+        raise RunError(f"config for {algorithm} must be a {public_name(record.config)}")
     values: dict[str, Any] = {}
     if toml is not None:
-        values.update(read_toml(toml))
+        values.update(canonical_names(config, read_toml(toml), algorithm))
     if num_envs is not None:
-        values[_shortcut(module, algorithm, NUM_ENVS_FIELDS, "--num-envs")] = num_envs
+        values[_shortcut(record, algorithm, NUM_ENVS_FIELDS, "--num-envs")] = num_envs
     if total_steps is not None:
-        values[_shortcut(module, algorithm, TOTAL_STEPS_FIELDS, "--total-steps")] = total_steps
-    values.update(overrides or {})
+        values[_shortcut(record, algorithm, TOTAL_STEPS_FIELDS, "--total-steps")] = total_steps
+    values.update(canonical_names(config, overrides or {}, algorithm))
+    current = field_paths(config)
     coerced = {}
-    for name, value in values.items():
-        if name not in fields:
-            raise RunError(
-                f"{algorithm} has no config field {name!r}.{closest(name, list(fields))}"
-                f" Fields: {', '.join(fields)}."
-            )
-        coerced[name] = coerce(name, value, getattr(config, name))
+    for path, value in values.items():
+        if path.endswith(f".{GROUP_SHORTHAND}") and _is_none_word(value):
+            coerced[path] = None  # a group's kind: none
+        else:
+            coerced[path] = coerce(path, value, current[path][0])
     try:
-        config = config.replace(**coerced) if coerced else config
+        config = replace_paths(config, coerced) if coerced else config
         config.validate()
     except (ValueError, TypeError, OverflowError) as e:
         raise RunError(str(e).splitlines()[0] if str(e) else repr(e)) from None
     return config
 
 
-def _shortcut(module: types.ModuleType, algorithm: str, candidates: tuple[str, ...],
+def _shortcut(record: Algorithm, algorithm: str, candidates: tuple[str, ...],
               flag: str) -> str:
-    fields = config_fields(module)
+    fields = config_fields(record)
     for name in candidates:
         if name in fields:
             return name
+    if flag == "--total-steps":
+        for name, unit in OTHER_BUDGETS.items():
+            if name in fields:
+                raise RunError(f"--total-steps counts environment steps; {algorithm}'s budget "
+                               f"is in {unit}: use --set {name}=N")
+        raise RunError(f"--total-steps counts environment steps; {algorithm}'s config has no "
+                       f"{' or '.join(candidates)} (fields: {', '.join(fields)}); set its "
+                       f"budget with --set FIELD=VALUE")
     raise RunError(
         f"{flag} does not apply to {algorithm}: its config has none of "
         f"{', '.join(candidates)} (fields: {', '.join(fields)}); use --set FIELD=VALUE"
@@ -232,16 +373,18 @@ def read_toml(path: str | os.PathLike) -> dict[str, Any]:
         raise RunError(f"config file {path} is not valid TOML: {e}") from None
     if set(data) == {"config"} and isinstance(data["config"], dict):
         data = data["config"]
-    for name, value in data.items():
-        if isinstance(value, dict):
-            raise RunError(f"config file {path}: [{name}] is a table; write fields as "
-                           f"top-level 'field = value' lines (or under one [config] table)")
+    for name, value in data.items():  # a table sets a group of fields ([curiosity])
+        if isinstance(value, dict) and any(isinstance(v, dict) for v in value.values()):
+            raise RunError(f"config file {path}: [{name}] holds a table; write fields as "
+                           f"top-level 'field = value' lines, a group's under its own "
+                           f"[group] table")
     return data
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
-    """JSON-ready values of every config field (tuples become lists)."""
-    return {f.name: jsonable(getattr(config, f.name)) for f in dataclasses.fields(config)}
+    """JSON-ready values of every config field (tuples become lists, a group a dict)."""
+    return {f.name: config_to_dict(v) if is_group(v := getattr(config, f.name)) else jsonable(v)
+            for f in dataclasses.fields(config)}
 
 
 def jsonable(v: Any) -> Any:
@@ -257,21 +400,21 @@ def jsonable(v: Any) -> Any:
 
 
 def config_from_dict(algorithm: str, values: Mapping[str, Any]) -> Any:
-    """Inverse of ``config_to_dict`` (validated)."""
+    """Inverse of ``config_to_dict`` (validated); a ``config.json`` written before a
+    rename (``ALIASES``, flat fields of what is now a group) reads the same."""
     if not isinstance(values, Mapping):
         raise RunError(f"a {algorithm} config is a table of fields, got {type(values).__name__}")
     return resolve_config(algorithm, dict(values))
 
 
 # ------------------------------------------------------------------------------ presets
-def presets(algorithm: str) -> dict[str, Preset]:
-    """The named presets ``<algorithm>.PRESETS`` offers (``{}`` when it has none)."""
-    table = getattr(algorithm_module(algorithm), "PRESETS", {})
-    return {name: p if isinstance(p, Preset) else Preset(p) for name, p in table.items()}
+def presets(name: str) -> dict[str, Preset]:
+    """The named presets algorithm ``name`` offers (``{}`` when it has none)."""
+    return dict(get_algorithm(name).presets)
 
 
 def preset(algorithm: str, name: str) -> Preset:
-    """``<algorithm>.PRESETS[name]``; ``RunError`` for an unknown name."""
+    """The algorithm's preset ``name``; ``RunError`` for an unknown name."""
     table = presets(algorithm)
     if name not in table:
         have = ", ".join(table) if table else "none"
@@ -281,7 +424,18 @@ def preset(algorithm: str, name: str) -> Preset:
 
 
 def preset_changes(algorithm: str, p: Preset) -> dict[str, Any]:
-    """The config fields a preset sets to other values than the defaults."""
-    defaults = config_to_dict(algorithm_module(algorithm).Config())
-    mine = config_to_dict(p.config)
+    """The config fields a preset sets to other values than the defaults (a group's
+    fields as ``"group.field"``)."""
+    defaults = _flat(config_to_dict(get_algorithm(algorithm).config()))
+    mine = _flat(config_to_dict(p.config))
     return {k: v for k, v in mine.items() if defaults.get(k) != v}
+
+
+def _flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, Mapping):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out

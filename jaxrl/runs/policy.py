@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from jaxrl.runs import checkpoint as ckpt
 from jaxrl.errors import RunError
+from jaxrl.runs import checkpoint as ckpt
 
 __all__ = ["Policy", "export", "load_policy", "used_leaves"]
 
@@ -157,8 +157,8 @@ def load_policy(path: str | os.PathLike, seed: int | None = None) -> Policy:
     import jax
     import jax.numpy as jnp
 
-    from jaxrl.runs.overrides import algorithm_module, config_from_dict
     from jaxrl.runs.build import make_env
+    from jaxrl.runs.overrides import config_from_dict, get_algorithm
 
     path = Path(path)
     try:
@@ -170,11 +170,11 @@ def load_policy(path: str | os.PathLike, seed: int | None = None) -> Policy:
         raise RunError(f"{path} is a training checkpoint, not an exported policy; "
                        f"write one with: jaxrl export <run dir>")
     algorithm, env_name = header["algorithm"], header["env"]
-    module = algorithm_module(algorithm)
+    record = get_algorithm(algorithm)
     config = config_from_dict(algorithm, header["config"])
     env, env_params = make_env(env_name, extra.get("env_options") or {},
                                float(extra.get("obs_noise") or 0.0))
-    agent = module.make(config, env, env_params)
+    agent = record.make(config, env, env_params)
     seeds = extra.get("seeds")
     if not isinstance(seeds, int) or seeds < 1:
         raise RunError(f"{path} is damaged: no seed count")

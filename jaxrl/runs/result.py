@@ -207,7 +207,8 @@ class Result:
             rd.open_logs(M.metric_columns(self.metrics), self.spec, None)
             if self.updates_done:
                 rd.append(1, {k: self.metrics[k] for k in M.metric_columns(self.metrics)})
-            rd.save_checkpoint(self.spec, self.state, self.updates_done, self.steps_per_seed)
+            rd.save_checkpoint(self.spec, self.state, self.updates_done,
+                               [int(s) for s in self.steps_per_seed])
             self.plot(rd.path / CURVE_FILE)
             rd.write_summary(self.summary_json(), self.complete)
             self.run_dir = rd.path

@@ -17,25 +17,42 @@ compiles; ``train`` and ``resume`` open the run directory and call the driver.
 
 from __future__ import annotations
 
-import dataclasses
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from jaxrl.parallel import processes as distributed
 from jaxrl.core import metrics as M
-from jaxrl.runs.driver import (  # noqa: F401 - part of run's public surface
-    Interrupted, default_checkpoint_every, default_chunk, drive, init_function, seed_keys,
-)
 from jaxrl.errors import RunError, TrainingError  # noqa: F401
-from jaxrl.runs.overrides import (  # noqa: F401
-    algorithm_module, coerce, config_defaults, config_from_dict, config_to_dict, default_env,
-    presets, resolve_config,
-)
+from jaxrl.parallel import processes as distributed
 from jaxrl.runs.build import (  # noqa: F401 - part of run's public surface
-    SPLITS, Built, _check_split, _check_split_mode, _make_agent, build, make_env,
+    SPLITS,
+    Built,
+    _check_split,
+    _check_split_mode,
+    _make_agent,
+    build,
+    make_env,
+)
+from jaxrl.runs.driver import (  # noqa: F401 - part of run's public surface
+    Interrupted,
+    default_checkpoint_every,
+    default_chunk,
+    drive,
+    init_function,
+    seed_keys,
+)
+from jaxrl.runs.overrides import (  # noqa: F401
+    coerce,
+    config_defaults,
+    config_from_dict,
+    config_to_dict,
+    default_env,
+    get_algorithm,
+    presets,
+    resolve_config,
 )
 from jaxrl.runs.result import Result
 from jaxrl.runs.rundir import RunDir, RunSpec, read_spec, write_json  # noqa: F401
@@ -86,7 +103,7 @@ def make_spec(
     if isinstance(config, Mapping):
         overrides = {**config, **(overrides or {})}
         config = None
-    module = algorithm_module(algorithm)
+    record = get_algorithm(algorithm)
     options = dict(env_options or {})
     noise = 0.0
     if preset is not None:
@@ -105,7 +122,7 @@ def make_spec(
     cfg = resolve_config(algorithm, overrides, toml=toml, num_envs=num_envs,
                          total_steps=total_steps, base=config)
     env_obj, env_params = make_env(env, options, noise)
-    agent = _make_agent(module, algorithm, cfg, env_obj, env_params, split)
+    agent = _make_agent(record, algorithm, cfg, env_obj, env_params, split)
     try:
         n = int(agent.num_updates)
     except (OverflowError, ValueError, TypeError):
@@ -165,7 +182,9 @@ def train(
             apply on top.
         toml: a TOML file of config fields.
         num_envs: shortcut for the config's ``num_envs``.
-        total_steps: shortcut for the config's total environment steps field.
+        total_steps: environment steps per seed: shortcut for the config's
+            ``total_timesteps`` (refused for a budget counted otherwise: reinforce's
+            ``num_episodes``, es and ga's ``generations``).
         env_options: keyword options for ``envs.make`` (``{"mode": "random"}``).
         out_dir: write a run directory here (config, CSV, plot, checkpoint, events).
         overwrite: replace a run already in ``out_dir`` (once the new run has written
@@ -180,7 +199,9 @@ def train(
         split: what is split over the devices (of every process): ``"seeds"``, or
             ``"population"`` (es, ga: each generation's members; every seed runs whole
             on all devices, so one seed can use them all). The numbers are the same.
-        **overrides: config fields, e.g. ``lr=3e-4``.
+        **overrides: config fields, e.g. ``lr=3e-4`` (old names too,
+            ``jaxrl.runs.overrides.ALIASES``; a group's fields as ``**{"curiosity.beta": 0.3}``
+            or the whole group, ``curiosity={"kind": "icm", "beta": 0.3}``).
 
     Returns:
         ``Result`` with metrics ``[seeds, updates]``, the final state and plot/save methods.

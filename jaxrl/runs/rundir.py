@@ -43,13 +43,14 @@ import socket
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from jaxrl.runs import checkpoint as ckpt
 from jaxrl.errors import RunError
+from jaxrl.runs import checkpoint as ckpt
 
 __all__ = [
     "CHECKPOINT_FILE", "CONFIG_FILE", "CURVE_FILE", "METRICS_FILE", "SUMMARY_FILE", "TB_DIR",
@@ -66,6 +67,7 @@ LOCK_FILE = ".jaxrl.lock"
 STAGING_DIR = ".jaxrl-staging"
 COMMIT_FILE = "COMMIT"  # in the staging dir: the list of files that replace the old run's
 from jaxrl.output.logging import EVENT_FILE_SUFFIX as TB_SUFFIX  # noqa: E402 - jaxrl's event files end in it
+
 # Files with these names that jaxrl wrote (recognised by content) belong to a run.
 RUN_FILES = (CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE, SUMMARY_FILE, CURVE_FILE)
 MAX_COUNT = 2**31 - 1  # seeds, seed and update counts (as jaxrl.runs.run.make_spec checks them)
@@ -145,8 +147,18 @@ class RunSpec:
         return cls(**values)
 
     def differences(self, other: "RunSpec") -> list[str]:
-        """``"field: a vs b"`` for every field that differs."""
+        """``"field: a vs b"`` for every field that differs.
+
+        The configs are compared in today's field names (``overrides.comparable_config``):
+        a spec written before a field was renamed (or grouped) and the same spec in the
+        new names do not differ.
+        """
         a, b = dataclasses.asdict(self), dataclasses.asdict(other)
+        if a["algorithm"] == b["algorithm"]:
+            from jaxrl.runs.overrides import comparable_config
+
+            a["config"] = comparable_config(a["algorithm"], a["config"])
+            b["config"] = comparable_config(b["algorithm"], b["config"])
         out = []
         for k in a:
             if a[k] != b[k]:
@@ -676,9 +688,12 @@ def load_checkpoint(run_dir: Path, spec: RunSpec, template: Any) -> tuple[Any, d
     if not path.exists():
         raise RunError(f"{run_dir} has no checkpoint yet (the run stopped before its first); "
                        f"start it again with: jaxrl train ... --out {run_dir} --overwrite")
+    from jaxrl.runs.overrides import comparable_config
+
     try:
-        state, header = ckpt.load(path, template, algorithm=spec.algorithm, env=spec.env,
-                                  config=spec.config)
+        state, header = ckpt.load(
+            path, template, algorithm=spec.algorithm, env=spec.env, config=spec.config,
+            normalize_config=lambda c: comparable_config(spec.algorithm, c))
     except ckpt.CheckpointError as e:
         raise RunError(str(e)) from None
     extra = header["extra"]

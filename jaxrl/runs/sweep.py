@@ -29,27 +29,30 @@ import itertools
 import math
 import numbers
 import time
+from collections.abc import Mapping, Sequence
 from types import ModuleType
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrl.core.config import closest
-from jaxrl.core.metrics import final_returns, final_window as default_final_window
+from jaxrl.core.config import closest, field_paths, public_name, replace_paths
+from jaxrl.core.metrics import final_returns
+from jaxrl.core.metrics import final_window as default_final_window
 from jaxrl.parallel.devices import over_seeds, to_host
 
 __all__ = ["SweepResult", "sweep", "sweepable_fields"]
 
 
 def sweepable_fields(config: Any) -> tuple[list[str], list[str]]:
-    """``(leaves, static)`` field names of a ``flax.struct`` config dataclass."""
+    """``(leaves, static)`` field names of a ``flax.struct`` config dataclass; the fields
+    of a nested config (a group) as ``"group.field"``."""
     if not dataclasses.is_dataclass(config):
         raise TypeError(f"a config must be a dataclass instance, got {type(config).__name__}")
     leaves, static = [], []
-    for f in dataclasses.fields(config):
-        (leaves if f.metadata.get("pytree_node", True) else static).append(f.name)
+    for path, (_, is_static) in field_paths(config).items():
+        (static if is_static else leaves).append(path)
     return leaves, static
 
 
@@ -57,10 +60,14 @@ def _check_grid(config: Any, grid: Mapping[str, Sequence[Any]]) -> dict[str, lis
     """Names exist, are leaves, values are non-empty lists of finite numbers."""
     if not isinstance(grid, Mapping) or not grid:
         raise ValueError("grid must be a non-empty mapping {field: [values, ...]}")
+    from jaxrl.runs.overrides import field_path
+
     leaves, static = sweepable_fields(config)
+    paths = field_paths(config)
     cls = type(config).__qualname__
     out: dict[str, list[Any]] = {}
     for name, values in grid.items():
+        name = field_path(config, name) or name  # an old name (overrides.ALIASES): today's
         if name in static:
             raise ValueError(
                 f"{cls}.{name} is a static field (it fixes array shapes or loop lengths), so it "
@@ -74,7 +81,7 @@ def _check_grid(config: Any, grid: Mapping[str, Sequence[Any]]) -> dict[str, lis
             )
         if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
             raise ValueError(f"grid[{name!r}] must be a non-empty list of numbers, got {values!r}")
-        default = getattr(config, name)
+        default = paths[name][0]
         for v in values:
             if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
                 raise ValueError(f"grid[{name!r}] must hold finite numbers, got {v!r}")
@@ -241,11 +248,14 @@ def sweep(
     """Train every grid setting for ``seeds`` seeds in one compiled program.
 
     Args:
-        algo: a registered algorithm name (``"ppo"``) or its module.
+        algo: an algorithm: a name (``"ppo"``, ``"pkg.mod:RECORD"``), its
+            ``jaxrl.algos.Algorithm`` record, or a module with ``Config`` and ``make``.
         env: a registered environment name, or ``(env, env_params)``.
         base_config: the algorithm's ``Config`` the grid modifies (default ``Config()``).
         grid: ``{field: [values]}``; the settings are the cartesian product, in
-            ``itertools.product`` order (the last field varies fastest).
+            ``itertools.product`` order (the last field varies fastest). A nested
+            config's field is named ``"group.field"`` (``"curiosity.beta"``); an old
+            name (``jaxrl.runs.overrides.ALIASES``) stands for today's.
         seeds: runs per setting; every setting uses the same ``seeds`` keys.
         key: a PRNG key or an integer seed. Seed ``i`` uses ``fold_in(key, i)``, the
             same keys ``jaxrl.train`` gives its seeds, so a setting of the sweep with
@@ -263,14 +273,20 @@ def sweep(
     from jaxrl import algos
 
     if isinstance(algo, str):
-        algo_name, module = algo, algos.get(algo)
+        record = algos.get(algo)
+        algo_name = algo
+    elif isinstance(algo, algos.Algorithm):
+        record, algo_name = algo, algo.name
     elif isinstance(algo, ModuleType):
-        module, algo_name = algo, algo.__name__.rsplit(".", 1)[-1]
+        for attr in ("Config", "make"):
+            if not hasattr(algo, attr):
+                raise TypeError(f"algorithm module {algo.__name__} has no {attr}")
+        algo_name = algo.__name__.rsplit(".", 1)[-1]
+        record = algos.Algorithm(name=algo_name, config=algo.Config, make=algo.make)
     else:
-        raise TypeError(f"algo must be a name or a module, got {type(algo).__name__}")
-    for attr in ("Config", "make"):
-        if not hasattr(module, attr):
-            raise TypeError(f"algorithm module {module.__name__} has no {attr}")
+        raise TypeError(f"algo must be a name, an Algorithm or a module, got "
+                        f"{type(algo).__name__}")
+    what = public_name(record.config)
 
     if isinstance(env, str):
         from jaxrl import envs as envs_pkg
@@ -286,11 +302,9 @@ def sweep(
     if env_params is None:
         env_params = env.default_params
 
-    base = module.Config() if base_config is None else base_config
-    if not isinstance(base, module.Config):
-        raise TypeError(
-            f"base_config must be a {module.__name__}.Config, got {type(base).__name__}"
-        )
+    base = record.config() if base_config is None else base_config
+    if not isinstance(base, record.config):
+        raise TypeError(f"base_config must be a {what}, got {type(base).__name__}")
     if isinstance(seeds, bool) or not isinstance(seeds, numbers.Integral) or seeds < 1:
         raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
     grid = _check_grid(base, grid if grid is not None else {})
@@ -300,10 +314,10 @@ def sweep(
     # Every setting, concretely, before tracing anything.
     for setting in settings:
         try:
-            base.replace(**setting).validate()
+            replace_paths(base, setting).validate()
         except ValueError as err:
             raise ValueError(f"setting {setting}: {err}") from None
-    agent0 = module.make(base.replace(**settings[0]), env, env_params)
+    agent0 = record.make(replace_paths(base, settings[0]), env, env_params)
     num_updates = int(agent0.num_updates)
     if final_window is None:
         final_window = default_final_window(num_updates)
@@ -313,12 +327,13 @@ def sweep(
     if isinstance(key, numbers.Integral):
         key = jax.random.key(int(key))
     seed_keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(int(seeds)))
+    paths = field_paths(base)
     batched = {
-        f: jnp.asarray([s[f] for s in settings], _leaf_dtype(getattr(base, f))) for f in fields
+        f: jnp.asarray([s[f] for s in settings], _leaf_dtype(paths[f][0])) for f in fields
     }
 
     def one_run(values: dict[str, jax.Array], k: jax.Array) -> dict[str, jax.Array]:
-        agent = module.make(base.replace(**values), env, env_params)
+        agent = record.make(replace_paths(base, values), env, env_params)
         _, metrics = agent.train(k)
         return metrics
 
@@ -334,7 +349,7 @@ def sweep(
         jax.errors.TracerIntegerConversionError,
     ) as err:
         raise ValueError(
-            f"{module.__name__}.make needs concrete values for some of {fields} (its "
+            f"{algo_name}'s make needs concrete values for some of {fields} (its "
             f"validate or make branches on them in Python), so they cannot be swept in one "
             f"program: {type(err).__name__}"
         ) from err

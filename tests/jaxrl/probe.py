@@ -1,6 +1,6 @@
 """``_DriverProbe``: a tiny test-only algorithm (not a learner) that trains in milliseconds.
 
-Registered as ``"_probe"`` by the ``probe`` fixture (``from probe import probe`` in a
+Registered as ``"_probe"`` (``jaxrl.algos.register``, the public call) by the ``probe`` fixture (``from probe import probe`` in a
 test module of this folder, which pytest puts on ``sys.path``), it exercises the
 driver, the run directory and resume without compiling a real agent. Its update is
 nonlinear and random, so any change of order or key use shows in the bits.
@@ -15,16 +15,15 @@ registered (for tests that need a separate process: kills, a second writer).
 
 from __future__ import annotations
 
-import types
-
 import jax
 import jax.numpy as jnp
 import pytest
 from flax import struct
 
+from jaxrl import algos
 from jaxrl.core.agent import Agent
 
-__all__ = ["PROBE", "ProbeConfig", "ProbeState", "_DriverProbe", "probe", "register"]
+__all__ = ["PROBE", "ProbeConfig", "ProbeState", "_DriverProbe", "probe", "register", "registered"]
 
 PROBE = "_probe"
 
@@ -86,30 +85,31 @@ def _probe_make(config: ProbeConfig, env, env_params) -> Agent:
                  num_updates=config.total_timesteps // config.num_envs)
 
 
-_DriverProbe = types.SimpleNamespace(__name__="tests._DriverProbe", __doc__="test-only probe",
-                                     Config=ProbeConfig, make=_probe_make)
+_DriverProbe = algos.Algorithm(name=PROBE, config=ProbeConfig, make=_probe_make,
+                               summary="test-only probe (not a learner)")
 
 
 @pytest.fixture
-def probe(monkeypatch):
+def probe():
     """Registers ``_DriverProbe`` as the algorithm ``"_probe"`` for one test."""
-    from jaxrl import algos
+    with registered():
+        yield PROBE
 
-    real = algos.get
 
-    def lookup(name):
-        return _DriverProbe if name == PROBE else real(name)
+class registered:
+    """``with registered():``: ``"_probe"`` is an algorithm inside the block."""
 
-    monkeypatch.setattr(algos, "get", lookup)
-    return PROBE
+    def __enter__(self):
+        register()
+        return PROBE
+
+    def __exit__(self, *exc):
+        algos.unregister(PROBE)
 
 
 def register() -> None:
     """Make ``"_probe"`` an algorithm of this process (for a subprocess running the CLI)."""
-    from jaxrl import algos
-
-    real = algos.get
-    algos.get = lambda name: _DriverProbe if name == PROBE else real(name)
+    algos.register(_DriverProbe, replace=True)
 
 
 if __name__ == "__main__":  # python tests/jaxrl/probe.py train _probe ...: the real CLI

@@ -6,72 +6,26 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from flax import struct
 
-from jaxrl import envs
-from jaxrl.envs import spaces
-from jaxrl.envs.core import Environment
-from jaxrl import algos
+from jaxrl import algos, envs
 from jaxrl.algos import a2c
-
+from jaxrl.envs import probes as probe_envs  # "probes" is the fixture below
 
 # --------------------------------------------------------------------------------- probes
+# Tiny environments with known answers: four rungs of the shared ladder
+# (``envs.probes.Probe``, observation ``float32[1]``) with 1/0 rewards (``wrong_reward=0``),
+# at these positions along the vmapped axis:
+# * ``CONSTANT``: obs 0, reward 1, terminates after one step. V(0) = 1.
+# * ``ACTION`` (the ladder's ``OBS_ACTION``): obs -1 or +1 at random; reward 1 if the
+#   action equals ``obs > 0`` else 0; terminates. The policy must read the observation.
+# * ``TWO_STEP`` (``DISCOUNT``): obs 0 then obs 1; reward 0 then 1; terminates after the
+#   second step. V(1) = 1 and V(0) = gamma: the critic must discount and bootstrap.
+# * ``TRUNCATE`` (``TRUNCATION``): obs 0, reward 1 per step, every episode cut by a time
+#   limit after one step (``truncated``, never ``terminated``). V(0) = 1 / (1 - gamma); an
+#   agent that treats the cut as a termination learns 1 instead.
 CONSTANT, ACTION, TWO_STEP, TRUNCATE = 0, 1, 2, 3
-
-
-@struct.dataclass
-class ProbeState:
-    obs: jax.Array  # float32[1]
-    t: jax.Array  # int32[], steps into the episode
-
-
-@struct.dataclass
-class ProbeParams:
-    kind: int = CONSTANT  # a params leaf, so one compiled program trains every probe
-    max_steps_in_episode: int = 2
-
-
-class Probe(Environment):
-    """Tiny environments with known answers, chosen by ``params.kind``.
-
-    * ``CONSTANT``: obs 0, reward 1, terminates after one step. V(0) = 1.
-    * ``ACTION``: obs -1 or +1 at random; reward 1 if the action equals ``obs > 0``
-      else 0; terminates. The policy must read the observation.
-    * ``TWO_STEP``: obs 0 then obs 1; reward 0 then 1; terminates after the second
-      step. V(1) = 1 and V(0) = gamma: the critic must discount and bootstrap.
-    * ``TRUNCATE``: obs 0, reward 1 per step, every episode cut by a time limit after
-      one step (``truncated``, never ``terminated``). V(0) = 1 / (1 - gamma); an agent
-      that treats the cut as a termination learns 1 instead.
-    """
-
-    stochastic_step = False
-
-    @property
-    def default_params(self):
-        return ProbeParams()
-
-    def reset_env(self, key, params):
-        coin = jnp.where(jax.random.bernoulli(key), 1.0, -1.0)
-        obs = jnp.where(params.kind == ACTION, coin, 0.0)[None].astype(jnp.float32)
-        return obs, ProbeState(obs, jnp.zeros((), jnp.int32))
-
-    def step_env(self, key, state, action, params):
-        t = state.t + 1
-        kind = params.kind
-        right = (action == (state.obs[0] > 0)).astype(jnp.float32)
-        reward = jnp.select(
-            [kind == ACTION, kind == TWO_STEP], [right, (t == 2).astype(jnp.float32)], 1.0
-        ).astype(jnp.float32)
-        truncated = kind == TRUNCATE
-        terminated = jnp.where(kind == TWO_STEP, t == 2, ~truncated)
-        obs = jnp.where(kind == TWO_STEP, jnp.ones((1,)), state.obs).astype(jnp.float32)
-        return obs, ProbeState(obs, t), reward, terminated, truncated, {}
-
-    def action_space(self, params=None):
-        return spaces.Discrete(2)
-
-    def observation_space(self, params=None):
-        return spaces.Box(-1.0, 1.0, (1,), jnp.float32)
+RUNGS = jnp.array([probe_envs.CONSTANT, probe_envs.OBS_ACTION, probe_envs.DISCOUNT,
+                   probe_envs.TRUNCATION])
 
 
 # A plain, fast-learning setting for the probes: linear critic, no book scaling.
@@ -86,10 +40,11 @@ KINDS = jnp.array([CONSTANT, ACTION, TWO_STEP, TRUNCATE])
 
 def train_probes(cfg: a2c.Config, kinds: jax.Array, seed: int = 0):
     """Train one agent per probe kind, all in one compiled program (vmap over params)."""
-    env = Probe()
+    env = probe_envs.Probe()
 
     def one(kind, key):
-        agent = a2c.make(cfg, env, ProbeParams(kind=kind))
+        params = probe_envs.ProbeParams(kind=RUNGS[kind], wrong_reward=0.0)
+        agent = a2c.make(cfg, env, params)
         state, metrics = agent.train(key)
         obs = jnp.array([[0.0], [1.0], [-1.0]])
         logits, values = agent_network(cfg).apply(state.params, obs)
@@ -111,7 +66,7 @@ def probes():
 
 # --------------------------------------------------------------------------------- config
 def test_registry_finds_a2c():
-    assert algos.get("a2c") is a2c
+    assert algos.get("a2c") is a2c.A2C and a2c.A2C.make is a2c.make
 
 
 @pytest.mark.parametrize(

@@ -8,15 +8,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrl import envs
-from jaxrl import algos
+from jaxrl import algos, envs
 from jaxrl.core.networks import encode_observation, observation_input
 from jaxrl.core.presets import Preset
 
 
 def _make(algorithm, env_name, **config):
     module = algos.get(algorithm)
-    return module.make(module.Config(**config), *envs.make(env_name))
+    return module.make(module.config(**config), *envs.make(env_name))
 
 
 @pytest.mark.parametrize(
@@ -65,7 +64,7 @@ def test_dqn_trains_on_taxi_one_hot():
     from jaxrl.algos import dqn
 
     env, params = envs.make("Taxi-v3")
-    config = dqn.Config(num_envs=4, total_env_steps=160, learning_starts=40, batch_size=16,
+    config = dqn.Config(num_envs=4, total_timesteps=160, learning_starts=40, batch_size=16,
                         buffer_size=80, hidden=(16,))
     agent = dqn.make(config, env, params)
     state, metrics = jax.jit(agent.train)(jax.random.key(0))
@@ -91,14 +90,14 @@ def test_policy_methods_build_on_taxi(algorithm):
 def test_presets_and_default_env(algorithm):
     module = algos.get(algorithm)
     registered = envs.registered()
-    assert module.DEFAULT_ENV in registered
-    assert module.PRESETS, f"{algorithm} has no presets"
-    for name, preset in module.PRESETS.items():
+    assert module.default_env in registered
+    assert module.presets, f"{algorithm} has no presets"
+    for name, preset in module.presets.items():
         assert isinstance(preset, Preset), name
-        assert isinstance(preset.config, module.Config), name
+        assert isinstance(preset.config, module.config), name
         assert preset.env in registered and preset.description, name
         preset.config.validate()
         env, params = envs.make(preset.env, **preset.env_options)
         module.make(preset.config, env, params)  # builds (nothing is compiled)
     # The default environment suits the algorithm too.
-    module.make(module.Config(), *envs.make(module.DEFAULT_ENV))
+    module.make(module.config(), *envs.make(module.default_env))

@@ -14,11 +14,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrl import envs
-from jaxrl.envs.bandits import Bandit, BanditState
-from jaxrl import algos
-from jaxrl.core.agent import Agent
+from jaxrl import algos, envs
 from jaxrl.algos import bandit_agents as ba
+from jaxrl.core.agent import Agent
+from jaxrl.envs.bandits import Bandit, BanditState
 
 
 # ============================================================================ fixtures
@@ -153,9 +152,9 @@ def test_pulled_arm_loss_by_hand():
     ba.UCBConfig(c=-1.0),
     ba.UCBConfig(c=float("nan")),
     ba.GradientBanditConfig(step_size=0.0),
-    ba.ContextualBanditConfig(total_steps=10, num_envs=3),
-    ba.ContextualBanditConfig(total_steps=0),
-    ba.ContextualBanditConfig(learning_rate=-1e-3),
+    ba.ContextualBanditConfig(total_timesteps=10, num_envs=3),
+    ba.ContextualBanditConfig(total_timesteps=0),
+    ba.ContextualBanditConfig(lr=-1e-3),
     ba.ContextualBanditConfig(temperature=0.0),
     ba.ContextualBanditConfig(hidden=(100, 0)),
 ])
@@ -267,9 +266,9 @@ def test_sutton_barto_gaussian_testbed_numbers():
 # ============================================================================ contextual
 def test_contextual_agent_is_registered_and_acts():
     module = algos.get("contextual_bandit")
-    assert module.Config is ba.ContextualBanditConfig
+    assert module.config is ba.ContextualBanditConfig
     env, params = envs.make("ContextualBandit-v0", num_states=4, num_arms=3)
-    agent = module.make(module.Config(total_steps=8, num_envs=2), env, params)
+    agent = module.make(module.config(total_timesteps=8, num_envs=2), env, params)
     assert isinstance(agent, Agent) and agent.num_updates == 4
 
     def first_update(key):
@@ -295,19 +294,19 @@ def test_contextual_agent_is_registered_and_acts():
             return envs.spaces.Box(-1.0, 1.0, (1,))
 
     with pytest.raises(ValueError, match="Discrete"):
-        module.make(module.Config(), BoxActions(), BoxActions().default_params)
+        module.make(module.config(), BoxActions(), BoxActions().default_params)
 
 
 def test_train_contextual_keeps_one_problem_per_seed():
     env, params = envs.make("ContextualBandit-v0", max_steps_in_episode=100)
     with pytest.raises(ValueError, match="max_steps_in_episode"):
-        ba.train_contextual(ba.ContextualBanditConfig(total_steps=100), jax.random.key(0),
+        ba.train_contextual(ba.ContextualBanditConfig(total_timesteps=100), jax.random.key(0),
                             env=env, env_params=params)
 
 
 def test_contextual_bandit_learns():
     """Random play earns 5.0; the softmax(tau=2) policy on perfect estimates ~7.8."""
-    cfg = ba.ContextualBanditConfig(total_steps=2000)
+    cfg = ba.ContextualBanditConfig(total_timesteps=2000)
     result = ba.train_contextual(cfg, jax.random.key(0), num_seeds=4, window=500)
     # Close to what its own policy can earn, and far above random.
     assert result.final_reward.mean() > 7.2

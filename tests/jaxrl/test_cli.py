@@ -21,8 +21,8 @@ import jax
 import numpy as np
 import pytest
 
-from jaxrl.runs import checkpoint as ckpt
 from jaxrl import cli
+from jaxrl.runs import checkpoint as ckpt
 from jaxrl.runs import run
 
 JAXRL = Path(sys.executable).parent / "jaxrl"  # the console script pip installed
@@ -233,7 +233,12 @@ def test_user_errors_exit_2_with_one_line(runs, tmp_path):
     (["train", "ppo", "--seeds", "0"], "--seeds must be >= 1"),
     (["train", "ppo", "--set", "lr"], "--set takes FIELD=VALUE"),
     (["trian", "ppo"], "did you mean 'train'"),
-    (["train", "reinforce", "--total-steps", "100"], "--total-steps does not apply to reinforce"),
+    (["train", "reinforce", "--total-steps", "100"],
+     "--total-steps counts environment steps; reinforce's budget is in episodes: "
+     "use --set num_episodes=N"),
+    (["train", "ga", "--total-steps", "100"], "ga's budget is in generations: "
+     "use --set generations=N"),
+    (["sweep", "ppo", "--grid", "lrr=1e-3"], "--grid: ppo has no config field 'lrr'."),
     (["sweep", "ppo", "--grid", "num_steps=8,16"], "static field"),
     (["list", "ppx"], "Did you mean: ppo"),
     (["train", "ppo", "--preset", "cartpol"], "no preset 'cartpol' (presets: cleanrl, cartpole, "),
@@ -312,9 +317,9 @@ def test_play_bandit_chart_draws_values_or_policy(tmp_path):
     import jax.numpy as jnp
     from PIL import Image
 
+    from jaxrl.core.agent import Agent
     from jaxrl.envs.bandits import BanditState
     from jaxrl.output import play
-    from jaxrl.core.agent import Agent
 
     env, params = run.make_env("Bandit-v0")
     arms = jnp.linspace(0.05, 0.95, 30, dtype=jnp.float32).reshape(1, 3, 10)  # [seeds, copies, arms]

@@ -13,7 +13,8 @@ import os
 import jax
 import numpy as np
 import pytest
-from probe import PROBE, _DriverProbe
+from probe import PROBE
+from probe import registered as probe_registered
 
 from jaxrl import cli
 from jaxrl.runs import run
@@ -88,11 +89,9 @@ def temporary_cache(tmp_path):
 
 
 @pytest.fixture
-def registered(monkeypatch):
-    from jaxrl import algos
-
-    real = algos.get
-    monkeypatch.setattr(algos, "get", lambda name: _DriverProbe if name == PROBE else real(name))
+def registered():
+    with probe_registered():
+        yield
 
 
 @pytest.mark.usefixtures("registered")

@@ -12,10 +12,9 @@ import optax
 import pytest
 
 from jaxrl import envs
-from jaxrl.envs import spaces
-from jaxrl.algos import curiosity
-from jaxrl.algos import ppo
+from jaxrl.algos import curiosity, ppo
 from jaxrl.core.networks import ObservationInput
+from jaxrl.envs import spaces
 
 # ----------------------------------------------------------------------------- fixtures
 # ICM on 2-vectors, 2 actions, no hidden layers, weights set by hand:
@@ -213,12 +212,15 @@ def test_gymnax_constructor_options():
 def test_bad_settings_refused():
     with pytest.raises(ValueError, match="curiosity 'xyz' unknown"):
         ppo.Config(curiosity="xyz").validate()
-    with pytest.raises(ValueError, match="curiosity_beta"):
-        ppo.Config(curiosity="icm", curiosity_beta=1.5).validate()
-    with pytest.raises(ValueError, match="intrinsic_gamma"):
-        ppo.Config(curiosity="rnd", intrinsic_critic=True, intrinsic_gamma=1.5).validate()
-    with pytest.raises(ValueError, match="curiosity_features"):
-        ppo.Config(curiosity="icm", curiosity_features=0).validate()
+    with pytest.raises(ValueError, match=r"ppo\.Config\.curiosity\.beta must be finite and in"):
+        ppo.Config(curiosity={"kind": "icm", "beta": 1.5}).validate()
+    with pytest.raises(ValueError, match="curiosity.intrinsic_gamma"):
+        ppo.Config(curiosity=ppo.CuriosityConfig("rnd", intrinsic_critic=True,
+                                                 intrinsic_gamma=1.5)).validate()
+    with pytest.raises(ValueError, match="curiosity.features"):
+        ppo.Config(curiosity={"kind": "icm", "features": 0}).validate()
+    with pytest.raises(ValueError, match="curiosity must be a jaxrl.algos.ppo.CuriosityConfig"):
+        ppo.Config(curiosity=3).validate()
     with pytest.raises(ValueError, match="needs a single Discrete action"):
         ppo.make(ppo.Config(curiosity="icm"), *envs.make("gymnax/Pendulum-v1"))
 
@@ -290,13 +292,13 @@ def _recursion(delta, done, gl):
 def _ppo(kind, spy=False, **extra):
     """One seed, two updates of 4 x 16 steps, one program (the default suite's budget is
     small); 20-step episodes, so the second rollout holds episode ends. ``spy``: record
-    PPO's extrinsic GAE (``ppo.gae``, per env) and intrinsic GAE
+    PPO's extrinsic GAE (``gae`` as the agent module calls it, per env) and intrinsic GAE
     (``curiosity.non_episodic_gae``) inputs and outputs as the program runs."""
     env, params = envs.make("Maze-v0", size=7, max_steps_in_episode=20)
     cfg = ppo.Config(num_envs=4, num_steps=16, minibatches=1, epochs=1, total_timesteps=128,
-                     actor_hidden=(16,), critic_hidden=(16,), torso="mlp", curiosity=kind,
-                     curiosity_hidden=(16,), curiosity_features=8, extrinsic_coef=0.0,
-                     **extra)
+                     actor_hidden=(16,), critic_hidden=(16,), torso="mlp",
+                     curiosity={"kind": kind, "hidden": (16,), "features": 8,
+                                "extrinsic_coef": 0.0, **extra})
     seen = {"ext": [], "int": []}
     with pytest.MonkeyPatch.context() as mp:
         if spy:
@@ -307,7 +309,9 @@ def _ppo(kind, spy=False, **extra):
                                        *args[:5], out)
                     return out
                 return wrapped
-            mp.setattr(ppo, "gae", record("ext", ppo.gae))
+            from jaxrl.algos.ppo import agent as ppo_agent
+
+            mp.setattr(ppo_agent, "gae", record("ext", ppo_agent.gae))
             mp.setattr(curiosity, "non_episodic_gae",
                        record("int", curiosity.non_episodic_gae))
         agent = ppo.make(cfg, env, params)
@@ -319,12 +323,12 @@ def _ppo(kind, spy=False, **extra):
 
 @pytest.fixture(scope="module")
 def icm_run():  # ICM, non-episodic with its own critic, the GAEs recorded
-    return _ppo("icm", spy=True, intrinsic_critic=True, intrinsic_gamma=0.9)
+    return _ppo("icm", spy=True, intrinsic_critic=True, intrinsic_gamma=0.9)  # group fields
 
 
 @pytest.fixture(scope="module")
 def rnd_run():  # RND, the bonus added to the reward, whitened input (slow tests only)
-    return _ppo("rnd", curiosity_normalize_obs=True)
+    return _ppo("rnd", normalize_obs=True)
 
 
 def test_ppo_intrinsic_gae_runs_through_episode_ends(icm_run):
@@ -399,7 +403,7 @@ def test_pure_curiosity_drives_the_car_up_the_hill():
     curiosity.py), on every one of 4 seeds within 60k steps."""
     env, params = envs.make("MountainCar-v0", sparse=True)
     cfg = ppo.PRESETS["mountaincar_sparse_icm"].config.replace(
-        total_timesteps=61_440, extrinsic_coef=0.0, curiosity_eta=1.0)
+        total_timesteps=61_440, curiosity={"extrinsic_coef": 0.0, "eta": 1.0})
     agent = ppo.make(cfg, env, params)
     _, m = jax.jit(jax.vmap(agent.train))(jax.random.split(jax.random.key(0), 4))
     furthest = np.asarray(m["furthest_position"]).max(axis=1)
@@ -430,10 +434,10 @@ def test_dqn_with_icm():
     from jaxrl.algos import dqn
 
     env, params = envs.make("Maze-v0", size=7, max_steps_in_episode=20)
-    base = dqn.Config(num_envs=4, total_env_steps=64, hidden=(16,), torso="mlp", batch_size=8,
+    base = dqn.Config(num_envs=4, total_timesteps=64, hidden=(16,), torso="mlp", batch_size=8,
                       buffer_size=64, learning_starts=32, n_steps=1)
-    cfg = base.replace(curiosity="icm", curiosity_hidden=(16,), curiosity_features=8,
-                       extrinsic_coef=0.0)
+    cfg = base.replace(curiosity=dqn.CuriosityConfig("icm", hidden=(16,), features=8,
+                                                     extrinsic_coef=0.0))
     agent = dqn.make(cfg, env, params)
     init, (final, m) = jax.jit(lambda k: (agent.init(k), agent.train(k)))(jax.random.key(0))
     m = {k: np.asarray(v) for k, v in m.items()}
@@ -451,5 +455,56 @@ def test_dqn_with_icm():
     assert all(jax.tree.leaves(same)) and plain.curiosity is None
     with pytest.raises(ValueError, match="curiosity 'xyz' unknown"):
         dqn.Config(curiosity="xyz").validate()
-    with pytest.raises(ValueError, match="extrinsic_coef"):
-        dqn.Config(curiosity="icm", extrinsic_coef=-1.0).validate()
+    with pytest.raises(ValueError, match="curiosity.extrinsic_coef"):
+        dqn.Config(curiosity={"kind": "icm", "extrinsic_coef": -1.0}).validate()
+
+
+# ------------------------------------------------------------------ the settings as one group
+def test_curiosity_settings_are_one_group(tmp_path):
+    """``Config.curiosity`` holds every curiosity setting; a kind alone or a dict stands for
+    the group with those fields changed, and the flat names of before still read."""
+    from jaxrl.algos import dqn
+    from jaxrl.runs import overrides as O
+    from jaxrl.runs import run
+
+    assert ppo.Config().curiosity == ppo.CuriosityConfig() and ppo.Config().curiosity.kind is None
+    assert isinstance(dqn.Config().curiosity, curiosity.CuriosityConfig)
+    assert not hasattr(dqn.Config().curiosity, "intrinsic_critic")  # PPO's own fields
+    # A kind alone keeps the rest of the group (a preset's network widths stay).
+    maze = ppo.PRESETS["maze_icm"].config
+    rnd = maze.replace(curiosity="rnd")
+    assert rnd.curiosity == maze.curiosity.replace(kind="rnd") and rnd.curiosity.features == 64
+    assert maze.replace(curiosity="none").curiosity.kind is None
+    assert maze.replace(curiosity={"eta": 0.5}).curiosity.eta == 0.5
+    assert ppo.Config(curiosity=curiosity.CuriosityConfig("icm", beta=0.3)).curiosity == \
+        ppo.CuriosityConfig("icm", beta=0.3)  # the shared group, lifted to PPO's
+    # Text: dotted names, a kind, the flat names of before, a TOML table.
+    cfg = run.resolve_config("ppo", {"curiosity": "icm", "curiosity.beta": "0.3",
+                                     "curiosity_eta": "0.5", "intrinsic_critic": "true",
+                                     "curiosity_lambda": "0.2"})
+    assert cfg.curiosity == ppo.CuriosityConfig("icm", beta=0.3, eta=0.5, intrinsic_critic=True,
+                                                lam=0.2)
+    assert run.resolve_config("ppo", {"curiosity": "none"}).curiosity.kind is None
+    toml = tmp_path / "c.toml"
+    toml.write_text('curiosity_eta = 0.5\n[curiosity]\nkind = "rnd"\nbeta = 0.3\n')
+    assert run.resolve_config("ppo", toml=toml).curiosity == ppo.CuriosityConfig(
+        "rnd", beta=0.3, eta=0.5)
+    assert run.resolve_config("dqn", {"curiosity_features": "8"}).curiosity.features == 8
+    with pytest.raises(run.RunError, match="dqn has no config field 'curiosity_lambda'"):
+        run.resolve_config("dqn", {"curiosity_lambda": "0.2"})  # dqn never had it
+    with pytest.raises(run.RunError, match="no config field 'curiosity.bta'.*curiosity.beta"):
+        run.resolve_config("ppo", {"curiosity.bta": "0.3"})
+    # The JSON form is nested, and the flat JSON of before reads the same.
+    saved = O.config_to_dict(cfg)
+    assert saved["curiosity"]["beta"] == 0.3 and "curiosity_beta" not in saved
+    assert O.config_from_dict("ppo", saved) == cfg
+    flat = {k: v for k, v in saved.items() if k != "curiosity"}
+    flat.update({"curiosity": "icm", "curiosity_hidden": [64], "curiosity_features": 32,
+                 "curiosity_normalize": True, "intrinsic_critic": True,
+                 "curiosity_normalize_obs": False, "curiosity_beta": 0.3,
+                 "curiosity_lambda": 0.2, "curiosity_eta": 0.5, "curiosity_lr": 0.001,
+                 "extrinsic_coef": 1.0, "intrinsic_gamma": 0.99})
+    assert O.config_from_dict("ppo", flat) == cfg
+    assert O.comparable_config("ppo", flat) == O.comparable_config("ppo", saved)
+    assert O.comparable_config("ppo", {**flat, "curiosity_eta": 0.6}) != \
+        O.comparable_config("ppo", saved)

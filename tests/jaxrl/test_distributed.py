@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxrl.parallel import processes as distributed, launch
 from jaxrl.cli import main as cli_main
+from jaxrl.parallel import launch
+from jaxrl.parallel import processes as distributed
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -152,7 +153,7 @@ PLACEMENT = textwrap.dedent(
     from jaxrl.runs import driver
     from jaxrl.algos import dqn
     env, params = envs.make("CartPole-v1")
-    cfg = dqn.Config(num_envs=2, total_env_steps=2 * 40, learning_starts=8, buffer_size=64,
+    cfg = dqn.Config(num_envs=2, total_timesteps=2 * 40, learning_starts=8, buffer_size=64,
                      batch_size=8, hidden=(16,))
     agent = dqn.make(cfg, env, params)
     keys = driver.seed_keys(0, 8)

@@ -13,12 +13,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from flax import struct
 
-from jaxrl.envs import spaces
-from jaxrl.envs.core import Environment
-from jaxrl.core import value_targets as vt
 from jaxrl.algos import dqn, ppo
+from jaxrl.core import value_targets as vt
+from jaxrl.envs import probes
 
 MODES = ["eager", "jit"]
 
@@ -158,38 +156,16 @@ def test_quantile_target_uses_the_greedy_action_by_mean(mode):
 
 
 # ------------------------------------------------------------------------ the agent
-@struct.dataclass
-class CoinParams:
-    p_win: jax.Array = struct.field(default_factory=lambda: jnp.array([0.5, 0.8]))
-
-
-class Coin(Environment):
-    """One step, two actions: reward +1 with probability ``p_win[a]``, else -1; then the
-    episode terminates. obs ``float32[1]`` (always 1). The return of action ``a`` is
-    +1 w.p. ``p_win[a]`` and -1 otherwise: a distribution with a known shape."""
-
-    @property
-    def default_params(self):
-        return CoinParams()
-
-    def reset_env(self, key, params):
-        return jnp.ones(1, jnp.float32), jnp.zeros((), jnp.int32)
-
-    def step_env(self, key, state, action, params):
-        win = jax.random.uniform(key) < params.p_win[action]
-        reward = jnp.where(win, 1.0, -1.0).astype(jnp.float32)
-        return jnp.ones(1, jnp.float32), state, reward, jnp.bool_(True), jnp.bool_(False), {}
-
-    def action_space(self, params=None):
-        return spaces.Discrete(2)
-
-    def observation_space(self, params=None):
-        return spaces.Box(0.0, 1.0, (1,), jnp.float32)
+# The coin probe (``envs.probes.Coin``): one step, two actions, reward +1 with probability
+# ``p_win[a]`` (0.5, 0.8), else -1; then the episode terminates. obs ``float32[1]`` (always
+# 1). The return of action ``a`` is +1 w.p. ``p_win[a]`` and -1 otherwise: a distribution
+# with a known shape.
+Coin = probes.Coin
 
 
 P_WIN = np.array([0.5, 0.8])
 PROBE = {
-    "num_envs": 16, "total_env_steps": 6_000, "hidden": (16,), "batch_size": 128,
+    "num_envs": 16, "total_timesteps": 6_000, "hidden": (16,), "batch_size": 128,
     "buffer_size": 2_048, "learning_starts": 256, "n_steps": 1, "target": "hard",
     "target_update_period": 50, "lr": 1e-2, "anneal_lr": True, "epsilon_schedule": "constant",
     "epsilon_start": 1.0,
@@ -290,22 +266,22 @@ def test_registry_serves_c51_and_qrdqn_from_dqn():
     from jaxrl import algos
 
     c51, qr = algos.get("c51"), algos.get("qrdqn")
-    assert c51.Config().distribution == "categorical"
-    assert qr.Config().distribution == "quantile"
+    assert c51.config().distribution == "categorical"
+    assert qr.config().distribution == "quantile"
     assert c51.make is dqn.make and qr.make is dqn.make
-    assert isinstance(c51.Config(), dqn.Config)
-    assert c51.DEFAULT_ENV == "gymnax/Freeway-MinAtar"
+    assert isinstance(c51.config(), dqn.Config)
+    assert c51.default_env == "gymnax/Freeway-MinAtar"
     for view in (c51, qr):
-        assert set(view.PRESETS) >= {"freeway", "cartpole"}
-        for preset in view.PRESETS.values():
-            assert isinstance(preset.config, view.Config)
-            assert preset.config.distribution == view.Config().distribution
+        assert set(view.presets) >= {"freeway", "cartpole"}
+        for preset in view.presets.values():
+            assert isinstance(preset.config, view.config)
+            assert preset.config.distribution == view.config().distribution
             preset.config.validate()
     assert dqn.Config().distribution == "none"
     # The book's support stays a preset; the tuned one holds Freeway's returns (+1 a
     # crossing, never negative, at most 1 / (1 - 0.99**27) = 4.2 with a crossing every 27
     # steps) on atoms 0.1 apart instead of 0.4.
-    book, tuned = c51.PRESETS["freeway_book"].config, c51.PRESETS["freeway"].config
+    book, tuned = c51.presets["freeway_book"].config, c51.presets["freeway"].config
     assert (book.v_min, book.v_max, book.num_atoms) == (-10.0, 10.0, 51)
     assert tuned.v_min == 0.0 and 1 / (1 - tuned.gamma**27) < tuned.v_max <= 5.0
     assert (tuned.v_max - tuned.v_min) / (tuned.num_atoms - 1) == pytest.approx(0.1)
@@ -321,14 +297,14 @@ def test_freeway_presets_differ_from_plain_dqn_only_in_the_value_head():
             "huber_delta"}
     plain = dqn.Config(**dqn.FREEWAY)
     for name in ("c51", "qrdqn"):
-        preset = algos.get(name).PRESETS["freeway"].config
+        preset = algos.get(name).presets["freeway"].config
         differ = {f for f in plain.__dataclass_fields__
                   if getattr(preset, f) != getattr(plain, f)}
         assert differ <= head, (name, differ - head)
         assert preset.distribution != "none"
     # The CartPole presets keep dqn's tuned CartPole optimiser, not Freeway's.
-    assert algos.get("qrdqn").PRESETS["cartpole"].config.lr == dqn.Config().lr
-    assert algos.get("c51").PRESETS["cartpole"].config.lr == dqn.Config().lr
+    assert algos.get("qrdqn").presets["cartpole"].config.lr == dqn.Config().lr
+    assert algos.get("c51").presets["cartpole"].config.lr == dqn.Config().lr
 
 
 # ------------------------------------------------------------------------ pictures
@@ -402,7 +378,7 @@ def test_freeway_networks_use_the_conv_torso():
     from jaxrl import envs
     env, params = envs.make("gymnax/Freeway-MinAtar")
     obs = jnp.zeros((5, 10, 10, 7), bool)
-    network = dqn.q_network(dqn.for_name("c51").Config(), env, params)
+    network = dqn.q_network(dqn.C51Config(), env, params)
     assert network.torso == "conv"
     p = dqn.init_params(network, jax.random.key(0), obs[:1])
     conv = p["params"]["PatchConv_0"]
@@ -425,11 +401,9 @@ def test_freeway_networks_use_the_conv_torso():
 @pytest.mark.slow
 def test_c51_cartpole_greedy_500_on_8_of_8_seeds():
     """The ``c51`` ``cartpole`` preset: 8 seeds, 10 greedy episodes each, all at 500."""
-    view = dqn.for_name("c51")
-    config = view.PRESETS["cartpole"].config
-    env, params = view.preset_env("cartpole")
+    config = dqn.C51.presets["cartpole"].config
+    env, params = dqn.preset_env("cartpole", dqn.C51.presets)
     agent = dqn.make(config, env, params)
-    from jaxrl.core import episodes as ev
     from jaxrl.runs import evaluation
     keys = jax.random.split(jax.random.key(2024), 8)
     _, _, result, _ = evaluation.train_and_evaluate(agent, env, params, keys, jax.random.key(99), 10,

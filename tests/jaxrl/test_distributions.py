@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrl.core import distributions as d
 from jaxrl.algos import ppo
+from jaxrl.core import distributions as d
 
 
 def test_categorical_by_hand_with_two_batch_axes():

@@ -4,8 +4,9 @@ step counts), and a small Gridworld learning test.
 
 Probe environments (Osband et al.'s bsuite idea, as in Andy Jones' "debugging RL"
 notes): each isolates one piece of the learner, and its true Q-values are known in
-closed form. All five are one environment class whose ``kind`` is a params field, so
-one compiled program trains an agent on all of them at once (vmap over params).
+closed form. Five rungs of the shared ladder (``envs.probes``, one-hot observations),
+one environment class whose ``kind`` is a params field, so one compiled program trains
+an agent on all of them at once (vmap over params).
 """
 
 from __future__ import annotations
@@ -14,99 +15,35 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from flax import struct
 
 from jaxrl import envs
-from jaxrl.envs import spaces
-from jaxrl.envs.core import Environment
-from jaxrl.core import episodes as ev
-from jaxrl.runs import evaluation
 from jaxrl.algos import dqn
+from jaxrl.core import episodes as ev
+from jaxrl.envs import probes, spaces
+from jaxrl.runs import evaluation
 
 GAMMA = 0.5
 
+# The rungs trained here, in their order along the vmapped axis (``envs.probes``):
+# * constant: obs (1,0,0); any action: reward 1, terminated. Q = [1, 1].
+# * action: obs (1,0,0); reward +1 for action 1, -1 for action 0; terminated. Q = [-1, 1].
+# * context (OBS_ACTION): obs (0, c, 1 - c), c ~ {0, 1}; reward +1 if action == c else -1.
+# * two_step (DISCOUNT): obs (1,0,0) -> reward 0 -> obs (0,1,0) -> reward 1, terminated,
+#   final obs (0,0,1). Q(s0) = gamma, Q(s1) = 1: the discount must be applied once per step.
+# * truncation: obs (1,0,0); reward 1; every step truncated (never terminated), the final
+#   observation is the start one. Q = 1 / (1 - gamma): bootstrapping through a time limit.
+#   A learner that treats truncation as termination finds Q = 1.
 CONSTANT, ACTION, CONTEXT, TWO_STEP, TRUNCATION = range(5)
 PROBES = ("constant", "action", "context", "two_step", "truncation")
-
-
-@struct.dataclass
-class ProbeState:
-    stage: jax.Array  # int32[]: 0 first step, 1 second step (two-step probe)
-    context: jax.Array  # int32[]: 0 or 1 (context probe)
-
-
-@struct.dataclass
-class ProbeParams:
-    kind: int = CONSTANT
-
-
-class Probe(Environment):
-    """Five one- or two-step tasks selected by ``params.kind``; obs ``float32[3]``, 2 actions.
-
-    * constant: obs (1,0,0); any action: reward 1, terminated. Q = [1, 1].
-    * action: obs (1,0,0); reward +1 for action 1, -1 for action 0; terminated. Q = [-1, 1].
-    * context: obs (0, c, 1 - c), c ~ {0, 1}; reward +1 if action == c else -1; terminated.
-    * two_step: obs (1,0,0) -> reward 0 -> obs (0,1,0) -> reward 1, terminated, final obs
-      (0,0,1). Q(s0) = gamma, Q(s1) = 1: the discount must be applied once per step.
-    * truncation: obs (1,0,0); reward 1; every step truncated (never terminated), the
-      final observation is the start one. Q = 1 / (1 - gamma): bootstrapping through a
-      time limit. A learner that treats truncation as termination finds Q = 1.
-    """
-
-    def __init__(self):
-        pass
-
-    @property
-    def default_params(self):
-        return ProbeParams()
-
-    def reset_env(self, key, params):
-        context = jax.random.bernoulli(key).astype(jnp.int32)
-        state = ProbeState(jnp.zeros((), jnp.int32), context)
-        return self._obs(state, params), state
-
-    def _obs(self, state, params):
-        c = state.context.astype(jnp.float32)
-        context_obs = jnp.stack([0.0, c, 1.0 - c])
-        start = jnp.where(params.kind == CONTEXT, context_obs, jnp.array([1.0, 0.0, 0.0]))
-        second = jnp.array([0.0, 1.0, 0.0])
-        return jnp.where(state.stage == 0, start, second).astype(jnp.float32)
-
-    def step_env(self, key, state, action, params):
-        kind = params.kind
-        sign = jnp.where(action == 1, 1.0, -1.0)
-        ctx_reward = jnp.where(action == state.context, 1.0, -1.0)
-        two_step_reward = jnp.where(state.stage == 1, 1.0, 0.0)
-        reward = jnp.select(
-            [kind == CONSTANT, kind == ACTION, kind == CONTEXT, kind == TWO_STEP],
-            [1.0, sign, ctx_reward, two_step_reward],
-            1.0,
-        ).astype(jnp.float32)
-        is_two_step = kind == TWO_STEP
-        terminated = jnp.where(is_two_step, state.stage == 1, kind != TRUNCATION)
-        truncated = kind == TRUNCATION
-        new_state = state.replace(stage=jnp.where(is_two_step, state.stage + 1, 0))
-        obs = jnp.where(
-            is_two_step & (state.stage == 1), jnp.array([0.0, 0.0, 1.0]),
-            self._obs(new_state, params),
-        ).astype(jnp.float32)
-        return obs, new_state, reward, terminated, truncated, {}
-
-    def action_space(self, params=None):
-        return spaces.Discrete(2)
-
-    def observation_space(self, params=None):
-        return spaces.Box(0.0, 1.0, (3,), jnp.float32)
-
-
-PROBE_PARAMS = ProbeParams(kind=jnp.arange(5, dtype=jnp.int32))
+PROBE_PARAMS = probes.ladder([probes.CONSTANT, probes.ACTION, probes.OBS_ACTION,
+                              probes.DISCOUNT, probes.TRUNCATION])
 S0 = jnp.array([1.0, 0.0, 0.0])
 S1 = jnp.array([0.0, 1.0, 0.0])
 CTX0 = jnp.array([0.0, 0.0, 1.0])  # c = 0: action 0 is right
 CTX1 = jnp.array([0.0, 1.0, 0.0])  # c = 1: action 1 is right
 
 BASE = dict(
-    num_envs=8, total_env_steps=4_000, hidden=(32,), batch_size=64, buffer_size=1_024,
+    num_envs=8, total_timesteps=4_000, hidden=(32,), batch_size=64, buffer_size=1_024,
     learning_starts=64, lr=3e-3, gamma=GAMMA, epsilon_start=1.0, epsilon_end=0.2,
     epsilon_decay_steps=2_000.0, target_update_period=50, max_grad_norm=10.0,
 )
@@ -140,7 +77,7 @@ class Run:
 
     def __init__(self, name):
         self.config = dqn.Config(**{**BASE, **VARIANTS[name]})
-        env = Probe()
+        env = probes.Probe("one_hot")
         self.network = dqn.q_network(self.config, env, env.default_params)
         self.agent = dqn.make(self.config, env, env.default_params)
         if name not in _COMPILED:  # compile each variant once per session
@@ -214,7 +151,7 @@ def test_step_counts_and_metrics():
     run = trained("default")
     cfg = run.config
     s = run.state
-    np.testing.assert_array_equal(s.env_steps, cfg.total_env_steps)
+    np.testing.assert_array_equal(s.env_steps, cfg.total_timesteps)
     np.testing.assert_array_equal(s.updates, cfg.num_updates)
     # One gradient step per update from the first update with env_steps >= learning_starts.
     first = cfg.learning_starts // cfg.num_envs
@@ -345,7 +282,7 @@ def test_epsilon_greedy_rates():
         (dict(tau=0.0), "tau"),
         (dict(num_envs=0), "num_envs"),
         (dict(hidden=(32, -1)), "hidden"),
-        (dict(total_env_steps=4, num_envs=8), "less than one step"),
+        (dict(total_timesteps=4, num_envs=8), "less than one step"),
         (dict(priority_beta_start=2.0), "priority_beta_start"),
         (dict(activation="swish"), "activation"),
         (dict(dueling=True, hidden=()), "dueling"),
@@ -356,20 +293,15 @@ def test_config_validation(overrides, message):
         dqn.Config(**overrides).validate()
 
 
-class ContinuousProbe(Probe):
-    def action_space(self, params=None):
-        return spaces.Box(-1.0, 1.0, (1,), jnp.float32)
-
-
 def test_make_refuses_continuous_actions_before_compiling():
     with pytest.raises(ValueError, match="Discrete"):
-        dqn.make(dqn.Config(), ContinuousProbe())
+        dqn.make(dqn.Config(), probes.ContinuousProbe())
 
 
 def test_registered_and_presets_valid():
     from jaxrl import algos
 
-    assert algos.get("dqn") is dqn
+    assert algos.get("dqn") is dqn.DQN and dqn.DQN.make is dqn.make
     for name, preset in dqn.PRESETS.items():
         preset.config.validate()
         env, params = dqn.preset_env(name)
@@ -382,7 +314,7 @@ def test_registered_and_presets_valid():
 def test_gridworld_static_mode_is_solved_optimally():
     """Static board: the shortest safe path is 7 moves (return 10 - 6 = 4)."""
     cfg = dqn.Config(
-        num_envs=8, total_env_steps=8_000, hidden=(64,), lr=2e-3, gamma=0.9, batch_size=64,
+        num_envs=8, total_timesteps=8_000, hidden=(64,), lr=2e-3, gamma=0.9, batch_size=64,
         buffer_size=4_096, learning_starts=128, target="hard", target_update_period=100,
         n_steps=1, loss="huber", epsilon_start=1.0, epsilon_end=0.05, epsilon_decay_steps=4_000.0,
     )

@@ -12,12 +12,12 @@ import pytest
 from flax import struct
 
 from jaxrl import envs
+from jaxrl.core import episodes as ev
+from jaxrl.core.agent import Agent
 from jaxrl.envs import spaces
 from jaxrl.envs.core import Environment
 from jaxrl.envs.gridworld import ACTION_NAMES
-from jaxrl.core import episodes as ev
 from jaxrl.runs import evaluation
-from jaxrl.core.agent import Agent
 
 
 @struct.dataclass
@@ -74,7 +74,8 @@ def run():
     env = Corridor()
     compiled = {}
 
-    def go(agent_state, agent=from_state, params=CorridorParams(), n=64, max_steps=10, win_fn=None):
+    def go(agent_state, agent=from_state, params=CorridorParams(), n=64, max_steps=10,  # noqa: B008
+           win_fn=None):
         key = (n, max_steps, win_fn)
         if key not in compiled:
             compiled[key] = jax.jit(

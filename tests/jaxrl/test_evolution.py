@@ -15,8 +15,7 @@ import optax
 import pytest
 
 from jaxrl import envs
-from jaxrl.algos import evolution
-from jaxrl.algos import es, ga
+from jaxrl.algos import es, evolution, ga
 from jaxrl.core.episodes import evaluate
 
 

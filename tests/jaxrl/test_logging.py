@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 
 from jaxrl.output.logging import (
-    EVENT_FILE_SUFFIX, Progress, TensorBoardLogger, duration, human, metric_tag,
+    EVENT_FILE_SUFFIX,
+    Progress,
+    TensorBoardLogger,
+    duration,
+    human,
+    metric_tag,
     seed_means,
 )
 

@@ -15,22 +15,22 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrl import envs
 import jaxrl
+from jaxrl import envs
 from jaxrl.algos import get, marl
 
 
 def _agent(algo, env_name, seeds_env=None, **kw):
     env, params = envs.make(env_name, **(seeds_env or {}))
-    cfg = get(algo).Config(**kw)
+    cfg = get(algo).config(**kw)
     return marl.make(cfg, env, params), env, params
 
 
 def test_registry_names_defaults_and_presets():
     for name, env in (("mfq", "Ising2D-v0"), ("nq", "Ising1D-v0"), ("iql", "Ising2D-v0")):
         module = get(name)
-        assert module.DEFAULT_ENV == env and module.Config().algorithm == name
-        for preset in module.PRESETS.values():
+        assert module.default_env == env and module.config().algorithm == name
+        for preset in module.presets.values():
             preset.config.validate()
             assert preset.env in envs.registered(include_gymnax=False)
 
@@ -250,7 +250,7 @@ def test_a_resumed_run_equals_one_never_stopped(tmp_path):
 # ------------------------------------------------------------------------------ slow
 def _ising_run(algo, env_name, total, seeds=8, steps_after=200, **env_options):
     env, params = envs.make(env_name, **env_options)
-    agent = marl.make(get(algo).Config(total_timesteps=total, hidden=(32,)), env, params)
+    agent = marl.make(get(algo).config(total_timesteps=total, hidden=(32,)), env, params)
 
     def one(key):
         k_train, k_eval = jax.random.split(key)

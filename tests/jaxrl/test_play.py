@@ -1,5 +1,5 @@
-"""jaxrl.output.play: tabular runs loaded from disk play, and episodes become GIFs and PNG strips
-(frames drawn from the state or from image observations; the frame colours and counts
+"""jaxrl.output.play: tabular runs loaded from disk play, and episodes become GIFs, PNG strips
+and MP4s of the environments' own pictures (``render_image``; the colours and counts
 checked against the episode)."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import pytest
 from PIL import Image
 
 from jaxrl import envs
-from jaxrl.output import play
 from jaxrl.core.agent import Agent
+from jaxrl.envs import drawing
+from jaxrl.output import play
 
 
 def scripted(policy):
@@ -55,18 +56,22 @@ def test_pixel_frames_colour_each_observation_channel(tmp_path):
     draw, _ = play.frame_drawer(env, params, ep)
     files = play.write_video(draw, len(ep.states), tmp_path / "breakout", 0.08)
     assert [f.name for f in files] == ["breakout.gif", "breakout.png"]
-    img = np.asarray(draw(0))
-    # Locate the board: rows x cols cells below the caption band, centred.
+    # The env's picture of the first state: rows x cols cells, MARGIN below the top, centred.
+    pic = env.render_image(ep.states[0], params)
     obs = ep.observations[0]
     rows, cols, _ = obs.shape
-    cell = min(48, 520 // cols, 360 // rows)
-    left = (img.shape[1] - cols * cell) // 2
+    cell = drawing.plane_cell(rows, cols)
+    left = (pic.shape[1] - cols * cell) // 2
     for r in range(rows):
         for c in range(cols):
             on = np.flatnonzero(obs[r, c] > 0)
-            colour = img[26 + r * cell + cell // 2, left + c * cell + cell // 2]
-            want = play.PALETTE[on[0]] if on.size else play.BACKGROUND
+            colour = pic[drawing.MARGIN + r * cell + cell // 2, left + c * cell + cell // 2]
+            want = drawing.PALETTE[on[0]] if on.size else drawing.BACKGROUND
             np.testing.assert_array_equal(colour, want, err_msg=f"cell {r, c}")
+    # play's frame is that picture under a caption band of the picture's dark ground.
+    frame = np.asarray(draw(0))
+    np.testing.assert_array_equal(frame[play.CAPTION_BAND:], pic)
+    np.testing.assert_array_equal(frame[1, -1], drawing.BACKGROUND)
     with Image.open(files[0]) as gif:
         assert gif.n_frames == ep.length + 1
 
@@ -76,14 +81,16 @@ def test_state_frames_for_gymnax_classic_control(tmp_path):
     ep = play.rollout(scripted(lambda s, o, k, g: jnp.int32(2)), None, env, params,
                       max_steps=5)
     draw, seconds = play.frame_drawer(env, params, ep)
-    assert seconds > 0
-    first = np.asarray(draw(0))
-    assert first.shape == (play.FRAME_SIZE[1], play.FRAME_SIZE[0], 3)
-    assert not np.array_equal(first, np.asarray(draw(5)))  # the links moved
+    assert seconds == pytest.approx(1 / env.render_fps) and seconds > 0
+    assert not np.array_equal(np.asarray(draw(0)), np.asarray(draw(5)))  # the links moved
+    first = env.render_image(ep.states[0], params)
+    width, height = drawing.FRAME_SIZE
+    assert first.shape == (height, width, 3)
     # Hanging straight down at the start: the lower link is drawn below the pivot.
-    column = first[:, play.FRAME_SIZE[0] // 2]
+    column = first[:, width // 2]
     link = np.flatnonzero(np.all(column == (0, 204, 204), axis=-1))
-    assert link.size and link.min() > play.FRAME_SIZE[1] // 2
+    assert link.size and link.min() > height // 2
+    assert env.describe(ep.states[0], params).startswith("tip height -2.0")
 
 
 def test_vector_observations_without_a_picture_fall_back_to_a_plot():
@@ -116,4 +123,98 @@ def test_frames_have_one_size(name, tmp_path):
         (lambda s, o, k, g: jnp.ones(space.shape))
     ep = play.rollout(scripted(act), None, env, params, max_steps=3)
     draw, _ = play.frame_drawer(env, params, ep)
-    assert {draw(t).size for t in range(len(ep.states))} == {play.FRAME_SIZE}
+    width, height = drawing.FRAME_SIZE
+    assert {draw(t).size for t in range(len(ep.states))} == {(width, height + play.CAPTION_BAND)}
+
+
+# ------------------------------------------------------------------------ play asks the env
+class Dots(envs.Environment):
+    """A test env that draws itself: a dot moving right on a 5x9 strip (and has no other
+    picture play could recognise: its state is one int)."""
+
+    stochastic_step = False
+    render_fps = 10.0
+
+    @property
+    def default_params(self):
+        return None
+
+    def reset_env(self, key, params):
+        return jnp.zeros(1, jnp.float32), jnp.zeros((), jnp.int32)
+
+    def step_env(self, key, state, action, params):
+        t = state + 1
+        return (jnp.full(1, t, jnp.float32), t, jnp.float32(1), t >= 4, jnp.asarray(False), {})
+
+    def action_space(self, params=None):
+        return envs.spaces.Discrete(2)
+
+    def observation_space(self, params=None):
+        return envs.spaces.Box(0.0, 9.0, (1,))
+
+    def render_image(self, state, params=None):
+        img = np.full((5, 9, 3), 255, np.uint8)
+        img[2, 2 * int(state)] = (255, 0, 0)
+        return img
+
+    def describe(self, state, params=None):
+        return f"dot at {2 * int(state)}"
+
+
+class Blind(Dots):
+    def render_image(self, state, params=None):
+        return None
+
+
+def test_play_draws_what_the_env_draws_and_wrappers_forward_it(tmp_path):
+    env = envs.wrappers.EpisodeStatistics(Dots())  # the state is wrapped: forwarded
+    ep = play.rollout(scripted(lambda s, o, k, g: jnp.int32(0)), None, env, None)
+    assert ep.length == 4 and play.kind(env, None, ep) == "frames"
+    draw, seconds = play.frame_drawer(env, None, ep)
+    assert seconds == pytest.approx(0.1)
+    scale = int(np.ceil(360 / 9))  # small pictures are scaled up by a whole factor
+    frame = np.asarray(draw(3))
+    assert frame.shape == (play.CAPTION_BAND + 5 * scale, max(9 * scale, 420), 3)
+    left = (frame.shape[1] - 9 * scale) // 2
+    red = np.argwhere(np.all(frame[play.CAPTION_BAND:] == (255, 0, 0), axis=-1))
+    assert red[:, 1].min() == left + 6 * scale and red[:, 0].min() == 2 * scale
+    assert play._caption(env, ep, 3, env.describe(ep.states[3])) == \
+        "step 3   action 0   return 3   dot at 6"
+    assert play.kind(Blind(), None) == "plot"  # render_image None: cannot draw
+
+
+@pytest.mark.skipif(not play.video_available(), reason="needs jaxrl[video]")
+def test_write_video_also_writes_an_mp4_of_the_gif_frames(tmp_path):
+    import imageio.v2 as imageio
+
+    def draw(t):  # odd sides: padded to even for H.264
+        return Image.new("RGB", (41, 31), (t * 20 % 256, 0, 255 - t * 20 % 256))
+
+    gif, png, mp4 = play.write_video(draw, 12, tmp_path / "clip", 0.05, video=True)
+    assert mp4.name == "clip.mp4" and mp4.stat().st_size > 0
+    reader = imageio.get_reader(mp4)
+    try:
+        assert reader.count_frames() == 12
+        assert reader.get_meta_data()["fps"] == pytest.approx(20, rel=0.01)
+        assert reader.get_data(0).shape == (32, 42, 3)
+    finally:
+        reader.close()
+    with Image.open(gif) as im:
+        assert im.n_frames == 12
+    # a long episode is thinned exactly as the GIF is
+    *_, mp4 = play.write_video(draw, 1001, tmp_path / "long", 0.02, max_frames=100, video=True)
+    reader = imageio.get_reader(mp4)
+    try:
+        assert reader.count_frames() == 92
+    finally:
+        reader.close()
+
+
+def test_video_is_refused_in_one_line_without_the_extra(monkeypatch, capsys, tmp_path):
+    from jaxrl.cli import main
+
+    monkeypatch.setattr(play, "video_available", lambda: False)
+    assert main(["play", str(tmp_path / "no-run"), "--video"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "--video" in err and "jaxrl[video]" in err and "imageio-ffmpeg" in err

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from test_distributed import _env  # child processes' environment (this folder is on sys.path)
 
 from jaxrl.cli import main as cli_main

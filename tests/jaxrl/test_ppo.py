@@ -9,13 +9,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from flax import struct
 
-from jaxrl import envs
-from jaxrl.envs import spaces
-from jaxrl.envs.core import Environment
-from jaxrl import algos
+from jaxrl import algos, envs
 from jaxrl.algos import ppo
+from jaxrl.envs import probes, spaces
 
 # --------------------------------------------------------------------------------- fixtures
 
@@ -105,7 +102,7 @@ def test_running_stats_match_numpy():
 
 
 def test_registered_and_validation():
-    assert algos.get("ppo") is ppo
+    assert algos.get("ppo") is ppo.PPO and ppo.PPO.make is ppo.make
     cfg = ppo.Config()
     assert cfg.batch_size == 512 and cfg.minibatch_size == 128 and cfg.num_updates == 976
     with pytest.raises(ValueError, match="minibatches=3 must divide"):
@@ -128,110 +125,25 @@ def test_registered_and_validation():
 
 
 def test_unsupported_action_space_refused():
-    class TwoDimBox(ProbeEnv):
+    class TwoDimBox(probes.Probe):
         def action_space(self, params=None):
             return spaces.Box(-1.0, 1.0, (2, 2))
 
     with pytest.raises(ValueError, match="1-D Box"):
-        ppo.make(ppo.Config(), TwoDimBox(), ProbeParams())
+        ppo.make(ppo.Config(), TwoDimBox(), probes.ProbeParams())
 
 
 # --------------------------------------------------------------------------------- probes
-# One environment, six behaviours chosen by a params leaf, so every discrete probe trains
-# in one compiled program (vmapped over ``kind``). Each has a unique right answer.
-CONST, OBS_REWARD, DISCOUNT, ACTION, OBS_ACTION, TRUNCATION = range(6)
+# The shared probe ladder (``envs.probes.Probe``, observation ``float32[1]``, 2 actions):
+# one environment, six behaviours chosen by a params leaf, so every discrete probe trains
+# in one compiled program (vmapped over ``kind``). Each has a unique right answer:
+# CONST (obs 0) V = 1; OBS_REWARD V(o) = o; DISCOUNT V(0) = gamma, V(1) = 1; ACTION (obs 0)
+# pi(1) = 1; OBS_ACTION pi(obs > 0) = 1; TRUNCATION (obs 0) V = 1 / (1 - gamma).
+# ``envs.probes.ContinuousProbe``: the greedy action must be 0.5 * obs.
+CONST, OBS_REWARD, DISCOUNT, ACTION, OBS_ACTION, TRUNCATION = (
+    probes.CONSTANT, probes.OBS_REWARD, probes.DISCOUNT, probes.ACTION, probes.OBS_ACTION,
+    probes.TRUNCATION)
 PROBE_GAMMA = 0.5
-
-
-@struct.dataclass
-class ProbeParams:
-    kind: int = 0
-
-
-@struct.dataclass
-class ProbeState:
-    obs: jax.Array  # float32[1]
-    t: jax.Array  # int32[]
-
-
-class ProbeEnv(Environment):
-    """Probe MDPs (after Andy Jones's debugging probes), observation ``float32[1]``, 2 actions.
-
-    * CONST: obs 1, reward 1, terminates: V = 1.
-    * OBS_REWARD: obs +-1 at random, reward = obs, terminates: V(o) = o.
-    * DISCOUNT: obs 0 (reward 0) then obs 1 (reward 1, terminates): V(0) = gamma, V(1) = 1.
-    * ACTION: obs 1, reward +1 for action 1 and -1 for action 0, terminates: pi(1) = 1.
-    * OBS_ACTION: obs +-1, reward +1 if action 1 on +1 or action 0 on -1, else -1.
-    * TRUNCATION: obs 1, reward 1, never terminates, truncated after every step:
-      V = 1 / (1 - gamma) (treating the time limit as termination would give 1).
-    """
-
-    @property
-    def default_params(self):
-        return ProbeParams()
-
-    def reset_env(self, key, params):
-        random_sign = jnp.where(jax.random.bernoulli(key), 1.0, -1.0)
-        obs = jnp.select(
-            [params.kind == OBS_REWARD, params.kind == OBS_ACTION, params.kind == DISCOUNT],
-            [random_sign, random_sign, 0.0],
-            1.0,
-        )
-        obs = jnp.reshape(obs, (1,)).astype(jnp.float32)
-        return obs, ProbeState(obs, jnp.zeros((), jnp.int32))
-
-    def step_env(self, key, state, action, params):
-        o = state.obs[0]
-        right = jnp.where(o > 0, 1, 0)
-        reward = jnp.select(
-            [params.kind == OBS_REWARD, params.kind == DISCOUNT, params.kind == ACTION,
-             params.kind == OBS_ACTION],
-            [o, jnp.where(state.t == 0, 0.0, 1.0), jnp.where(action == 1, 1.0, -1.0),
-             jnp.where(action == right, 1.0, -1.0)],
-            1.0,
-        )
-        terminated = jnp.where(
-            params.kind == DISCOUNT, state.t == 1, params.kind != TRUNCATION
-        )
-        truncated = params.kind == TRUNCATION
-        obs = jnp.where(params.kind == DISCOUNT, jnp.ones(1), state.obs).astype(jnp.float32)
-        return obs, ProbeState(obs, state.t + 1), reward, terminated, truncated, {}
-
-    def action_space(self, params=None):
-        return spaces.Discrete(2)
-
-    def observation_space(self, params=None):
-        return spaces.Box(-1.0, 1.0, (1,))
-
-
-@struct.dataclass
-class ContinuousProbeState:
-    obs: jax.Array
-
-
-class ContinuousProbe(Environment):
-    """obs +-1 at random; reward -(a - 0.5 obs)^2 for the (clipped) action; terminates.
-
-    The optimal (greedy) action is 0.5 * obs: the Gaussian mean must condition on obs.
-    """
-
-    @property
-    def default_params(self):
-        return ProbeParams()
-
-    def reset_env(self, key, params):
-        obs = jnp.where(jax.random.bernoulli(key), 1.0, -1.0).reshape(1).astype(jnp.float32)
-        return obs, ContinuousProbeState(obs)
-
-    def step_env(self, key, state, action, params):
-        reward = -jnp.sum((action - 0.5 * state.obs) ** 2)
-        return state.obs, state, reward, jnp.array(True), jnp.array(False), {}
-
-    def action_space(self, params=None):
-        return spaces.Box(-1.0, 1.0, (1,))
-
-    def observation_space(self, params=None):
-        return spaces.Box(-1.0, 1.0, (1,))
 
 
 PROBE_CONFIG = ppo.Config(
@@ -243,16 +155,16 @@ PROBE_CONFIG = ppo.Config(
 
 @pytest.fixture(scope="module")
 def discrete_probes():
-    env = ProbeEnv()
+    env = probes.Probe()
     kinds = jnp.arange(6)
 
     def train(kind, key):
-        agent = ppo.make(PROBE_CONFIG, env, ProbeParams(kind=kind))
+        agent = ppo.make(PROBE_CONFIG, env, probes.ProbeParams(kind=kind))
         return agent.train(key)
 
     keys = jax.random.split(jax.random.PRNGKey(0), 6)
     state, metrics = jax.jit(jax.vmap(train))(kinds, keys)
-    nets = ppo.networks(PROBE_CONFIG, env, ProbeParams())
+    nets = ppo.networks(PROBE_CONFIG, env, probes.ProbeParams())
     return state, metrics, nets
 
 
@@ -267,10 +179,10 @@ def _probe_outputs(state, nets, kind, obs_values):
 @pytest.mark.parametrize(
     "kind, obs, expected_values",
     [
-        (CONST, [1.0], [1.0]),
+        (CONST, [0.0], [1.0]),
         (OBS_REWARD, [1.0, -1.0], [1.0, -1.0]),
         (DISCOUNT, [0.0, 1.0], [PROBE_GAMMA, 1.0]),
-        (TRUNCATION, [1.0], [1.0 / (1.0 - PROBE_GAMMA)]),
+        (TRUNCATION, [0.0], [1.0 / (1.0 - PROBE_GAMMA)]),
     ],
     ids=["constant", "obs_reward", "discount", "truncation_bootstraps"],
 )
@@ -282,7 +194,7 @@ def test_value_probes(discrete_probes, kind, obs, expected_values):
 
 def test_policy_probes(discrete_probes):
     state, _, nets = discrete_probes
-    _, probs = _probe_outputs(state, nets, ACTION, [1.0])
+    _, probs = _probe_outputs(state, nets, ACTION, [0.0])
     assert probs[0, 1] > 0.99, probs
     _, probs = _probe_outputs(state, nets, OBS_ACTION, [1.0, -1.0])
     assert probs[0, 1] > 0.99 and probs[1, 0] > 0.99, probs
@@ -309,7 +221,7 @@ def test_probe_metrics(discrete_probes):
 
 
 def test_continuous_probe_with_obs_normalisation():
-    env = ContinuousProbe()
+    env = probes.ContinuousProbe()
     cfg = PROBE_CONFIG.replace(normalize_obs=True, lr=1e-2, init_log_std=-0.5)
     agent = ppo.make(cfg, env, env.default_params)
     state, metrics = jax.jit(agent.train)(jax.random.PRNGKey(1))

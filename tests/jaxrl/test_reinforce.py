@@ -6,64 +6,24 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from flax import struct
 
-from jaxrl import envs
-from jaxrl.envs import spaces
-from jaxrl.envs.core import Environment
-from jaxrl import algos
+from jaxrl import algos, envs
 from jaxrl.algos import reinforce
 from jaxrl.core.networks import MLP
-
+from jaxrl.envs import probes as probe_envs  # "probes" is the fixture below
 
 # --------------------------------------------------------------------------------- probes
+# One-step probes with known answers: three rungs of the shared ladder
+# (``envs.probes.Probe``, observation ``float32[1]``) with 1/0 rewards (``wrong_reward=0``),
+# at these positions along the vmapped axis:
+# * ``CONSTANT``: obs 0, reward 1, terminates. The baseline must learn V(0) = 1.
+# * ``ACTION`` (the ladder's ``OBS_ACTION``): obs -1 or +1 at random; reward 1 if the
+#   action equals ``obs > 0`` else 0; terminates. The policy must read the observation.
+# * ``TRUNCATE`` (``TRUNCATION``): obs 0, reward 1, and a time limit cuts every episode
+#   after one step (``truncated``, never ``terminated``): V(0) = 1 / (1 - gamma). A learner
+#   that treats the cut as a termination learns 1.
 CONSTANT, ACTION, TRUNCATE = 0, 1, 2
-
-
-@struct.dataclass
-class ProbeState:
-    obs: jax.Array  # float32[1]
-
-
-@struct.dataclass
-class ProbeParams:
-    kind: int = CONSTANT  # a params leaf: one compiled program trains every probe
-    max_steps_in_episode: int = 1
-
-
-class Probe(Environment):
-    """One-step probes with known answers, chosen by ``params.kind``.
-
-    * ``CONSTANT``: obs 0, reward 1, terminates. The baseline must learn V(0) = 1.
-    * ``ACTION``: obs -1 or +1 at random; reward 1 if the action equals ``obs > 0``
-      else 0; terminates. The policy must read the observation.
-    * ``TRUNCATE``: obs 0, reward 1, and a time limit cuts every episode after one
-      step (``truncated``, never ``terminated``): V(0) = 1 / (1 - gamma). A learner
-      that treats the cut as a termination learns 1.
-    """
-
-    stochastic_step = False
-
-    @property
-    def default_params(self):
-        return ProbeParams()
-
-    def reset_env(self, key, params):
-        coin = jnp.where(jax.random.bernoulli(key), 1.0, -1.0)
-        obs = jnp.where(params.kind == ACTION, coin, 0.0)[None].astype(jnp.float32)
-        return obs, ProbeState(obs)
-
-    def step_env(self, key, state, action, params):
-        right = (action == (state.obs[0] > 0)).astype(jnp.float32)
-        reward = jnp.where(params.kind == ACTION, right, 1.0).astype(jnp.float32)
-        truncated = params.kind == TRUNCATE
-        return state.obs, state, reward, ~truncated, truncated, {}
-
-    def action_space(self, params=None):
-        return spaces.Discrete(2)
-
-    def observation_space(self, params=None):
-        return spaces.Box(-1.0, 1.0, (1,), jnp.float32)
+RUNGS = jnp.array([probe_envs.CONSTANT, probe_envs.OBS_ACTION, probe_envs.TRUNCATION])
 
 
 PROBE = reinforce.Config(
@@ -76,12 +36,13 @@ PROBE = reinforce.Config(
 @pytest.fixture(scope="module")
 def probes():
     """Per kind: baseline value at obs (0, 1, -1), greedy actions there, metrics."""
-    env = Probe()
+    env = probe_envs.Probe()
     obs = jnp.array([[0.0], [1.0], [-1.0]])
     baseline = MLP(PROBE.baseline_hidden, 1, act=PROBE.activation)
 
     def one(kind, key):
-        agent = reinforce.make(PROBE, env, ProbeParams(kind=kind))
+        params = probe_envs.ProbeParams(kind=RUNGS[kind], wrong_reward=0.0)
+        agent = reinforce.make(PROBE, env, params)
         state, metrics = agent.train(key)
         values = baseline.apply(state.baseline_params, obs)[:, 0]
         greedy = jax.vmap(lambda o: agent.act(state, o, key, True))(obs)
@@ -93,7 +54,7 @@ def probes():
 
 # --------------------------------------------------------------------------------- config
 def test_registry_finds_reinforce():
-    assert algos.get("reinforce") is reinforce
+    assert algos.get("reinforce") is reinforce.REINFORCE and reinforce.REINFORCE.make is reinforce.make
 
 
 @pytest.mark.parametrize(
@@ -116,9 +77,7 @@ def test_config_rejects_bad_values(bad, match):
 
 
 def test_make_rejects_unknown_horizon_and_continuous_actions():
-    env = Probe()
-
-    class NoLimit(Probe):
+    class NoLimit(probe_envs.Probe):
         @property
         def default_params(self):
             return None
@@ -126,12 +85,9 @@ def test_make_rejects_unknown_horizon_and_continuous_actions():
     with pytest.raises(ValueError, match="max_episode_steps"):
         reinforce.make(reinforce.Config(), NoLimit(), None)
 
-    class Continuous(Probe):
-        def action_space(self, params=None):
-            return spaces.Box(-1.0, 1.0, (1,), jnp.float32)
-
+    continuous = probe_envs.ContinuousProbe()
     with pytest.raises(ValueError, match="Discrete"):
-        reinforce.make(reinforce.Config(), Continuous(), env.default_params)
+        reinforce.make(reinforce.Config(), continuous, continuous.default_params)
 
 
 def test_presets_validate():

@@ -136,7 +136,7 @@ def test_relational_dqn_updates(doorkey):
     """The torso inside the one DQN loop: a few updates run and change the parameters."""
     env, params, _ = doorkey
     config = dqn.Config(torso="relational", attention_width=8, hidden=(16,), num_envs=4,
-                        total_env_steps=64, batch_size=8, buffer_size=64, learning_starts=8)
+                        total_timesteps=64, batch_size=8, buffer_size=64, learning_starts=8)
     agent = dqn.make(config, env, params)
     state = agent.init(jax.random.key(0))
     new, _ = jax.jit(lambda s: jax.lax.scan(lambda s, _: agent.update(s), s, None, 8))(state)

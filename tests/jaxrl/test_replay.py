@@ -72,7 +72,7 @@ def test_a_uniform_buffer_keeps_no_priorities_and_the_same_data():
     with pytest.raises(ValueError, match="no priorities"):
         replay.sample_proportional(plain, jax.random.key(0), 4, 0.5)
     with pytest.raises(ValueError, match="no priorities"):
-        plain.priority
+        _ = plain.priority
 
 
 def test_add_checks_the_number_of_env_copies():

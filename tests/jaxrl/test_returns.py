@@ -114,8 +114,8 @@ def test_gae_vmaps_over_envs():
 
 
 def test_gae_accepts_integer_flags_and_traced_gamma():
-    fn = jax.jit(lambda g, l: R.gae(jnp.asarray(REWARDS), VALUES, NEXT_VALUES,
-                                    TERMINATED.astype(np.int32), TRUNCATED.astype(np.int32), g, l))
+    fn = jax.jit(lambda g, lam: R.gae(jnp.asarray(REWARDS), VALUES, NEXT_VALUES,
+                                    TERMINATED.astype(np.int32), TRUNCATED.astype(np.int32), g, lam))
     np.testing.assert_allclose(fn(GAMMA, LAM)[0], 1.9112, rtol=1e-5)
 
 

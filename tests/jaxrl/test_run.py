@@ -7,6 +7,7 @@ API test at the end trains the real PPO.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -14,14 +15,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from probe import probe  # noqa: F401 - the fixture registering the test-only algorithm
 
 import jaxrl
-from jaxrl.runs import checkpoint as ckpt
 from jaxrl.core import metrics as M
+from jaxrl.runs import checkpoint as ckpt
 from jaxrl.runs import overrides as O
 from jaxrl.runs import run
 from jaxrl.runs.rundir import MetricsWriter, RunDir, read_metrics
-from probe import probe  # noqa: F401 - the fixture registering the test-only algorithm
 
 
 def _bits(tree):
@@ -161,9 +162,73 @@ def test_config_values_are_read_by_the_default_type():
 
 def test_shortcuts_map_to_each_algorithms_fields():
     assert run.resolve_config("ppo", total_steps=4096, num_envs=2).total_timesteps == 4096
-    assert run.resolve_config("dqn", total_steps=5000).total_env_steps == 5000
-    with pytest.raises(run.RunError, match="--total-steps does not apply to reinforce"):
+    assert run.resolve_config("dqn", total_steps=5000).total_timesteps == 5000
+    assert run.resolve_config("contextual_bandit", total_steps=64).total_timesteps == 64
+    with pytest.raises(run.RunError, match="--total-steps counts environment steps; "
+                                           "reinforce's budget is in episodes: use --set "
+                                           "num_episodes=N"):
         run.resolve_config("reinforce", total_steps=5000)
+    for name in ("ga", "es"):
+        with pytest.raises(run.RunError, match=f"{name}'s budget is in generations: use --set "
+                                               f"generations=N"):
+            run.resolve_config(name, total_steps=5000)
+
+
+def test_old_names_are_aliases_of_the_new(tmp_path):
+    """``total_env_steps`` (dqn family), ``total_steps`` and ``learning_rate`` (contextual
+    bandit) are today's ``total_timesteps`` and ``lr`` wherever text becomes a config."""
+    assert O.ALIASES["total_env_steps"] == O.ALIASES["total_steps"] == "total_timesteps"
+    assert O.ALIASES["learning_rate"] == "lr"
+    for algo in ("dqn", "c51", "qrdqn"):
+        cfg = run.resolve_config(algo, {"total_env_steps": "4000"})
+        assert cfg.total_timesteps == 4000 and not hasattr(cfg, "total_env_steps")
+    cfg = run.resolve_config("contextual_bandit", {"total_steps": "64", "learning_rate": "1e-3"})
+    assert (cfg.total_timesteps, cfg.lr) == (64, 1e-3)
+    toml = tmp_path / "old.toml"
+    toml.write_text("total_env_steps = 3000\nlr = 2e-3\n")
+    assert run.resolve_config("dqn", toml=toml).total_timesteps == 3000
+    # An old config.json's table, and the spec of a run, read the same.
+    old = O.config_to_dict(run.resolve_config("dqn", {"total_timesteps": "3000"}))
+    old["total_env_steps"] = old.pop("total_timesteps")
+    assert O.config_from_dict("dqn", old) == run.resolve_config("dqn", {"total_timesteps": "3000"})
+    # Keywords of jaxrl.train (through make_spec's overrides).
+    spec, built = run.make_spec("contextual_bandit", overrides={"total_steps": 32})
+    assert built.config.total_timesteps == 32 and spec.config["total_timesteps"] == 32
+    # Two names of one field in one place are refused; the new name needs no alias.
+    with pytest.raises(run.RunError, match="both set total_timesteps"):
+        run.resolve_config("dqn", {"total_env_steps": "10", "total_timesteps": "20"})
+    with pytest.raises(run.RunError, match="no config field 'total_env_step'.*total_env_steps"):
+        run.resolve_config("dqn", {"total_env_step": "10"})
+    # A spec in the old names and the same spec in the new ones do not differ.
+    new_spec, _ = run.make_spec("dqn", overrides={"total_timesteps": 3000})
+    old_spec = dataclasses.replace(new_spec, config=old)
+    assert old_spec.config != new_spec.config and old_spec.differences(new_spec) == []
+    changed = dataclasses.replace(new_spec, config={**new_spec.config, "lr": 0.5})
+    assert old_spec.differences(changed) == ["config.lr: 0.001 vs 0.5"]
+
+
+def test_a_run_directory_in_the_old_names_resumes_twice(tmp_path):
+    """config.json in the old names (``total_steps``, ``learning_rate``) beside a checkpoint
+    in the new: the two specs are the same run; it resumes, stops, resumes again to the
+    end (config.json is never rewritten) and ends as the run without stops."""
+    import json
+
+    out = tmp_path / "bandit"
+    kw = dict(seeds=2, total_steps=24, num_envs=2, hidden=(4,), checkpoint_every=2)
+    jaxrl.train("contextual_bandit", out_dir=out, stop_after=4, **kw)
+    spec = json.loads((out / "config.json").read_text())
+    cfg = spec["config"]
+    cfg["total_steps"], cfg["learning_rate"] = cfg.pop("total_timesteps"), cfg.pop("lr")
+    (out / "config.json").write_text(json.dumps(spec, indent=2) + "\n")
+    before = (out / "config.json").read_bytes()
+    assert jaxrl.resume(out, stop_after=4).updates_done == 8
+    r = jaxrl.resume(out)
+    assert r.complete and r.updates_done == 12 and r.config.total_timesteps == 24
+    assert (out / "config.json").read_bytes() == before
+    whole = jaxrl.train("contextual_bandit", **kw)
+    for k in whole.metrics:
+        np.testing.assert_array_equal(np.asarray(r.metrics[k]), np.asarray(whole.metrics[k]))
+    assert jaxrl.load(out).updates_done == 12
 
 
 def test_bad_names_and_values_are_refused_with_closest_matches():

@@ -38,14 +38,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import serialization
-from probe import PROBE, _DriverProbe
+from probe import PROBE
+from probe import registered as probe_registered
 
-from jaxrl.runs import checkpoint as ckpt
 from jaxrl import cli
-from jaxrl.runs import run
-from jaxrl.runs import rundir as R
 from jaxrl.errors import RunError, TrainingError
 from jaxrl.output.tracking import Callback
+from jaxrl.runs import checkpoint as ckpt
+from jaxrl.runs import run
+from jaxrl.runs import rundir as R
 
 ENV = "CartPole-v1"
 BASE = {"seeds": 2, "chunk_updates": 4, "checkpoint_every": 5}  # the probe: 13 updates
@@ -61,8 +62,6 @@ GLOG = re.compile(r"^[EWIF]\d{4} ")  # XLA's C++ log lines (a cached program's C
 @pytest.fixture(scope="module", autouse=True)
 def _probe_and_cache(tmp_path_factory):
     """``"_probe"`` is an algorithm, and compiled programs are cached on disk, module-wide."""
-    from jaxrl import algos
-
     try:
         from jax._src import compilation_cache as cc
     except ImportError:  # pragma: no cover - a JAX without it: compile every time
@@ -70,9 +69,7 @@ def _probe_and_cache(tmp_path_factory):
     names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
              "jax_persistent_cache_min_entry_size_bytes")
     saved = {n: getattr(jax.config, n) for n in names}
-    with pytest.MonkeyPatch.context() as mp:
-        real = algos.get
-        mp.setattr(algos, "get", lambda name: _DriverProbe if name == PROBE else real(name))
+    with probe_registered():
         if cc is not None:
             jax.config.update(names[0], str(tmp_path_factory.mktemp("xla-cache")))
             jax.config.update(names[1], 0.0)

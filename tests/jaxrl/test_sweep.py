@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from jaxrl import envs
-from jaxrl.runs import sweep as sweep_mod
 from jaxrl.algos import ppo
+from jaxrl.runs import sweep as sweep_mod
 from jaxrl.runs.sweep import SweepResult, final_returns, sweep
 
 TINY = ppo.Config(
@@ -65,6 +65,37 @@ def test_sweepable_fields_split():
     assert {"lr", "clip_eps", "ent_coef", "gamma", "max_grad_norm"} <= set(leaves)
     assert {"num_envs", "num_steps", "epochs", "actor_hidden", "anneal_lr"} <= set(static)
     assert not set(leaves) & set(static)
+    # A group's fields by their dotted names (Config.curiosity).
+    assert {"curiosity.beta", "curiosity.eta", "curiosity.extrinsic_coef"} <= set(leaves)
+    assert {"curiosity.kind", "curiosity.hidden"} <= set(static) and "curiosity" not in leaves
+
+
+def test_grid_over_a_group_field_and_an_old_name(no_compile):
+    """A group's leaf is swept by its dotted name (an old flat name stands for it); its
+    static fields are refused, and every setting is validated, before compiling."""
+    base = TINY.replace(curiosity="rnd")
+    with pytest.raises(ValueError, match="curiosity.kind is a static field"):
+        sweep("ppo", "CartPole-v1", base, grid={"curiosity.kind": [1, 2]}, seeds=2)
+    with pytest.raises(ValueError, match=r"setting \{'curiosity.eta': -1.0\}: "
+                                          r"ppo.Config.curiosity.eta must be finite"):
+        sweep("ppo", "CartPole-v1", base, grid={"curiosity_eta": [0.5, -1.0]}, seeds=2)
+    with pytest.raises(ValueError, match="no field 'curiosity.bta'"):
+        sweep("ppo", "CartPole-v1", base, grid={"curiosity.bta": [0.5]}, seeds=2)
+
+
+@pytest.mark.slow  # compiles RND twice
+def test_sweep_over_a_group_field_matches_standalone_runs():
+    env, params = envs.make("CartPole-v1")
+    base = TINY.replace(curiosity="rnd", total_timesteps=64 * 2)
+    result = sweep("ppo", (env, params), base, grid={"curiosity.eta": [0.5, 2.0]}, seeds=1,
+                   key=jax.random.PRNGKey(3), final_window=1)
+    assert result.grid == {"curiosity.eta": [0.5, 2.0]}
+    key = jax.random.split(jax.random.PRNGKey(3), 1)[0]
+    for i, eta in enumerate([0.5, 2.0]):
+        agent = ppo.make(base.replace(curiosity={"eta": eta}), env, params)
+        _, metrics = jax.jit(agent.train)(key)
+        np.testing.assert_allclose(result.metrics["intrinsic_reward"][i, 0, 0],
+                                   np.asarray(metrics["intrinsic_reward"])[0], rtol=1e-5)
 
 
 def test_final_returns_fixture():

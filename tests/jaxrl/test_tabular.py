@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 from flax import struct
 
-from jaxrl import envs
+from jaxrl import algos, envs
+from jaxrl.algos import tabular
 from jaxrl.envs import spaces
 from jaxrl.envs.core import Environment
-from jaxrl import algos
-from jaxrl.algos import tabular
 
 
 # --------------------------------------------------------------------------------- probe env
@@ -300,7 +299,7 @@ def test_taxi_policy_text_by_hand():
 def test_registry_names_resolve_to_presets():
     for name in ("q_learning", "sarsa"):
         mod = algos.get(name)
-        cfg = mod.Config(num_envs=2)
+        cfg = mod.config(num_envs=2)
         assert isinstance(cfg, tabular.Config) and cfg.algorithm == name
         assert mod.make is tabular.make
 

@@ -12,8 +12,14 @@ import numpy as np
 import pytest
 
 from jaxrl.output.tracking import (
-    Callback, CallbackList, MLflowCallback, RunInfo, TensorBoardCallback, WandbCallback,
-    final_metrics, run_status,
+    Callback,
+    CallbackList,
+    MLflowCallback,
+    RunInfo,
+    TensorBoardCallback,
+    WandbCallback,
+    final_metrics,
+    run_status,
 )
 
 CONFIG = {"lr": 3e-4, "actor_hidden": [64, 64], "seed": 7, "schedule": {"kind": "linear"}}

@@ -6,7 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrl.core import returns, value_targets as vt
+from jaxrl.core import returns
+from jaxrl.core import value_targets as vt
 
 MODES = ["eager", "jit"]
 

@@ -1,0 +1,71 @@
+"""PPO's named settings (``PRESETS``) and default environment (``DEFAULT_ENV``)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from jaxrl.algos.ppo.config import Config
+from jaxrl.core.presets import Preset
+
+__all__ = ["DEFAULT_ENV", "PRESETS"]
+
+#: The curiosity presets' common settings: small networks, short rollouts, 2 epochs of 2
+#: minibatches, a constant learning rate (a goal found late still gets learned).
+_CURIOUS = Config(
+    num_envs=16, num_steps=64, epochs=2, minibatches=2, total_timesteps=102_400,
+    actor_hidden=(32,), critic_hidden=(32,), lr=1e-3, anneal_lr=False,
+    curiosity={"hidden": (32,), "features": 16},
+)
+
+#: Named settings (``jaxrl.core.presets.Preset``). ``cleanrl``: the defaults (CleanRL's and
+#: PureJaxRL's CartPole settings: two 64-unit tanh layers per network, Adam 2.5e-4).
+#: ``cartpole``: jaxrl's CartPole-v1 setting for throughput: one 32-unit tanh layer per
+#: network and Adam 1e-3, otherwise the defaults. The curiosity presets (chapter 8) wrap
+#: PPO in ICM or RND on the maze and sparse MountainCar. How the tuned ones were found and
+#: measured: ``benchmarks/NOTES.md``.
+PRESETS: dict[str, Preset] = {
+    "cleanrl": Preset(
+        Config(), env="CartPole-v1",
+        description="CleanRL's and PureJaxRL's CartPole settings (the defaults)",
+    ),
+    "cartpole": Preset(
+        Config(actor_hidden=(32,), critic_hidden=(32,), lr=1e-3), env="CartPole-v1",
+        description="jaxrl tuned for CartPole-v1 throughput: 32-unit networks, Adam 1e-3",
+    ),
+    # Curiosity (chapter 8). The book's beta 0.2 and lambda 0.1; with the sparse reward
+    # on, a small eta and the goal weighted up, so the bonus steers the search and the
+    # goal outweighs it once found. --set curiosity.extrinsic_coef=0 --set
+    # curiosity.eta=1 is pure curiosity (the book's eta).
+    **{
+        f"{task}_{kind}": Preset(
+            (c := _CURIOUS.replace(curiosity={"kind": kind, **group}, **extra)), env=env,
+            env_options=options,
+            description=f"{kind.upper()} curiosity on {what}: bonus eta {c.curiosity.eta}, "
+                        f"goal weighted {c.curiosity.extrinsic_coef:g}x",
+        )
+        for task, env, options, extra, group, what in (
+            # The maze: a tree of 16 rooms (one route, 48 steps to the goal; uniform random
+            # actions never reach it in 200 steps), the bonus non-episodic with its own
+            # critic and whitened input (RND's recipe), 4 epochs of 4 minibatches.
+            ("maze", "Maze-v0", {"size": 15, "layout_seed": 1, "extra_doors": 0.0},
+             {"torso": "mlp", "num_steps": 32, "epochs": 4, "minibatches": 4,
+              "total_timesteps": 204_800},
+             {"eta": 0.3, "extrinsic_coef": 100.0, "intrinsic_critic": True,
+              "normalize_obs": True},
+             "the 15x15 tree maze (one route to the goal)"),
+            ("mountaincar_sparse", "MountainCar-v0", {"sparse": True},
+             {"normalize_obs": True, "total_timesteps": 1_024_000},
+             {"eta": 0.2, "extrinsic_coef": 30.0},
+             "MountainCar, reward only at the flag"),
+        )
+        for kind in ("icm", "rnd")
+    },
+}
+# maze_icm: ICM learns its encoding phi(s) (by the inverse model), unlike RND's fixed
+# target; 64 features from 64 units tell the maze's 159 cells apart (16 from 32 do not).
+PRESETS["maze_icm"] = dataclasses.replace(
+    PRESETS["maze_icm"],
+    config=PRESETS["maze_icm"].config.replace(curiosity={"features": 64, "hidden": (64,)}))
+
+#: The environment a run trains on when none is named.
+DEFAULT_ENV: str = "CartPole-v1"
