@@ -355,10 +355,7 @@ def _shortcut(record: Algorithm, algorithm: str, candidates: tuple[str, ...],
 
 def read_toml(path: str | os.PathLike) -> dict[str, Any]:
     """Config fields from a TOML file: top-level ``field = value`` pairs (or a ``[config]`` table)."""
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - Python 3.10
-        import tomli as tomllib
+    import tomllib
 
     path = Path(path)
     if path.is_dir():
