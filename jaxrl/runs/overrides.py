@@ -25,7 +25,6 @@ from __future__ import annotations
 import ast
 import dataclasses
 import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
