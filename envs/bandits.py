@@ -48,14 +48,13 @@ State: ``arms: float32[num_arms]`` (``p``, or ``q*`` for the Gaussian testbed), 
 
 from __future__ import annotations
 
-import numbers
-
 import jax
 import jax.numpy as jnp
 from flax import struct
 
 from . import spaces
 from .core import Environment
+from .validation import MAX_COUNT, count
 
 #: Trials in the binomial reward: a pull pays 0..NUM_TRIALS.
 NUM_TRIALS = 10
@@ -69,9 +68,7 @@ def binomial_reward(key: jax.Array, p: jax.Array) -> jax.Array:
 
 
 def _check_count(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    return count("bandit", name, value, minimum, MAX_COUNT)
 
 
 def _bandit_info(means: jax.Array, action: jax.Array) -> dict[str, jax.Array]:

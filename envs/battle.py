@@ -51,8 +51,6 @@ directories made before ``"view"`` existed keep their meaning). Pictures:
 
 from __future__ import annotations
 
-import numbers
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -60,6 +58,7 @@ from flax import struct
 
 from . import spaces
 from .multiagent import MultiAgentEnvironment
+from .validation import MAX_SIDE, count
 
 ACTION_NAMES = ("stay", "up", "down", "left", "right", "attack")
 MOVES = np.array([[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1], [0, 0]], np.int32)
@@ -94,9 +93,7 @@ class BattleParams:
 
 
 def _int(name: str, value: object, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"Battle {name} must be an int >= {low}, got {value!r}")
-    return int(value)
+    return count("Battle", name, value, low, MAX_SIDE)
 
 
 class Battle(MultiAgentEnvironment):

@@ -50,8 +50,6 @@ view highlighted),
 
 from __future__ import annotations
 
-import numbers
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -60,6 +58,7 @@ from flax import struct
 from . import spaces
 from .core import Environment
 from .registry import _closest
+from .validation import MAX_SIDE, count
 
 #: MiniGrid's object indices (``minigrid.core.constants.OBJECT_TO_IDX``).
 OBJECT = {"unseen": 0, "empty": 1, "wall": 2, "floor": 3, "door": 4, "key": 5, "ball": 6,
@@ -112,8 +111,7 @@ class DoorKey(Environment[DoorKeyState, DoorKeyParams]):
     """
 
     def __init__(self, size: int = 5, observation: str = "partial", action_set: str = "minigrid"):
-        if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 5:
-            raise ValueError(f"DoorKey size must be an int >= 5, got {size!r}")
+        count("DoorKey", "size", size, 5, MAX_SIDE)
         if observation not in OBSERVATIONS:
             raise ValueError(f"unknown DoorKey observation {observation!r}."
                              f"{_closest(observation, OBSERVATIONS)}"

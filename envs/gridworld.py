@@ -41,8 +41,6 @@ and ``num_states`` (a table index for tabular learners).
 
 from __future__ import annotations
 
-import numbers
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -51,6 +49,7 @@ from flax import struct
 from . import spaces
 from .core import Environment
 from .registry import _closest
+from .validation import MAX_SIDE, count
 
 MODES = ("static", "player", "random")
 REWARD_SCHEMES = {
@@ -132,10 +131,7 @@ class Gridworld(Environment[GridworldState, GridworldParams]):
     render_fps = 2.5  # a board game: one move every 0.4 s
 
     def __init__(self, size: int = 4, mode: str = "static", rewards: str = "book"):
-        if isinstance(size, bool) or not isinstance(size, numbers.Integral):
-            raise ValueError(f"Gridworld size must be an int >= 4, got {size!r}")
-        if size < 4:
-            raise ValueError(f"Gridworld size must be an int >= 4, got {size}")
+        count("Gridworld", "size", size, 4, MAX_SIDE)
         if mode not in MODES:
             raise ValueError(
                 f"unknown Gridworld mode {mode!r}.{_closest(mode, MODES)}"

@@ -52,8 +52,6 @@ down dark); ``jaxrl.output.plotting.spin_grids`` draws configurations side by si
 
 from __future__ import annotations
 
-import numbers
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -61,6 +59,7 @@ from flax import struct
 
 from . import spaces
 from .multiagent import MultiAgentEnvironment
+from .validation import MAX_COUNT, MAX_SIDE, count
 
 ACTION_NAMES = ("down", "up")
 UP_COLOUR, DOWN_COLOUR = (244, 200, 66), (38, 52, 110)
@@ -88,10 +87,8 @@ class Ising2DParams:
     max_steps_in_episode: int = 100
 
 
-def _size(name: str, value: object, low: int = 3) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"Ising {name} must be an int >= {low}, got {value!r}")
-    return int(value)
+def _size(name: str, value: object, low: int = 3, high: int = MAX_SIDE) -> int:
+    return count("Ising", name, value, low, high)
 
 
 class _Ising(MultiAgentEnvironment):
@@ -175,7 +172,7 @@ class Ising1D(_Ising):
     """
 
     def __init__(self, num_spins: int = 20):
-        self.num_agents = _size("num_spins", num_spins)
+        self.num_agents = _size("num_spins", num_spins, high=MAX_COUNT)
         self.shape = (self.num_agents,)
         i = np.arange(self.num_agents)
         self.neighbours = np.stack([(i - 1) % self.num_agents, (i + 1) % self.num_agents], 1)

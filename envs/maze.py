@@ -45,6 +45,7 @@ from flax import struct
 
 from . import spaces
 from .core import Environment
+from .validation import MAX_SIDE
 
 ROOM = 3  # cells per room side; wall lines every ROOM + 1 cells
 ACTION_NAMES = ("up", "down", "left", "right")
@@ -123,9 +124,9 @@ class Maze(Environment[MazeState, MazeParams]):
 
     def __init__(self, size: int = 15, layout_seed: int = 0, extra_doors: float = 0.2):
         if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 7 \
-                or (size + 1) % (ROOM + 1):
-            raise ValueError(f"Maze size must be 4 k - 1 for an int k >= 2 (7, 11, 15, 19, ...), "
-                             f"got {size!r}")
+                or (size + 1) % (ROOM + 1) or size > MAX_SIDE:
+            raise ValueError(f"Maze size must be 4 k - 1 for an int k >= 2 (7, 11, 15, 19, "
+                             f"..., at most {MAX_SIDE - 1}), got {size!r}")
         if isinstance(layout_seed, bool) or not isinstance(layout_seed, numbers.Integral) \
                 or layout_seed < 0:
             raise ValueError(f"Maze layout_seed must be an int >= 0, got {layout_seed!r}")

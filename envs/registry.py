@@ -32,6 +32,7 @@ import numpy as np
 
 from . import spaces
 from .core import Environment
+from .validation import finite
 
 GYMNAX_PREFIX = "gymnax/"
 
@@ -75,6 +76,20 @@ def registered(include_gymnax: bool = True) -> list[str]:
     if include_gymnax:
         names += _gymnax_names()
     return names
+
+
+BUILTIN_PREFIX = "jaxrl.envs."  # the entry points of this package's own environments
+
+
+def is_builtin(name: Any) -> bool:
+    """Is ``name`` one of this package's environments or a gymnax one (not a user's own
+    class, ``package.module:ClassName``, nor a name a user registered for their code)?"""
+    if not isinstance(name, str):
+        return False
+    if name.startswith(GYMNAX_PREFIX):
+        return True
+    entry = _REGISTRY.get(name)
+    return entry is not None and entry[0].startswith(BUILTIN_PREFIX)
 
 
 def _closest(word: Any, choices: Any) -> str:
@@ -197,6 +212,7 @@ def replace_params(params: Any, env_name: str, ctor_names: Collection[str] = fro
                 raise TypeError(
                     f"{env_name} option {key!r} must be a number, got {type(value).__name__} {value!r}"
                 )
+        finite(env_name, key, value)  # gravity=nan, force_mag=inf: refused
         if isinstance(default, (int, jnp.integer)) and not isinstance(default, bool):
             if isinstance(value, numbers.Real) and int(cast(float, value)) != value:
                 raise TypeError(f"{env_name} option {key!r} must be an integer, got {value!r}")

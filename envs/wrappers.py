@@ -243,20 +243,53 @@ class TerminalReward(TransformReward):
 
 
 class CheckedActions(Wrapper):
-    """Raises on an out-of-range discrete action instead of clipping it.
+    """Raises on an action outside the action space instead of clipping it.
 
-    The check runs inside the compiled program through a host callback; the error
-    surfaces (as a ``jax`` runtime error whose message names the action) when the
-    result is computed.
+    Three checks, each as early as it can run:
+
+    * the action's dtype and shape (static, so checked while tracing: a plain
+      ``ValueError`` under ``jit`` too): a ``Discrete`` space takes integers only (a
+      fractional ``0.7``, or even ``1.0``, is refused rather than rounded), of the
+      space's shape (the joint shape for a multi-agent environment);
+    * the values of a concrete action (called eagerly): ``ValueError`` at once;
+    * the values of a traced action (under ``jit``/``vmap``): a host callback inside
+      the compiled program; JAX delivers its ``ValueError`` as a runtime error (whose
+      message names the action) when the result is computed. For a clean error there,
+      step eagerly while debugging.
     """
 
+    def _space(self) -> spaces.Space:
+        base = self.env.unwrapped
+        joint = getattr(base, "joint_action_space", None)
+        if callable(joint) and getattr(base, "num_agents", None) is not None:
+            return joint(base.default_params)
+        return self.env.action_space(self.env.default_params)
+
     def clip_action(self, action, params):
-        space = self.env.action_space(self.env.default_params)
+        space = self._space()
         if isinstance(space, spaces.Discrete):
-            action = jnp.asarray(action)
-            ok = jnp.all((action >= 0) & (action < space.n))
-            jax.debug.callback(_raise_if_invalid, ok, action, space.n, ordered=False)
+            dtype = jnp.result_type(action)
+            if not jnp.issubdtype(dtype, jnp.integer):
+                raise ValueError(f"{self.name}: a {space!r} action is an integer, got "
+                                 f"{_shown(action)} ({dtype}); checked mode does not round")
+            if jnp.shape(action) != tuple(space.shape):
+                raise ValueError(f"{self.name}: a {space!r} action has shape "
+                                 f"{tuple(space.shape)}, got shape {jnp.shape(action)}")
+            if not isinstance(action, jax.core.Tracer):  # concrete: checked now
+                _raise_if_invalid(np.all((np.asarray(action) >= 0)
+                                         & (np.asarray(action) < space.n)), action, space.n)
+            else:
+                action = jnp.asarray(action)
+                ok = jnp.all((action >= 0) & (action < space.n))
+                jax.debug.callback(_raise_if_invalid, ok, action, space.n, ordered=False)
+        elif isinstance(space, spaces.Box) and jnp.shape(action) != tuple(space.shape):
+            raise ValueError(f"{self.name}: a {space!r} action has shape "
+                             f"{tuple(space.shape)}, got shape {jnp.shape(action)}")
         return self.env.clip_action(action, params)
+
+
+def _shown(action: Any) -> str:
+    return repr(action) if isinstance(action, (int, float)) else "an array"
 
 
 def _raise_if_invalid(ok, action, n):

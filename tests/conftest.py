@@ -1,16 +1,47 @@
-"""Session set-up shared by every test."""
+"""Session set-up shared by every test.
+
+Compiled programs are shared by the whole test run: most of the suite's time is XLA
+compiling the same small programs again in test after test (the probe algorithm, the
+tiny presets), so every test process (pytest-xdist workers and the commands tests start
+as subprocesses) keeps them in one persistent compilation cache that lives as long as
+the run. ``JAXRL_TEST_CACHE=DIR`` names a directory to keep between runs instead; the
+default is a fresh temporary directory, removed at the end, so a run is timed cold.
+"""
 
 import os
+import shutil
+import tempfile
+
+_OWN_CACHE = None
+if not os.environ.get("JAXRL_TEST_CACHE"):
+    # The first process of the run (the xdist controller, or pytest without -n) makes
+    # it; workers and subprocesses inherit the variable.
+    _OWN_CACHE = tempfile.mkdtemp(prefix="jaxrl-test-cache-")
+    os.environ["JAXRL_TEST_CACHE"] = _OWN_CACHE
+CACHE_ROOT = os.environ["JAXRL_TEST_CACHE"]
 
 # The jaxrl command keeps compiled programs in ~/.cache/jaxrl/xla by default; tests never
-# write there. "off" also reaches the commands tests start as subprocesses; a test that
-# wants the cache passes its own JAXRL_CACHE_DIR (a temporary directory).
-os.environ["JAXRL_CACHE_DIR"] = "off"
+# write there. The commands tests run (in-process or as subprocesses) use the run's cache
+# (its own folder: the command seals its entries); a test that needs another cache, or
+# none, passes its own JAXRL_CACHE_DIR.
+os.environ["JAXRL_CACHE_DIR"] = os.path.join(CACHE_ROOT, "cli")
 
 import jax
+
+# Programs that take 0.2 s or more to compile are kept; the lock (filelock, a dev
+# dependency) keeps two workers from reading an entry while the other writes it.
+jax.config.update("jax_compilation_cache_dir", os.path.join(CACHE_ROOT, "xla"))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+jax.config.update("jax_compilation_cache_max_size", 8 * 1024**3)
 
 # Start JAX now, with its default CPU device count, so that no test depends on which
 # test happened to start it: the jaxrl CLI, called in-process by some tests, asks for
 # one CPU device per core when it is the first to start JAX. Multi-device behaviour is
 # tested in child processes (tests/jaxrl/test_parallel.py).
 jax.devices()
+
+
+def pytest_unconfigure(config):
+    if _OWN_CACHE and not hasattr(config, "workerinput"):
+        shutil.rmtree(_OWN_CACHE, ignore_errors=True)

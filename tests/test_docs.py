@@ -72,7 +72,7 @@ RUNNER = textwrap.dedent(r'''
     pages = json.load(open(sys.argv[1]))
     results = {}
     import jax
-    # Identical programs on different pages compile once (the cache is this run's own).
+    # Identical programs on different pages (and tests) compile once: the test run's cache.
     jax.config.update("jax_compilation_cache_dir", sys.argv[3])
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
     base_path, base_modules = list(sys.path), set(sys.modules)
@@ -113,12 +113,11 @@ EXAMPLE_PAGES = {page: blocks for page, blocks in EXAMPLE_PAGES.items()
 def example_results(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("docs-examples")
     (tmp / "pages.json").write_text(json.dumps(EXAMPLE_PAGES))
-    (tmp / "cache").mkdir()
     env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": os.pathsep.join(
         [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
     proc = subprocess.run(
         [sys.executable, "-c", RUNNER, str(tmp / "pages.json"), str(tmp / "results.json"),
-         str(tmp / "cache")],
+         os.path.join(os.environ["JAXRL_TEST_CACHE"], "xla")],
         check=False, capture_output=True, text=True, timeout=600, env=env, cwd=tmp)
     results = json.loads((tmp / "results.json").read_text()) if proc.returncode == 0 else {}
     return results, proc

@@ -147,6 +147,13 @@ def _nonnegative(name: str):
     return parse
 
 
+def _add_trust_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--trust-code", action="store_true",
+                   help="import the environment or algorithm module (package.module:Name) that "
+                        "the run's config.json names; without it a name read from a file "
+                        "imports nothing (only for runs you trust)")
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env", default=None,
                    help="environment name (see 'jaxrl list envs') or package.module:ClassName "
@@ -183,10 +190,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--process-id", type=_nonnegative("--process-id"), default=None, metavar="I",
                    help="this process, 0..N-1; process 0 writes the run directory "
                         "(default: $JAX_PROCESS_ID)")
-    g.add_argument("--split", choices=("seeds", "population"), default="seeds",
+    g.add_argument("--split", choices=("seeds", "population"), default=None,
                    help="what is split over the devices of every process: the seeds "
-                        "(default), or each generation's population (es, ga; then one seed "
-                        "uses every device); the numbers are the same either way")
+                        "(default; --resume: the run's own), or each generation's population "
+                        "(es, ga; then one seed uses every device); the numbers are the same "
+                        "either way")
     g.add_argument("--distributed", action="store_true",
                    help="join the processes of a cluster job JAX detects (SLURM, Open MPI)")
     g.add_argument("--heartbeat-timeout", type=_positive("--heartbeat-timeout"), default=None,
@@ -213,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("algo", nargs="?", help="algorithm name (see 'jaxrl list algos')")
     p.add_argument("--resume", metavar="DIR", default=None,
                    help="continue the stopped run in DIR from its checkpoint")
+    _add_trust_option(p)
     _add_run_options(p)
     p.add_argument("--checkpoint-every", type=_nonnegative("--checkpoint-every"), default=None,
                    metavar="N", help="updates between checkpoints (0: only at the end; "
@@ -235,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Play N episodes with every seed's learned policy, greedy and "
                                    "stochastic, and print a table.")
     p.add_argument("run_dir", metavar="DIR")
+    _add_trust_option(p)
     p.add_argument("--episodes", type=_positive("--episodes"), default=10)
     p.add_argument("--seed", type=_nonnegative("--seed"), default=0)
     p.add_argument("--max-steps", type=_positive("--max-steps"), default=None,
@@ -247,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(Gridworld, Taxi), a bar chart (bandits); --video adds an "
                                    "MP4.")
     p.add_argument("run_dir", metavar="DIR")
+    _add_trust_option(p)
     p.add_argument("--seed-index", type=_nonnegative("--seed-index"), default=0,
                    help="which of the run's seeds to play")
     p.add_argument("--seed", type=_nonnegative("--seed"), default=0, help="episode seed")
@@ -265,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "state, no replay buffer) to DIR/policy.msgpack; load it with "
                                    "jaxrl.load_policy(path) -> policy(obs) -> action.")
     p.add_argument("run_dir", metavar="DIR")
+    _add_trust_option(p)
     p.add_argument("--out", default=None, metavar="FILE",
                    help="the file to write (default: DIR/policy.msgpack)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing FILE")
@@ -275,6 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("algo", help="algorithm name")
     p.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2,...",
                    help="values of a config field (repeatable; the grid is their product)")
+    p.add_argument("--max-settings", type=_positive("--max-settings"), default=None,
+                   metavar="N", help="refuse a grid of more than N settings (default 1024), "
+                                     "before anything compiles")
     _add_run_options(p)
 
     p = sub.add_parser("list", help="environments and algorithms",
@@ -321,9 +336,13 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise UsageError("--resume DIR continues a run with its saved settings; "
                              "give no algorithm or run options with it (only --stop-after, --quiet)")
         run_dir = Path(args.resume)
+        from jaxrl.runs.rundir import is_complete
+
+        # A complete run is verified and left as it is (run.resume loads it): one line, exit 0.
+        already_complete = is_complete(run_dir)
         call = lambda: run.resume(run_dir, progress=not args.quiet,  # noqa: E731
                                   stop_after=args.stop_after, callbacks=callbacks,
-                                  split=args.split)
+                                  split=args.split, trust_code=args.trust_code)
     else:
         if not args.algo:
             raise UsageError("train needs an algorithm (see 'jaxrl list algos') or --resume DIR")
@@ -336,7 +355,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             seeds=args.seeds or 1, seed=args.seed, toml=args.toml, num_envs=args.num_envs,
             total_steps=args.total_steps, env_options=_env_options(args.env_options),
             chunk_updates=args.chunk, checkpoint_every=args.checkpoint_every,
-            preset=args.preset, on_nonfinite=args.on_nonfinite or "stop", split=args.split,
+            preset=args.preset, on_nonfinite=args.on_nonfinite or "stop",
+            split=args.split or "seeds",
         )
         # --set values travel as a table, never as keywords: --set num_envs=8 must not
         # collide with train's own num_envs= (the --num-envs shortcut).
@@ -359,16 +379,21 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise SystemExit(130) from None
         print(result.summary())
         print(f"interrupted at update {result.updates_done}/{result.spec.num_updates}; "
-              f"checkpoint saved; continue with: jaxrl train --resume {run_dir}", file=sys.stderr)
+              f"checkpoint saved; continue with: {run.resume_command(run_dir, result.spec)}",
+              file=sys.stderr)
         raise SystemExit(130) from None
     if not distributed.is_writer():
         return 0  # process 0 reports and writes
+    if args.resume and already_complete and result.complete:
+        print(f"{run_dir} is already complete ({result.updates_done}/{result.spec.num_updates} "
+              f"updates); nothing to resume, no file changed (see: jaxrl eval {run_dir})")
+        return 0
     print(result.summary())
     if result.complete:
         print(f"run directory: {run_dir}")
     else:
         print(f"stopped at update {result.updates_done}/{result.spec.num_updates}; "
-              f"continue with: jaxrl train --resume {run_dir}")
+              f"continue with: {run.resume_command(run_dir, result.spec)}")
     return 0
 
 
@@ -407,15 +432,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from jaxrl.runs import run
     from jaxrl.runs.evaluation import EVAL_HEADERS, eval_row
 
-    result = run.load(args.run_dir)
+    result = run.load(args.run_dir, trust_code=args.trust_code)
+    acting = result.require_acting("evaluate")  # none: refused in one line
     rows, per_step = [], []
     for greedy in (True, False):
         ev = result.evaluate(episodes=args.episodes, greedy=greedy, seed=args.seed,
                              max_steps=args.max_steps)
         rows.append(eval_row(ev, greedy))
         per_step.append(float(np.sum(ev.returns) / max(np.sum(ev.lengths), 1)))
-    print(f"{result.algorithm} on {result.env_name}: {result.seeds} seed(s) x {args.episodes} "
+    print(f"{result.algorithm} on {result.env_name}: {len(acting)} seed(s) x {args.episodes} "
           f"episodes, checkpoint at update {result.updates_done}/{result.spec.num_updates}")
+    if len(acting) < result.seeds:
+        left = sorted(set(range(result.seeds)) - set(acting))
+        print(f"left out: seed(s) {', '.join(map(str, left))}, whose parameters are non-finite "
+              f"(masked by --on-nonfinite mask)")
     print(table(EVAL_HEADERS, rows))
     if resolve_start(result.env, result.env_params, result.state) == "trained":
         print("(episodes start from the bandit each seed trained on)")
@@ -431,42 +461,54 @@ def cmd_play(args: argparse.Namespace) -> int:
 
     if args.video:
         play.require_video()  # before loading anything: one line naming the extra
-    result = run.load(args.run_dir)
+    out = Path(args.out) if args.out else Path(args.run_dir) / "play"
+    play.check_outputs(out, args.run_dir)  # before loading: never over a run's own files
+    result = run.load(args.run_dir, trust_code=args.trust_code)
     if args.seed_index >= result.seeds:
         raise run.RunError(f"--seed-index {args.seed_index} is out of range: the run has "
                            f"{result.seeds} seed(s)")
-    out = Path(args.out) if args.out else Path(args.run_dir) / "play"
+    result.require_acting("play", args.seed_index)  # never a policy of NaN parameters
     play.play(result, seed_index=args.seed_index, greedy=not args.stochastic, seed=args.seed,
               out=out, max_steps=args.max_steps, delay=args.delay, video=args.video)
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from jaxrl.output.files import refuse_run_files
     from jaxrl.runs import policy, run
     from jaxrl.runs.rundir import nice_bytes
 
     target = Path(args.out) if args.out else Path(args.run_dir) / policy.POLICY_FILE
+    refuse_run_files([target], args.run_dir)  # never a run's own file, even with --overwrite
     if target.exists() and not args.overwrite:
         raise run.RunError(f"{target} exists; pass --overwrite to replace it")
-    result = run.load(args.run_dir)
+    result = run.load(args.run_dir, trust_code=args.trust_code)
     path = policy.export(result, target)
     ckpt_size = (Path(args.run_dir) / "checkpoint.msgpack").stat().st_size
+    acting = result.acting_seeds  # export writes these (the masked ones left out)
+    left = f" (left out: seed(s) {', '.join(str(s) for s in range(result.seeds) if s not in acting)}, " \
+        f"non-finite)" if len(acting) < result.seeds else ""
     print(f"{path}: {nice_bytes(path.stat().st_size)} (the checkpoint: {nice_bytes(ckpt_size)}); "
-          f"{result.seeds} seed(s), acting with the best one by default")
+          f"{len(acting)} seed(s){left}, acting with the best one by default")
     print(f"use it: from jaxrl import load_policy; policy = load_policy({str(path)!r}); "
           f"action = policy(obs)")
     return 0
 
 
-def _grid(items: Sequence[str], base: Any, algo: str) -> dict[str, list[Any]]:
+def _grid(items: Sequence[str], base: Any, algo: str, *, seeds: int = 1,
+          max_settings: int | None = None) -> dict[str, list[Any]]:
     """``--grid FIELD=V1,V2`` items as ``{path: [values]}``: old names (``ALIASES``) and
     a group's fields (``curiosity.beta``) by today's path, each value read by the type
-    of ``base``'s value."""
+    of ``base``'s value. A field given twice is refused, and so is a grid of more than
+    ``max_settings`` settings, counted before any value is read."""
     from jaxrl.core.config import field_paths, is_group
     from jaxrl.runs import overrides, run
+    from jaxrl.runs import sweep as sweep_mod
 
     paths = field_paths(base)
-    grid = {}
+    grid: dict[str, list[Any]] = {}
+    given: dict[str, str] = {}
+    settings = 1
     for item in items:
         if "=" not in item:
             raise UsageError(f"--grid takes FIELD=V1,V2,..., got {item!r}")
@@ -483,6 +525,17 @@ def _grid(items: Sequence[str], base: Any, algo: str) -> dict[str, list[Any]]:
         texts = [v for v in values.split(",") if v.strip()]
         if not texts:
             raise UsageError(f"--grid {name}= needs at least one value")
+        settings *= len(texts)
+        try:
+            sweep_mod.check_size(settings, seeds, max_settings)
+        except ValueError as e:
+            raise run.RunError(f"--grid: {e}") from None
+        if path in grid:  # a second --grid for one field (or an old name of it, ALIASES)
+            same = f"--grid {given[path]}= and --grid {name}=" if given[path] != name \
+                else f"--grid {name}= twice"
+            raise UsageError(f"{same} both set {path}; give its values once, "
+                             f"comma-separated: --grid {path}=V1,V2,...")
+        given[path] = name
         grid[path] = [run.coerce(path, v, paths[path][0]) for v in texts]
     if not grid:
         raise UsageError("sweep needs at least one --grid FIELD=V1,V2,...")
@@ -500,7 +553,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from jaxrl.runs.rundir import prepare_output
 
     seeds = args.seeds or 8
-    if args.split != "seeds":
+    if args.split not in (None, "seeds"):
         raise UsageError("sweep splits its settings and seeds over the devices; "
                          "--split population is for train")
     run.get_algorithm(args.algo)  # an unknown name is refused before anything else
@@ -516,7 +569,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     base = run.resolve_config(args.algo, _key_values(args.overrides, "--set"), toml=args.toml,
                               num_envs=args.num_envs, total_steps=args.total_steps,
                               base=start.config if start else None)
-    grid = _grid(args.grid, base, args.algo)
+    limit = args.max_settings or sweep_mod.MAX_SETTINGS
+    grid = _grid(args.grid, base, args.algo, seeds=seeds, max_settings=limit)
+    size = sweep_mod.check_size(sweep_mod.grid_size(grid), seeds, limit)  # the line to show
     _, static = sweep_mod.sweepable_fields(base)
     for name in grid:
         if name in static:
@@ -534,14 +589,22 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     out = distributed.from_writer(lambda: prepare_output(  # only process 0 writes
         args.out or _default_out(args.algo, env_name, "sweep-"),
         ("sweep.png", "sweep.csv", "sweep.json"), args.overwrite))
-    n_settings = int(np.prod([len(v) for v in grid.values()]))
-    _note(args, f"sweep: {n_settings} settings x {seeds} seeds of {args.algo} on {env_name} "
+    _note(args, f"sweep: {size} of {args.algo} on {env_name} "
                 f"in one program; compiling and training (no progress bar: one compiled call)...")
     try:
         result = sweep_mod.sweep(args.algo, (env, env_params), base_config=base, grid=grid,
-                                 seeds=seeds, key=args.seed)
+                                 max_settings=limit, seeds=seeds, key=args.seed)
     except ValueError as e:
         raise run.RunError(str(e)) from None
+    except KeyboardInterrupt:
+        # The compiled call cannot be cut short; nothing of it is kept, so stop the
+        # process now rather than wait for it (its thread would hold the exit).
+        import os
+
+        print("jaxrl: interrupted; the sweep is one compiled program, nothing was saved",
+              file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(130)
     result = dataclasses.replace(result, env_name=env_name)
     if not distributed.is_writer():
         return 0
@@ -691,6 +754,8 @@ def enable_compile_cache(enabled: bool = True) -> str | None:
             return None
     except OSError:
         return None  # no cache is fine
+    if not _verify_entries(where):
+        return None  # a JAX this code cannot hook: no cache rather than unverified entries
     import jax
 
     jax.config.update("jax_compilation_cache_dir", where)
@@ -707,6 +772,129 @@ def enable_compile_cache(enabled: bool = True) -> str | None:
 
 CACHE_MAX_BYTES = 2 * 1024**3  # the compile cache's size cap (2 GiB)
 
+# Every entry jaxrl's compile cache stores is ENTRY_MAGIC + SHA-256(key, entry) + the
+# entry JAX gave it (``_VerifiedEntries``).
+ENTRY_MAGIC = b"jaxrl-compile-cache-entry-v1\n"
+_VERIFIED_DIRS: set[str] = set()  # the cache directories whose entries are verified
+
+
+def _entry_digest(key: str, entry: bytes) -> bytes:
+    import hashlib
+
+    return hashlib.sha256(key.encode() + b"\0" + entry).digest()
+
+
+def _seal(key: str, entry: bytes) -> bytes:
+    """``entry`` as stored under ``key``: bound to the key by its digest."""
+    return ENTRY_MAGIC + _entry_digest(key, entry) + entry
+
+
+def _unseal(key: str, stored: bytes) -> tuple[bytes | None, bool]:
+    """``(entry, tampered)``: the entry stored under ``key`` when it was sealed for this
+    key; None when it was not (``tampered``: sealed, but for another key or changed since:
+    an entry swapped in from another program)."""
+    if not stored.startswith(ENTRY_MAGIC):
+        return None, False  # not written by this code (plain JAX, an older jaxrl): a miss
+    digest = stored[len(ENTRY_MAGIC):len(ENTRY_MAGIC) + 32]
+    entry = stored[len(ENTRY_MAGIC) + 32:]
+    if digest != _entry_digest(key, entry):
+        return None, True
+    return entry, False
+
+
+def _verified_entries(base: Any) -> Any:
+    """``base`` (JAX's on-disk cache) behind a check of every entry against its key.
+
+    JAX names an entry by a hash of the program, its devices and options, but reads the
+    file under that name without looking at what it holds: a file copied there from
+    another program would run that program instead. Here each entry is sealed with the
+    SHA-256 of its key and bytes when stored, and an entry whose seal does not match is
+    not used: one warning line, the file is removed, and the program is compiled (and
+    stored) afresh. Entries not sealed by jaxrl are misses too (silently).
+    """
+    from pathlib import Path
+
+    from jax._src.compilation_cache_interface import CacheInterface
+
+    class _VerifiedEntries(CacheInterface):
+        def __init__(self, inner: Any):
+            self._inner = inner
+            self._warned: set[str] = set()
+
+        @property
+        def _path(self) -> Any:  # type: ignore[override]
+            return self._inner._path
+
+        def get(self, key: str) -> bytes | None:
+            stored = self._inner.get(key)
+            if stored is None:
+                return None
+            entry, tampered = _unseal(key, stored)
+            if entry is None:
+                self._discard(key, stored, tampered)
+            return entry
+
+        def put(self, key: str, value: bytes) -> None:
+            self._inner.put(key, _seal(key, value))
+
+        def clear(self) -> None:
+            if hasattr(self._inner, "clear"):
+                self._inner.clear()
+
+        def _discard(self, key: str, stored: bytes, tampered: bool) -> None:
+            """Remove the file of an entry that cannot be used (so that the fresh
+            program is stored in its place: JAX never replaces an existing entry)."""
+            if tampered and key not in self._warned:
+                self._warned.add(key)
+                print(f"jaxrl: warning: compile cache entry {key} does not match its key "
+                      f"(changed or swapped in from another program); not used, compiling "
+                      f"afresh", file=sys.stderr)
+            path = Path(str(self._inner._path)) / f"{key}-cache"
+            try:
+                if path.is_file() and not path.is_symlink() and path.read_bytes() == stored:
+                    path.unlink()
+                elif path.is_symlink():
+                    path.unlink()
+            except OSError:
+                pass  # then it stays a miss
+
+    return _VerifiedEntries(base)
+
+
+def _verify_entries(where: str) -> bool:
+    """Make JAX's persistent cache in ``where`` verify every entry (``_verified_entries``):
+    ``jax._src.compilation_cache.get_file_cache`` (JAX 0.8 to 0.10) is wrapped once per
+    process, and a cache JAX already opened is reopened through it. False when this JAX
+    has no such hook (then jaxrl keeps no cache at all)."""
+    import os
+
+    try:
+        from jax._src import compilation_cache as cc
+        from jax._src.compilation_cache_interface import CacheInterface  # noqa: F401
+    except ImportError:
+        return False
+    opener = getattr(cc, "get_file_cache", None)
+    if opener is None or not hasattr(cc, "reset_cache"):
+        return False
+    _VERIFIED_DIRS.add(os.path.realpath(where))
+    if not getattr(opener, "jaxrl_verified", False):
+        def get_file_cache(path: Any) -> Any:
+            opened = opener(path)
+            if opened is None or os.path.realpath(str(path)) not in _VERIFIED_DIRS:
+                return opened
+            cache, at = opened
+            inner = getattr(cache, "_base_cache", None)
+            if inner is not None:  # jax_compilation_cache_check_contents: verify beneath it
+                cache._base_cache = _verified_entries(inner)
+                return cache, at
+            return _verified_entries(cache), at
+
+        get_file_cache.jaxrl_verified = True  # type: ignore[attr-defined]
+        cc.get_file_cache = get_file_cache
+    if getattr(cc, "_cache", None) is not None:
+        cc.reset_cache()  # opened before: reopen through the check, in ``where``
+    return True
+
 
 def _configure_devices(requested: int | None) -> None:
     """One CPU device per core (or ``--cpu-devices N``), so seeds run on every core.
@@ -720,6 +908,21 @@ def _configure_devices(requested: int | None) -> None:
         parallel.use_cpu_cores(requested)
     except RuntimeError as e:
         raise UsageError(str(e)) from None
+
+
+def _restore_layout(args: argparse.Namespace) -> None:
+    """``train --resume DIR`` without ``--cpu-devices``: the CPU device count the run
+    ran on (its ``config.json``), asked for before JAX starts, so that the resumed run is
+    the run that would have happened. (Inside a process where JAX already runs, the
+    devices it has are kept; resuming then refuses another layout in one line.)"""
+    if args.command != "train" or not args.resume or args.cpu_devices is not None:
+        return
+    from jaxrl.parallel import devices as parallel
+    from jaxrl.runs.run import stored_cpu_devices
+
+    stored = stored_cpu_devices(args.resume)
+    if stored is not None and not parallel._backends_initialised():
+        args.cpu_devices = stored
 
 
 def _join_processes(args: argparse.Namespace) -> bool:
@@ -738,9 +941,11 @@ def _join_processes(args: argparse.Namespace) -> bool:
             return False
         if not args.distributed:
             distributed.check_settings(coordinator, count, index)
+        # guard: a lost peer ends this process with one line, not XLA's C++ stack dump
         distributed.initialize(
             coordinator, count, index, cpu_devices=args.cpu_devices, auto=args.distributed,
-            heartbeat_seconds=args.heartbeat_timeout or distributed.DEFAULT_HEARTBEAT_SECONDS)
+            heartbeat_seconds=args.heartbeat_timeout or distributed.DEFAULT_HEARTBEAT_SECONDS,
+            guard=True)
     except distributed.DistributedError as e:
         raise UsageError(str(e)) from None
     except RuntimeError as e:  # use_cpu_cores: JAX already running with another count
@@ -764,6 +969,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command not in ("list", "launch"):  # launch's children decide for themselves
             enable_compile_cache(not getattr(args, "no_compile_cache", False))
         if args.command in ("train", "sweep"):
+            _restore_layout(args)
             if not _join_processes(args):
                 _configure_devices(getattr(args, "cpu_devices", None))
         return handler(args)
@@ -784,13 +990,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         from jaxrl.parallel import processes as distributed
 
-        if distributed.is_multiprocess() and type(e).__name__ in ("JaxRuntimeError",
-                                                                  "XlaRuntimeError"):
+        if distributed.is_multiprocess() and (
+                type(e).__name__ in ("JaxRuntimeError", "XlaRuntimeError")
+                or (isinstance(e, ValueError) and "Gloo" in str(e))):  # a CPU collective
             # A collective failed: another process of the run died or cannot be reached.
             print(f"jaxrl: error: process {distributed.process_index()} lost contact with "
                   f"another process of this run ({_one_line(e)[:200]}); the last checkpoint "
                   f"is kept, continue with --resume", file=sys.stderr)
-            return 1
+            distributed.abandon(1)  # JAX's exit-time barrier would wait for the lost one
         if isinstance(e, OSError):  # a full disk, a permission taken away mid-run
             print(f"jaxrl: error: {e.strerror or e}"
                   f"{': ' + str(e.filename) if getattr(e, 'filename', None) else ''}",

@@ -148,6 +148,14 @@ class TensorBoardLogger:
                                  filename_suffix=suffix)
 
         self.logdir.mkdir(parents=True, exist_ok=True)
+        # Event files are written only into real folders, never through a link elsewhere.
+        for d in [self.logdir] + [self.logdir / f"seed_{i}"
+                                  for i in range(self.seeds if self.per_seed else 0)]:
+            if d.is_symlink() or (d.exists() and not d.is_dir()):
+                from jaxrl.errors import RunError
+
+                raise RunError(f"{d} is a symbolic link or a file, not a folder jaxrl made; "
+                               f"jaxrl never writes through links: remove it first")
         self._mean = writer(self.logdir, mean_purge)
         self._seeds = ([writer(self.logdir / f"seed_{i}", seed_purge[i]) for i in range(self.seeds)]
                        if self.per_seed else [])

@@ -46,10 +46,12 @@ from jaxrl.core.episodes import Episode, task_just_reset, training_env_state
 from jaxrl.envs.drawing import font as _font
 from jaxrl.envs.multiagent import is_multiagent
 from jaxrl.errors import RunError
+from jaxrl.output import files as _files
 
 __all__ = [
-    "Episode", "PlayOutput", "frame_drawer", "kind", "play", "require_video", "rollout",
-    "text_episode", "training_env_state", "video_available", "write_video",
+    "Episode", "PlayOutput", "check_outputs", "frame_drawer", "kind", "output_paths", "play",
+    "require_video", "rollout", "text_episode", "training_env_state", "video_available",
+    "write_video",
 ]
 
 CAPTION_BAND = 28  # pixels above each picture for its caption
@@ -154,6 +156,7 @@ def play(result: Any, *, seed_index: int = 0, greedy: bool = True, seed: int = 0
     if out is None:
         out = (Path(result.run_dir) if result.run_dir else Path(".")) / "play"
     out = Path(out)
+    check_outputs(out, result.run_dir)  # before anything is played or written
     out.parent.mkdir(parents=True, exist_ok=True)
     agent_state = jax.tree.map(lambda x: x[seed_index], result.state)
     # A bandit problem is drawn at reset: play the one this seed trained on (its first
@@ -174,7 +177,7 @@ def play(result: Any, *, seed_index: int = 0, greedy: bool = True, seed: int = 0
     if how == "text":
         text = text_episode(env, episode, stream=stream, delay=delay)
         path = out.with_suffix(".txt")
-        path.write_text(header + "\n\n" + text)
+        _write_text(path, header + "\n\n" + text)
         files.append(path)
         drawn = frame_drawer(env, env_params, episode,
                              title=lambda t: _step_title(env, episode, t))
@@ -189,7 +192,7 @@ def play(result: Any, *, seed_index: int = 0, greedy: bool = True, seed: int = 0
         if text:
             print(text, file=stream)
             path = out.with_suffix(".txt")
-            path.write_text(header + "\n\n" + text + "\n")
+            _write_text(path, header + "\n\n" + text + "\n")
             files.append(path)
     elif how == "bandit":
         files.append(bandit_chart(result, env, env_params, agent_state, episode,
@@ -214,6 +217,36 @@ def play(result: Any, *, seed_index: int = 0, greedy: bool = True, seed: int = 0
     for f in files:
         print(f"wrote {f}", file=stream)
     return PlayOutput(episode, files, text)
+
+
+def output_paths(out: str | os.PathLike) -> list[Path]:
+    """Every file ``play`` may write for the stem ``out`` (it adds these extensions)."""
+    out = Path(out)
+    return [out.with_suffix(ext) for ext in (".gif", ".png", ".txt", ".mp4")] + [
+        out.with_name(out.name + "_distribution.png"), out.with_name(out.name + "_attention.png")]
+
+
+def check_outputs(out: str | os.PathLike, run_dir: str | os.PathLike | None = None) -> None:
+    """Refuse (``RunError``, one line) a stem ``out`` whose files (``output_paths``) would
+    name a file of a run directory (``run_dir``, the run played, or any other:
+    ``jaxrl.output.files.refuse_run_files``) or are links or special files."""
+    paths = output_paths(out)
+    _files.refuse_run_files(paths, run_dir)
+    for p in paths:
+        _files.refuse_odd(p)
+
+
+def _write_text(path: Path, text: str) -> None:
+    _files.write_bytes(path, text.encode())
+
+
+def _save_image(image: Any, path: Path, **kwargs: Any) -> None:
+    """A Pillow image saved whole to ``path`` (format by extension; never through a link)."""
+    import io
+
+    buf = io.BytesIO()
+    image.save(buf, format=path.suffix.lstrip(".").upper() or "PNG", **kwargs)
+    _files.write_bytes(path, buf.getvalue())
 
 
 # ------------------------------------------------------------------------------ text
@@ -466,7 +499,7 @@ def write_video(draw: Callable[[int], Any], num_frames: int, out: Path, seconds_
     ms = int(np.clip(1000 * seconds_per_step * stride, 20, max(100, 1000 * seconds_per_step)))
     durations = [ms] * (len(shown) - 1) + [max(ms, 1500)]  # rest on the last frame
     first, *rest = [frames[t] for t in shown]
-    first.save(gif, save_all=True, append_images=rest, duration=durations, loop=0)
+    _save_image(first, gif, save_all=True, append_images=rest, duration=durations, loop=0)
     picks = np.unique(np.linspace(0, num_frames - 1, min(strip, num_frames)).round().astype(int))
     small = []
     for t in picks:
@@ -480,7 +513,7 @@ def write_video(draw: Callable[[int], Any], num_frames: int, out: Path, seconds_
         r, c = divmod(k, cols)
         sheet.paste(im, (c * (fw + 4), r * (fh + 4)))
     png = out.with_suffix(".png")
-    sheet.save(png)
+    _save_image(sheet, png)
     if not video:
         return [gif, png]
     mp4 = out.with_suffix(".mp4")
@@ -494,6 +527,8 @@ def write_mp4(frames: list[Any], path: Path, fps: float) -> Path:
     import warnings
 
     import imageio.v2 as imageio
+
+    _files.refuse_odd(path)  # ffmpeg opens it itself: never a link or a special file
 
     first = np.asarray(frames[0].convert("RGB"))
     h, w = first.shape[:2]
@@ -527,7 +562,7 @@ def bandit_chart(result: Any, env: Any, env_params: Any, agent_state: Any, episo
     """Learned values (or policy probabilities) against the true mean reward of every arm."""
     import jax.numpy as jnp
 
-    from jaxrl.output.plotting import figure
+    from jaxrl.output.plotting import figure, save_figure
 
     base = _unwrapped(env)
     state = episode.states[0]
@@ -575,7 +610,7 @@ def bandit_chart(result: Any, env: Any, env_params: Any, agent_state: Any, episo
             ax.legend(handles, labels, fontsize=7, loc="upper left")
     fig.suptitle(f"{result.algorithm} on {result.env_name}: what the agent learned vs the truth")
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     return path
 
 
@@ -630,7 +665,7 @@ def attention_chart(result: Any, env: Any, env_params: Any, agent_state: Any,
 # ------------------------------------------------------------------------------ fallback
 def plot_episode(episode: Episode, path: Path, title: str = "") -> Path:
     """Observations (first 8 dimensions) and rewards over the episode."""
-    from jaxrl.output.plotting import figure
+    from jaxrl.output.plotting import figure, save_figure
 
     fig = figure(7.0, 5.0)
     ax = fig.add_subplot(2, 1, 1)
@@ -644,5 +679,5 @@ def plot_episode(episode: Episode, path: Path, title: str = "") -> Path:
     ax2.set_xlabel("step")
     ax2.set_ylabel("reward")
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     return path

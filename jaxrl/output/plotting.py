@@ -24,7 +24,7 @@ import numpy as np
 
 __all__ = [
     "attention_maps", "bandit_testbed", "curve_values", "figure", "learning_curve", "return_distribution",
-    "smooth_returns", "spin_grids", "sweep_plot", "visitation_maps",
+    "save_figure", "smooth_returns", "spin_grids", "sweep_plot", "visitation_maps",
 ]
 
 
@@ -39,6 +39,27 @@ def figure(width: float = 7.0, height: float = 4.2, dpi: int = 100) -> Any:
 
 
 _figure = figure  # the old private name
+
+
+def save_figure(fig: Any, path: str | os.PathLike, **kwargs: Any) -> None:
+    """Save ``fig`` to ``path`` (the format by its extension; PNG when it has none).
+
+    Drawn in memory, then written whole (``jaxrl.output.files.write_bytes``: never
+    through a link, never into a FIFO or device). A PNG carries the text chunk
+    ``Software: jaxrl <version>``, by which jaxrl recognises its own pictures.
+    """
+    import io
+
+    from jaxrl._version import __version__
+    from jaxrl.output import files
+
+    files.refuse_odd(path)  # before drawing
+    ext = os.path.splitext(os.fspath(path))[1].lower().lstrip(".") or "png"
+    buf = io.BytesIO()
+    if ext == "png":
+        kwargs.setdefault("metadata", {"Software": f"{files.PNG_SOFTWARE} {__version__}"})
+    fig.savefig(buf, format=ext, **kwargs)
+    files.write_bytes(path, buf.getvalue())
 
 
 class _quiet:
@@ -164,7 +185,7 @@ def learning_curve(
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path)
+        save_figure(fig, path)
     return fig
 
 
@@ -271,7 +292,7 @@ def sweep_plot(
         fig.suptitle(title)
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path, dpi=110)
+        save_figure(fig, path, dpi=110)
     return fig
 
 
@@ -308,7 +329,7 @@ def bandit_testbed(result: Any, path: str | os.PathLike | None = None,
     fig.suptitle(title or f"{result.num_runs} runs x {result.num_pulls} pulls")
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path)
+        save_figure(fig, path)
     return fig
 
 
@@ -374,7 +395,7 @@ def return_distribution(dist: Any, path: str | os.PathLike | None = None, *,
                  fontsize=10)
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path)
+        save_figure(fig, path)
     return fig
 
 
@@ -408,7 +429,7 @@ def spin_grids(env: Any, states: Sequence[Any], titles: Sequence[str],
         fig.suptitle(suptitle, fontsize=10)
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path)
+        save_figure(fig, path)
     return fig
 
 
@@ -454,7 +475,7 @@ def visitation_maps(walls: Any, counts: Sequence[Any], titles: Sequence[str],
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
     if path is not None:
-        fig.savefig(path)
+        save_figure(fig, path)
     return fig
 
 
@@ -513,5 +534,5 @@ def attention_maps(view: Any, weights: Any, path: str | os.PathLike | None = Non
     fig.suptitle(title or what, fontsize=10)
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path)
+        save_figure(fig, path)
     return fig

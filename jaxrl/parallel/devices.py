@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "cpu_cores", "device_count_for", "global_devices_for", "over_seeds",
+    "cpu_cores", "device_count_for", "global_devices_for", "layout", "over_seeds",
     "to_global", "to_host", "use_cpu_cores",
 ]
 
@@ -97,6 +97,28 @@ def device_count_for(seeds: int, devices: Sequence[Any] | None = None) -> int:
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"the number of seeds must be a positive integer, got {seeds!r}")
     return max(d for d in range(1, min(available, seeds) + 1) if seeds % d == 0)
+
+
+def layout(seeds: int, split: str = "seeds") -> dict[str, Any]:
+    """The device layout a run of ``seeds`` seeds gets in this process, as a run
+    directory records it: ``platform`` (``"cpu"``, ``"gpu"``...), ``devices`` (how many,
+    over every process, the program is split over: ``seeds`` split as ``over_seeds``
+    splits them, or every device for ``split="population"``), ``processes`` and ``split``.
+
+    The bits of a run depend on it (a seed's computation is the same on any layout only
+    up to float rounding), so resuming on another layout is not the same run.
+    """
+    import jax
+
+    processes = jax.process_count()
+    if split == "population":
+        count = len(jax.devices())
+    elif processes > 1:
+        count = len(global_devices_for(seeds))
+    else:
+        count = device_count_for(seeds)
+    return {"platform": jax.default_backend(), "devices": count, "processes": processes,
+            "split": split}
 
 
 def _multiprocess() -> bool:

@@ -20,30 +20,47 @@ as usual: ``jaxrl.train`` splits the seeds over every process's devices.
 
 Failure: a process that dies stops sending heartbeats; after ``heartbeat_seconds`` the
 coordination service ends every other process with an error naming the dead task
-(JAX aborts them: a collective cannot be cancelled from Python). ``jaxrl launch`` stops
-the rest at once when one exits with an error.
+(JAX aborts them from C++: a collective cannot be cancelled from Python). With
+``initialize(..., guard=True)`` (the ``jaxrl`` command) that abort prints one line naming
+the lost process and exits with status 1; XLA's C++ output (the stack dump among it) goes
+to a log file the line names, not to the terminal. ``jaxrl launch`` stops the rest at once
+when one exits with an error or is stopped.
+
+Before joining, process 0 checks that the coordinator's port is free (it hosts the
+coordinator) and every other process waits for the coordinator to accept connections, so
+a busy port or an absent process 0 is one line, not a crash inside JAX.
 """
 
 from __future__ import annotations
 
+import errno
+import inspect
 import io
 import os
+import re
+import signal
+import socket
+import sys
+import tempfile
+import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import numpy as np
 
 from jaxrl.errors import DistributedError
 
 __all__ = [
-    "ENV_COORDINATOR", "ENV_NUM_PROCESSES", "ENV_PROCESS_ID", "DistributedError",
-    "any_process", "from_writer", "initialize", "is_multiprocess", "is_writer", "join_processes",
-    "process_count", "process_index", "settings_from_env",
+    "ENV_COORDINATOR", "ENV_LOG_DIR", "abandon", "ENV_NUM_PROCESSES", "ENV_PROCESS_ID", "DistributedError",
+    "any_process", "check_port_free", "from_writer", "guard_fatal_errors", "initialize",
+    "is_multiprocess", "is_writer", "join_processes", "port_in_use", "process_count",
+    "process_index", "settings_from_env", "wait_for_coordinator",
 ]
 
 ENV_COORDINATOR = "JAX_COORDINATOR_ADDRESS"  # also read by jax.distributed itself
 ENV_NUM_PROCESSES = "JAX_NUM_PROCESSES"
 ENV_PROCESS_ID = "JAX_PROCESS_ID"
+ENV_LOG_DIR = "JAXRL_LAUNCH_LOG_DIR"  # set by jaxrl launch: where each process's XLA log goes
 DEFAULT_HEARTBEAT_SECONDS = 30
 
 T = TypeVar("T")
@@ -87,10 +104,87 @@ def check_settings(coordinator: str | None, num_processes: int | None,
         raise DistributedError(f"--process-id must be in 0..{num_processes - 1}, got {process_id!r}")
 
 
+def _split_address(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def port_in_use(port: int) -> str | None:
+    """Why the coordinator could not listen on ``port`` of this machine, or None if it can.
+
+    Binds a TCP socket to the port on every address, as the coordinator does (JAX
+    listens on ``[::]:PORT``, IPv4 included), with ``SO_REUSEADDR`` as gRPC sets it: a
+    socket that listens on the port or holds it bound makes it busy; the closed
+    connections of a previous run (TIME_WAIT) do not, since the coordinator can use it.
+    """
+    for family, address in ((socket.AF_INET6, "::"), (socket.AF_INET, "0.0.0.0")):
+        try:
+            s = socket.socket(family, socket.SOCK_STREAM)
+        except OSError:  # no IPv6 on this machine
+            continue
+        with s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                try:
+                    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+                except OSError:
+                    pass
+            try:
+                s.bind((address, port))
+            except OSError as e:
+                if e.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+                    continue  # that address family is not configured here
+                return e.strerror or str(e)
+    return None
+
+
+def check_port_free(port: int, hint: str = "choose another in --coordinator HOST:PORT") -> None:
+    """Refuse, in one line, a coordinator port something on this machine already uses."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise DistributedError(f"the coordinator port must be in 1..65535, got {port!r}")
+    reason = port_in_use(port)
+    if reason is not None:
+        raise DistributedError(f"the coordinator port {port} cannot be used on this machine "
+                               f"({reason.lower()}); {hint}")
+
+
+def wait_for_coordinator(coordinator: str, timeout_seconds: float, process_id: int = 1) -> None:
+    """Wait until ``HOST:PORT`` accepts TCP connections; one line if it does not within
+    ``timeout_seconds`` (JAX itself would abort the process with a C++ stack dump)."""
+    host, port = _split_address(coordinator)
+    deadline = time.monotonic() + max(0.0, float(timeout_seconds))
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=2.0):
+                return
+        except socket.gaierror as e:
+            raise DistributedError(f"the coordinator host {host!r} of --coordinator "
+                                   f"{coordinator} is unknown ({e.strerror or e})") from None
+        except OSError:
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.25)
+    raise DistributedError(
+        f"process {process_id} could not reach the coordinator {coordinator} within "
+        f"{timeout_seconds:g} s; start process 0 (it hosts the coordinator) with the same "
+        f"--coordinator and --num-processes, or check the address")
+
+
+def _supported(fn: Callable[..., Any], **options: Any) -> dict[str, Any]:
+    """The keyword ``options`` that ``fn`` accepts (JAX's options differ between versions)."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return {}
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return dict(options)
+    return {k: v for k, v in options.items() if k in params}
+
+
 def initialize(coordinator: str | None = None, num_processes: int | None = None,
                process_id: int | None = None, *, cpu_devices: int | None = None,
                heartbeat_seconds: int = DEFAULT_HEARTBEAT_SECONDS,
-               timeout_seconds: int = 300, auto: bool = False) -> int:
+               timeout_seconds: int = 300, auto: bool = False, guard: bool = False) -> int:
     """Join the processes of one run; returns this process's index.
 
     Call before anything else uses JAX. With no arguments the ``JAX_*`` variables
@@ -98,6 +192,10 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
     ``cpu_devices``: CPU devices for this process (default: one per core it may run
     on). CPU collectives use gloo. A process silent for ``heartbeat_seconds`` is
     taken as dead and every other process is stopped with an error.
+
+    Before JAX connects, process 0 refuses a busy coordinator port and the others wait
+    at most ``timeout_seconds`` for the coordinator (each a ``DistributedError``).
+    ``guard=True`` (what the ``jaxrl`` command uses) calls :func:`guard_fatal_errors`.
     """
     import jax
 
@@ -114,18 +212,173 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
                                    "processes and this process's id (or auto=True on a cluster)")
     if jax.distributed.is_initialized():
         return jax.process_index()
+    if not auto and coordinator is not None:  # before JAX is touched
+        if process_id == 0:  # process 0 hosts the coordinator: its port must be free
+            bind = os.environ.get("JAX_COORDINATOR_BIND_ADDRESS", "")
+            port = bind.rpartition(":")[2] if bind else coordinator.rpartition(":")[2]
+            if port.isdigit():
+                check_port_free(int(port))
+        else:
+            wait_for_coordinator(coordinator, timeout_seconds, process_id or 0)
     parallel.use_cpu_cores(cpu_devices)
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    if guard:
+        guard_fatal_errors(process_id, coordinator, heartbeat_seconds)
+    options = _supported(jax.distributed.initialize,
+                         initialization_timeout=int(timeout_seconds),
+                         heartbeat_timeout_seconds=int(heartbeat_seconds))
     try:
-        jax.distributed.initialize(
-            coordinator, num_processes, process_id,
-            initialization_timeout=int(timeout_seconds),
-            heartbeat_timeout_seconds=int(heartbeat_seconds),
-        )
+        jax.distributed.initialize(coordinator, num_processes, process_id, **options)
     except (RuntimeError, ValueError) as e:  # unreachable coordinator, no cluster detected
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DistributedError(f"could not join the processes of this run: {first}") from None
+    _GUARD["joined"] = True
     return jax.process_index()
+
+
+# ------------------------------------------------------------ a lost peer: one line, no dump
+_GUARD: dict[str, Any] = {}
+
+
+def guard_fatal_errors(process_id: int | None, coordinator: str | None = None,
+                       heartbeat_seconds: int = DEFAULT_HEARTBEAT_SECONDS,
+                       log_path: str | None = None) -> str | None:
+    """Turn JAX's C++ abort on a lost peer into one line on stderr and exit status 1.
+
+    When another process of the run dies or stops, XLA's coordination service ends this
+    one from a C++ thread (``LOG(FATAL)``: a stack dump on file descriptor 2, then
+    ``abort()``); Python cannot catch that, and jaxlib's own callback for it cannot be
+    used from Python. So, for the rest of the process:
+
+    - file descriptor 2 (what C++ writes) goes to a log file: ``$JAXRL_LAUNCH_LOG_DIR/
+      process-I.xla.log`` under ``jaxrl launch``, else a file in the temporary directory
+      (``log_path`` names another); ``sys.stderr`` keeps writing to the terminal;
+    - ``SIGABRT`` runs a handler that writes one line naming the lost process (read from
+      the log: the service's "stopped sending heartbeats" list) and the log file, then
+      ends the process with ``os._exit(1)`` (no stack dump, no core file).
+
+    At a normal exit the log's text (XLA's warnings, if any) is copied to the terminal
+    and the file is removed. Returns the log's path, or None where this cannot be done
+    (not POSIX, no ``ctypes``, already guarded).
+    """
+    if _GUARD.get("installed") or os.name != "posix":
+        return _GUARD.get("path")
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        handler_type = ctypes.CFUNCTYPE(None, ctypes.c_int)
+        libc.signal.restype = ctypes.c_void_p
+        libc.signal.argtypes = [ctypes.c_int, handler_type]
+    except (ImportError, OSError, AttributeError):
+        return None
+    tag = "" if process_id is None else str(process_id)
+    if log_path is None:
+        where = os.environ.get(ENV_LOG_DIR)
+        if where and os.path.isdir(where):
+            log_path = os.path.join(where, f"process-{tag}.xla.log")
+        else:
+            fd, log_path = tempfile.mkstemp(prefix=f"jaxrl-process{tag}-", suffix=".log")
+            os.close(fd)
+    try:
+        log_fd = os.open(log_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+                         | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError:
+        return None
+    sys.stdout.flush()
+    sys.stderr.flush()
+    terminal = os.dup(2)  # the original stderr, for Python and for the one line
+    os.set_inheritable(terminal, False)
+    os.dup2(log_fd, 2)
+    sys.stderr = io.TextIOWrapper(io.FileIO(terminal, "w", closefd=False), encoding="utf-8",
+                                  errors="backslashreplace", line_buffering=True)
+    _GUARD.update(installed=True, path=log_path, log_fd=log_fd, terminal=terminal,
+                  process_id=process_id, coordinator=coordinator,
+                  heartbeat=heartbeat_seconds, joined=False)
+
+    def on_abort(signum: int) -> None:  # runs on the aborting C++ thread
+        try:
+            text = _read_log(log_fd)
+            if not os.path.exists(log_path):  # removed at exit: write it again
+                with open(log_path, "w", encoding="utf-8", errors="replace") as f:
+                    f.write(text)
+            os.write(terminal, (fatal_line(text, **_guard_facts()) + "\n").encode())
+        finally:
+            os._exit(1)
+
+    handler = handler_type(on_abort)
+    _GUARD["handler"] = handler  # kept alive: the C library holds a pointer to it
+    libc.signal(int(signal.SIGABRT), handler)
+
+    import atexit
+
+    atexit.register(_release_log)
+    return log_path
+
+
+def _guard_facts() -> dict[str, Any]:
+    return {k: _GUARD.get(k) for k in ("process_id", "coordinator", "heartbeat", "joined",
+                                       "path")}
+
+
+def _read_log(fd: int, limit: int = 1 << 20) -> str:
+    size = os.fstat(fd).st_size
+    start = max(0, size - limit)
+    return os.pread(fd, size - start, start).decode("utf-8", errors="replace")
+
+
+def fatal_line(text: str, process_id: int | None, coordinator: str | None, heartbeat: Any,
+               joined: bool, path: str | None) -> str:
+    """The one line for a process that XLA's coordination service is ending (from its log)."""
+    me = "this process" if process_id is None else f"process {process_id}"
+    if "distributed service" not in text and "oordination" not in text:
+        return (f"jaxrl: error: {me} stopped: XLA ended it with a fatal error; the last "
+                f"checkpoint is kept (continue with --resume); XLA's log: {path}")
+    lost = re.search(r"stopped sending heartbeats\)?:?\s*\n\s*([\d,\s]+?)\s*\n", text)
+    if lost:
+        ids = ", ".join(re.findall(r"\d+", lost.group(1)))
+        what = (f"{me} stopped: process {ids} of this run stopped responding (no heartbeat "
+                f"for {heartbeat} s: it died, was stopped or lost the network)")
+    elif not joined:
+        what = (f"{me} could not join the processes of this run at {coordinator} (not every "
+                f"process started in time, or their --coordinator/--num-processes differ)")
+    elif process_id != 0:
+        what = (f"{me} stopped: it lost the coordinator (process 0 at {coordinator}), which "
+                f"died or was stopped")
+    else:
+        what = f"{me} stopped: it lost contact with another process of this run"
+    return (f"jaxrl: error: {what}; the last checkpoint is kept (continue with --resume); "
+            f"XLA's log: {path}")
+
+
+def abandon(code: int = 1) -> NoReturn:
+    """End this process now, after a collective failed because another process is gone.
+
+    JAX's exit-time shutdown waits at a barrier for every process of the run, which a
+    lost one never reaches: the coordination service would then abort this process (a
+    second error, or a stack dump). So: flush, tidy the guard's log, ``os._exit(code)``.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    _release_log()
+    os._exit(code)
+
+
+def _release_log() -> None:
+    """At a normal exit: XLA's log text to the terminal, the file removed."""
+    fd, terminal, path = _GUARD.get("log_fd"), _GUARD.get("terminal"), _GUARD.get("path")
+    if fd is None or terminal is None:
+        return
+    try:
+        text = _read_log(fd)
+        if text.strip():
+            os.write(terminal, text.encode())
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def is_multiprocess() -> bool:

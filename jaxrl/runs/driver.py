@@ -43,6 +43,7 @@ from jaxrl.output.logging import Progress
 from jaxrl.output.tracking import CallbackList, RunInfo
 from jaxrl.parallel import processes as distributed
 from jaxrl.parallel.devices import over_seeds, to_global, to_host
+from jaxrl.runs import memory
 from jaxrl.runs.build import Built
 from jaxrl.runs.result import Result
 from jaxrl.runs.rundir import RunDir
@@ -320,8 +321,15 @@ def drive(
         history: list[dict[str, np.ndarray]] = []
         done = 0
         restored = None
+        # Shapes only (nothing allocated): a state that cannot fit is refused here. (One
+        # process alone: processes with different free memory must not decide apart.)
+        template = jax.eval_shape(init, keys)
+        state_bytes = memory.tree_bytes(template)
+        alone = not distributed.is_multiprocess()
+        if alone:
+            memory.check_fits(state_bytes, f"the training state of {spec.seeds} seed(s)",
+                              _TOO_BIG)
         if resume:
-            template = jax.eval_shape(init, keys)
             restored = _restore_everywhere(run_dir, spec, template,
                                            M.metric_dtypes(agent, template))
             state, done = _place_like_init(init, keys, restored.state), restored.updates_done
@@ -341,6 +349,13 @@ def drive(
         bar.compiling(f"{spec.num_updates} updates per seed, "
                       f"{spec.chunk_updates} per compiled chunk")
         compiled = chunk_fn.compile(state, np.int32(0))
+        # What running a chunk adds to the state already held (and a checkpoint's copy).
+        program = memory.program_bytes(compiled, init.devices_for(spec.seeds))
+        if program is not None and alone:
+            memory.check_fits(max(program - state_bytes, 0)
+                              + (state_bytes if run_dir is not None else 0),
+                              f"training {spec.seeds} seed(s) ({spec.chunk_updates} updates "
+                              f"per compiled chunk)", _TOO_BIG)
         jax.block_until_ready(state)
         compile_seconds = time.perf_counter() - t0
         cache_note = cache_hits.note()
@@ -388,13 +403,20 @@ def drive(
                            for k, v in M.flat_metrics(to_host(chunk_metrics)).items()}
                 new_bad = {s: w for s, w in _nonfinite(metrics, to_host(finite)[:, :n],
                                                        done + 1).items() if s not in bad}
-                if new_bad and spec.on_nonfinite == "stop":
+                # Masking every seed would leave nothing to train, evaluate or export: that
+                # stops the run as "stop" does (this chunk is neither logged nor saved).
+                every_seed = len(bad.keys() | new_bad.keys()) >= spec.seeds
+                if new_bad and (spec.on_nonfinite == "stop" or every_seed):
                     pending = None
                     s, what = next(iter(new_bad.items()))
                     others = f" (and {len(new_bad) - 1} more seed(s))" if len(new_bad) > 1 else ""
                     kept = "the last good checkpoint is kept" if run_dir is not None and done \
                         else "nothing was checkpointed"
                     callbacks.on_end({"status": "failed", "updates_done": done})
+                    if spec.on_nonfinite == "mask":
+                        raise TrainingError(
+                            f"every seed went non-finite (the last: seed {s}: {what}{others}); "
+                            f"stopped, {kept}. Lower the learning rate")
                     raise TrainingError(
                         f"seed {s}: {what}{others}; stopped, {kept}. Lower the learning rate "
                         f"or pass --on-nonfinite mask to train the other seeds on")
@@ -453,6 +475,10 @@ def drive(
         if interrupted and not result.complete:
             raise Interrupted(result)
         return result
+
+
+_TOO_BIG = ("use fewer seeds, fewer environment copies (num_envs), smaller batches or "
+            "buffers, or a smaller environment")
 
 
 def _device_copy(state: Any) -> Any:

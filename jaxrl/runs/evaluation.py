@@ -29,6 +29,7 @@ from jaxrl.core.episodes import (
 )
 from jaxrl.envs.core import Environment
 from jaxrl.parallel.devices import over_seeds
+from jaxrl.runs import memory
 
 Array = jax.Array
 
@@ -73,6 +74,8 @@ def evaluate_seeds(
 
     Raises:
         ValueError: a bad ``episodes``, ``max_steps`` or ``start``.
+        RunError: the evaluation needs more memory than is available (estimated from
+            the compiled program, before anything is allocated).
     """
     episodes = _count("episodes", episodes)
     if max_steps is not None:
@@ -91,7 +94,17 @@ def evaluate_seeds(
         return evaluate(agent, agent_state, env, env_params, key, episodes, max_steps, greedy,
                         win_fn, start=begin)
 
-    return jax.device_get(over_seeds(one)(states))
+    program = over_seeds(one)
+    seeds = int(jax.tree.leaves(states)[0].shape[0])
+    what = f"evaluating {episodes:,} episode(s) x {seeds} seed(s)"
+    hint = "play fewer episodes (--episodes) and average several evaluations (--seed)"
+    # Before compiling (XLA's compile itself grows with the episode count): from shapes,
+    # the per-episode outputs, and as much again for the loop's running episodes.
+    memory.check_fits(2 * memory.tree_bytes(jax.eval_shape(program, states)), what, hint)
+    compiled = program.lower(states).compile()
+    # Then XLA's own count of the program (temporaries included), before it runs.
+    memory.check_fits(memory.program_bytes(compiled, program.devices_for(seeds)), what, hint)
+    return jax.device_get(compiled(*program._global_args((states,))))
 
 def _warn_if_just_reset(states: Any, env: Environment, env_params: Any) -> None:
     """Warn when every seed's task in the training state has not been acted on yet

@@ -74,6 +74,16 @@ TOTAL_STEPS_FIELDS = ("total_timesteps",)
 OTHER_BUDGETS = {"num_episodes": "episodes", "generations": "generations"}
 # A group with this field may be set by its value alone (``--set curiosity=icm``).
 GROUP_SHORTHAND = "kind"
+# Settings of a run that are not config fields: name -> how to give it.
+RUN_OPTIONS = {
+    "seeds": "--seeds N (jaxrl.train(seeds=N))", "seed": "--seed N (jaxrl.train(seed=N))",
+    "env": "--env NAME (jaxrl.train(env=NAME))",
+    "env_options": "--env-option NAME=VALUE (jaxrl.train(env_options={...}))",
+    "total_steps": "--total-steps N (jaxrl.train(total_steps=N))",
+    "preset": "--preset NAME", "chunk": "--chunk N", "chunk_updates": "--chunk N",
+    "checkpoint_every": "--checkpoint-every N", "on_nonfinite": "--on-nonfinite stop|mask",
+    "split": "--split seeds|population",
+}
 
 
 def get_algorithm(name: str) -> Algorithm:
@@ -167,6 +177,9 @@ def canonical_names(
                                f"{name}.FIELD=VALUE")
             else:
                 out[name] = value
+        elif strict and name in RUN_OPTIONS:
+            raise RunError(f"{owner}: {name} is a setting of the run, not a config field; "
+                           f"give it as {RUN_OPTIONS[name]}")
         elif strict:
             known = [*paths, *(n for n, new in ALIASES.items() if new in paths)]
             raise RunError(f"{owner} has no config field {name!r}.{closest(name, known)}"
@@ -312,11 +325,17 @@ def resolve_config(
     values: dict[str, Any] = {}
     if toml is not None:
         values.update(canonical_names(config, read_toml(toml), algorithm))
-    if num_envs is not None:
-        values[_shortcut(record, algorithm, NUM_ENVS_FIELDS, "--num-envs")] = num_envs
-    if total_steps is not None:
-        values[_shortcut(record, algorithm, TOTAL_STEPS_FIELDS, "--total-steps")] = total_steps
-    values.update(canonical_names(config, overrides or {}, algorithm))
+    shortcuts: dict[str, str] = {}
+    for value, candidates, flag in ((num_envs, NUM_ENVS_FIELDS, "--num-envs"),
+                                    (total_steps, TOTAL_STEPS_FIELDS, "--total-steps")):
+        if value is not None:
+            path = _shortcut(record, algorithm, candidates, flag)
+            values[path], shortcuts[path] = value, f"{flag} {value}"
+    explicit = canonical_names(config, overrides or {}, algorithm)
+    for path in explicit.keys() & shortcuts.keys():  # --num-envs 4 --set num_envs=8
+        raise RunError(f"{shortcuts[path]} and {path}={explicit[path]} (--set or a config "
+                       f"table) both set {path}; give it once")
+    values.update(explicit)
     current = field_paths(config)
     coerced = {}
     for path, value in values.items():

@@ -62,41 +62,62 @@ def used_leaves(agent: Any, state: Any, obs: Any) -> list[bool]:
     return [id(v) in seen for v in jaxpr.invars[:len(leaves)]]
 
 
-def export(run: Any, path: str | os.PathLike | None = None) -> Path:
+def export(run: Any, path: str | os.PathLike | None = None, *,
+           trust_code: bool = False) -> Path:
     """Write the acting part of a run (a ``Result`` or a run directory) to ``path``.
 
     Args:
         run: a ``jaxrl.runs.run.Result`` or the path of a run directory.
         path: the file (default: ``<run dir>/policy.msgpack``).
+        trust_code: a run directory's ``package.module:Name`` is loaded even when no
+            code of this process imported it (``jaxrl.runs.run.load``).
 
     Returns:
         The path written.
+
+    Raises:
+        RunError: ``path`` names a file of a run directory (this run's or another's:
+            ``jaxrl.output.files.refuse_run_files``), or is a link or a special file.
     """
     import jax
 
+    from jaxrl.output import files
     from jaxrl.runs.run import Result, load
 
-    result = run if isinstance(run, Result) else load(run)
+    run_dir = run.run_dir if isinstance(run, Result) else run
     if path is None:
-        if result.run_dir is None:
+        if run_dir is None:
             raise RunError("this run has no directory; give export a path")
-        path = Path(result.run_dir) / POLICY_FILE
+        path = Path(run_dir) / POLICY_FILE
     path = Path(path)
     if path.is_dir():
         raise RunError(f"{path} is a directory; give export a file name")
     if not path.parent.is_dir():
         raise RunError(f"cannot write {path}: {path.parent} does not exist")
+    # Checked before loading anything, and again just before writing.
+    files.refuse_run_files([path], run_dir)
+    files.refuse_odd(path)
+    result = run if isinstance(run, Result) else load(run, trust_code=trust_code)
     one, obs = _one_seed_template(result.agent, result.env, result.env_params)
     used = used_leaves(result.agent, one, obs)
     leaves = jax.tree.leaves(result.state)
     kept = {str(i): leaf for i, (leaf, u) in enumerate(zip(leaves, used)) if u}
     final = result.final_return
+    # A policy of NaN parameters is never written: only the seeds that can act are kept
+    # (their run's seed numbers in "seed_ids"); none of them: refused.
+    acting = list(result.require_acting("export"))
+    if len(acting) < result.seeds:
+        kept = {k: v[np.asarray(acting)] for k, v in kept.items()}
+        final = final[acting]
     best = int(np.nanargmax(final)) if np.isfinite(final).any() else 0
     spec = result.spec
+    files.refuse_run_files([path], run_dir)
+    files.refuse_odd(path)
     ckpt.save(path, kept, algorithm=spec.algorithm, env=spec.env, config=spec.config,
               updates_done=result.updates_done,
               extra={"kind": KIND, "env_options": spec.env_options, "obs_noise": spec.obs_noise,
-                     "seeds": spec.seeds, "best_seed": best, "leaves_total": len(leaves),
+                     "seeds": len(acting), "seed_ids": acting, "best_seed": best,
+                     "leaves_total": len(leaves),
                      "final_return": [None if not np.isfinite(x) else float(x) for x in final]})
     return path
 
@@ -152,12 +173,19 @@ class Policy:
         return actions.reshape(batch + actions.shape[1:])
 
 
-def load_policy(path: str | os.PathLike, seed: int | None = None) -> Policy:
-    """The policy exported to ``path`` (``export``); ``seed`` picks a seed (default: the best)."""
+def load_policy(path: str | os.PathLike, seed: int | None = None, *, env: str | None = None,
+                trust_code: bool = False) -> Policy:
+    """The policy exported to ``path`` (``export``); ``seed`` picks a seed (default: the best).
+
+    The file names its algorithm and environment; a ``package.module:Name`` among them
+    is imported only when trusted (``jaxrl.runs.build.check_trusted``): registered or
+    already imported by the user's code, given as ``env`` (the environment the user
+    expects; a file for another one is refused), or ``trust_code=True``.
+    """
     import jax
     import jax.numpy as jnp
 
-    from jaxrl.runs.build import make_env
+    from jaxrl.runs.build import check_trusted, make_env
     from jaxrl.runs.overrides import config_from_dict, get_algorithm
 
     path = Path(path)
@@ -170,15 +198,19 @@ def load_policy(path: str | os.PathLike, seed: int | None = None) -> Policy:
         raise RunError(f"{path} is a training checkpoint, not an exported policy; "
                        f"write one with: jaxrl export <run dir>")
     algorithm, env_name = header["algorithm"], header["env"]
+    if env is not None and env != env_name:
+        raise RunError(f"{path} is a policy for the environment {env_name!r}, not {env!r}")
+    check_trusted("algorithm", algorithm, str(path), trust_code)
+    check_trusted("environment", env_name, str(path), trust_code or env is not None)
     record = get_algorithm(algorithm)
     config = config_from_dict(algorithm, header["config"])
-    env, env_params = make_env(env_name, extra.get("env_options") or {},
-                               float(extra.get("obs_noise") or 0.0))
-    agent = record.make(config, env, env_params)
+    env_obj, env_params = make_env(env_name, extra.get("env_options") or {},
+                                   float(extra.get("obs_noise") or 0.0))
+    agent = record.make(config, env_obj, env_params)
     seeds = extra.get("seeds")
     if not isinstance(seeds, int) or seeds < 1:
         raise RunError(f"{path} is damaged: no seed count")
-    one, obs = _one_seed_template(agent, env, env_params)
+    one, obs = _one_seed_template(agent, env_obj, env_params)
     used = used_leaves(agent, one, obs)
     leaves_one, treedef = jax.tree.flatten(one)
     batched = [jax.ShapeDtypeStruct((seeds,) + x.shape, x.dtype) for x in leaves_one]

@@ -94,6 +94,34 @@ class Result:
         return good
 
     @property
+    def acting_seeds(self) -> tuple[int, ...]:
+        """The seeds whose policy can act: not masked in training (``bad_seeds``), and
+        every float leaf of their learned parameters (``params``) finite."""
+        import jax
+
+        ok = self._good.copy()
+        for leaf in jax.tree.leaves(self.params):
+            if hasattr(leaf, "dtype") and jax.dtypes.issubdtype(leaf.dtype, np.floating):
+                x = np.asarray(leaf).reshape(self.seeds, -1)
+                ok &= np.isfinite(x).all(axis=1)
+        return tuple(int(s) for s in np.nonzero(ok)[0])
+
+    def require_acting(self, what: str, seed: int | None = None) -> tuple[int, ...]:
+        """``acting_seeds``, or ``RunError`` (one line naming ``what``) when no seed can
+        act, or when ``seed`` is given and is not one of them."""
+        from jaxrl.errors import RunError
+
+        acting = self.acting_seeds
+        if not acting:
+            raise RunError(f"cannot {what}: every seed of this run has non-finite parameters "
+                           f"(masked by --on-nonfinite mask, or damaged); there is no policy")
+        if seed is not None and seed not in acting:
+            raise RunError(f"cannot {what} seed {seed}: its parameters are non-finite "
+                           f"(masked by --on-nonfinite mask); seeds that can act: "
+                           f"{', '.join(map(str, acting))}")
+        return acting
+
+    @property
     def final_return(self) -> np.ndarray:
         """Per seed, the mean return of the episodes that ended in the last 5 % of updates.
 
@@ -181,11 +209,23 @@ class Result:
                  max_steps: int | None = None, start: str = "auto") -> Any:
         """Play ``episodes`` episodes with every seed's policy (``jaxrl.runs.evaluation.evaluate_seeds``).
 
-        Returns an ``EvalResult`` with ``[seeds, episodes]`` arrays. ``start="auto"``
-        plays a bandit run on the bandit each seed trained on.
+        Returns an ``EvalResult`` with ``[seeds, episodes]`` arrays, one row per seed of
+        ``acting_seeds``: a seed whose parameters are non-finite (masked by
+        ``on_nonfinite="mask"``) is left out. ``start="auto"`` plays a bandit run on the
+        bandit each seed trained on.
+
+        Raises:
+            RunError: no seed can act, a bad argument, or an evaluation too large for
+                the memory available (estimated before anything is allocated).
         """
+        import jax
+
         from jaxrl.errors import RunError
         from jaxrl.runs.evaluation import evaluate_seeds
+
+        acting = self.require_acting("evaluate")
+        state = self.state if len(acting) == self.seeds else \
+            jax.tree.map(lambda x: x[np.asarray(acting)], self.state)
 
         env, env_params = self.env, self.env_params
         if env is None:
@@ -193,7 +233,7 @@ class Result:
 
             env, env_params = make_env(self.spec.env, self.spec.env_options, self.spec.obs_noise)
         try:
-            return evaluate_seeds(self.agent, self.state, env, env_params, episodes=episodes,
+            return evaluate_seeds(self.agent, state, env, env_params, episodes=episodes,
                                   greedy=greedy, seed=seed, max_steps=max_steps, start=start)
         except ValueError as e:
             raise RunError(str(e).splitlines()[0]) from None

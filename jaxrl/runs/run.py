@@ -26,14 +26,19 @@ import numpy as np
 
 from jaxrl.core import metrics as M
 from jaxrl.errors import RunError, TrainingError  # noqa: F401
+from jaxrl.parallel import devices as parallel_devices
 from jaxrl.parallel import processes as distributed
 from jaxrl.runs.build import (  # noqa: F401 - part of run's public surface
+    FINGERPRINT_STEPS,
     SPLITS,
     Built,
     _check_split,
     _check_split_mode,
+    _first_line,
     _make_agent,
     build,
+    check_env_fingerprint,
+    env_fingerprint,
     make_env,
 )
 from jaxrl.runs.driver import (  # noqa: F401 - part of run's public surface
@@ -140,8 +145,24 @@ def make_spec(
         algorithm=algorithm, env=env, env_options=options, seeds=seeds, seed=seed,
         config=config_to_dict(cfg), num_updates=n, chunk_updates=min(chunk, n),
         checkpoint_every=every, on_nonfinite=on_nonfinite, obs_noise=float(noise),
+        env_fingerprint=_fingerprint(env, env_obj, env_params),
+        layout=parallel_devices.layout(seeds, split),
     )
     return spec, Built(spec, cfg, agent, env_obj, env_params)
+
+
+def _fingerprint(name: str, env: Any, env_params: Any) -> dict[str, Any] | None:
+    """A user's own environment's fingerprint (``build.env_fingerprint``; None for
+    jaxrl's own environments, whose code is jaxrl's version's)."""
+    from jaxrl.envs.registry import is_builtin
+
+    if is_builtin(name):
+        return None
+    try:
+        return env_fingerprint(env, env_params)
+    except Exception as e:  # noqa: BLE001 - a user's environment may raise anything
+        raise RunError(f"environment {name!r} fails in a rollout of {FINGERPRINT_STEPS} "
+                       f"steps on fixed keys: {_first_line(e)}") from None
 
 
 # ------------------------------------------------------------------------------ API
@@ -230,26 +251,109 @@ def train(
 
 def resume(run_dir: str | os.PathLike, *, progress: bool = False,
            stop_after: int | None = None, callbacks: Sequence[Any] = (),
-           split: str = "seeds") -> Result:
+           split: str | None = None, trust_code: bool = False) -> Result:
     """Continue the run in ``run_dir`` from its checkpoint to the end (or ``stop_after`` more).
 
     The result is bit-identical to a run never interrupted. A complete run is loaded
-    and returned as it is. ``split`` as in ``train`` (it may differ from the first part's).
+    and returned as it is (``load``): nothing is compiled and no file is written.
+    ``split`` as in ``train`` (default: the first part's; another one is allowed).
+
+    The run's device layout (``config.json``'s ``layout``: platform, device count,
+    processes) is part of the run: resuming on another is refused in one line naming
+    how to get it (``jaxrl train --resume`` restores the CPU device count by itself),
+    and so is a user's own environment that behaves otherwise than when it was
+    trained (``env_fingerprint``).
+    ``trust_code``: import the ``package.module:Name`` environment or algorithm that
+    ``config.json`` names even when no code of this process imported or registered it
+    (a name read from a file imports nothing otherwise: ``build.check_trusted``).
     """
     if stop_after is not None:
         _check_count("stop_after", stop_after, 1)
-    _check_split_mode(split)
+    if split is not None:
+        _check_split_mode(split)
     if distributed.is_multiprocess():
-        return _resume_multiprocess(run_dir, progress, stop_after, callbacks, split)
+        return _resume_multiprocess(run_dir, progress, stop_after, callbacks, split,
+                                    trust_code)
     with RunDir.open(run_dir) as rd:
+        from jaxrl.runs.rundir import is_complete
+
+        if is_complete(rd.path):  # nothing to train: never recompile, never rewrite a file
+            return load(rd.path, trust_code=trust_code)
         spec = read_spec(rd.path)
-        built = build(spec, split)
+        built = _build_resumed(spec, split, trust_code, rd.path)
         return drive(built, rd, resume=True, progress=progress, stop_after=stop_after,
                      callbacks=callbacks)
 
 
+def _build_resumed(spec: RunSpec, split: str | None, trust_code: bool,
+                   run_dir: str | os.PathLike) -> Built:
+    """``build`` for resuming ``spec``: on its own device layout (else refused) and with
+    its environment unchanged (``check_env_fingerprint``)."""
+    split = split or (spec.layout or {}).get("split") or "seeds"
+    _check_layout(spec, split, run_dir)
+    where = _config_path(Path(run_dir))
+    built = build(spec, split, trust_code=trust_code, where=where)
+    check_env_fingerprint(spec, built.env, built.env_params, where)
+    return built
+
+
+def resume_command(run_dir: str | os.PathLike, spec: RunSpec | None = None) -> str:
+    """The command that continues the run in ``run_dir`` as it was trained: with several
+    processes, ``jaxrl launch`` with that many and the CPU devices of each; with
+    ``--trust-code`` when the run names a module of the user's (``package.module:Name``:
+    the user typed it when training)."""
+    layout = (spec.layout if spec is not None else None) or {}
+    trust = " --trust-code" if spec is not None and (
+        ":" in spec.env or ":" in spec.algorithm) else ""
+    processes = layout.get("processes", 1)
+    if processes <= 1:
+        return f"jaxrl train --resume {run_dir}{trust}"
+    per = ""
+    if layout.get("platform") == "cpu":
+        per = f" --cpu-devices {max(1, layout['devices'] // processes)}"
+    return f"jaxrl launch --processes {processes} -- train --resume {run_dir}{per}{trust}"
+
+
+def stored_cpu_devices(run_dir: str | os.PathLike) -> int | None:
+    """The CPU devices per process that the run in ``run_dir`` ran on (None when its
+    ``config.json`` records no CPU layout or cannot be read: resuming then says why).
+    Read before JAX starts, so that ``jaxrl train --resume`` gets the same layout."""
+    try:
+        layout = read_spec(run_dir).layout
+    except RunError:
+        return None
+    if not layout or layout.get("platform") != "cpu":
+        return None
+    return max(1, layout["devices"] // layout["processes"])
+
+
+def _check_layout(spec: RunSpec, split: str, run_dir: str | os.PathLike) -> None:
+    """Refuse to resume on another device layout than ``spec.layout`` (runs written
+    before it was recorded are not checked; another ``split`` than the run's may use
+    another device count: the numbers are the same by construction)."""
+    saved = spec.layout
+    if not saved:
+        return
+    have = distributed.process_count()
+    if have != saved["processes"]:
+        raise RunError(f"this run was trained by {saved['processes']} process(es), not "
+                       f"{have}; continue it with: {resume_command(run_dir, spec)}")
+    if split != saved["split"]:
+        return
+    now = parallel_devices.layout(spec.seeds, split)
+    if (now["platform"], now["devices"]) != (saved["platform"], saved["devices"]):
+        per = max(1, saved["devices"] // saved["processes"])
+        how = (f"pass --cpu-devices {per} (from Python: jaxrl.parallel.devices."
+               f"use_cpu_cores({per}) before JAX starts)" if saved["platform"] == "cpu"
+               else f"resume it where JAX has {saved['platform']} devices")
+        raise RunError(f"this run ran on {saved['devices']} {saved['platform']} device(s) "
+                       f"and would now run on {now['devices']} {now['platform']} device(s), "
+                       f"which is not the same run: {how}")
+
+
 def _resume_multiprocess(run_dir: str | os.PathLike, progress: bool, stop_after: int | None,
-                         callbacks: Sequence[Any], split: str = "seeds") -> Result:
+                         callbacks: Sequence[Any], split: str | None = None,
+                         trust_code: bool = False) -> Result:
     """Process 0 opens the directory and sends the spec; every process builds the run and
     gets the checkpointed state from process 0 (``jaxrl.runs.driver``)."""
     import json
@@ -265,7 +369,12 @@ def _resume_multiprocess(run_dir: str | os.PathLike, progress: bool, stop_after:
     rd, spec = distributed.from_writer(
         opened, encode=lambda v: json.dumps(v[1].to_json()).encode(),
         decode=lambda b: (None, RunSpec.from_json(json.loads(b.decode()))))
-    built = build(spec, split)
+    try:
+        built = _build_resumed(spec, split, trust_code, run_dir)
+    except BaseException:
+        if rd is not None:
+            rd.close()
+        raise
     if rd is None:
         return drive(built, None, resume=True, stop_after=stop_after)
     with rd:
@@ -273,25 +382,22 @@ def _resume_multiprocess(run_dir: str | os.PathLike, progress: bool, stop_after:
                      callbacks=callbacks)
 
 
-def load(run_dir: str | os.PathLike) -> Result:
-    """A saved run: its spec, config, agent, checkpointed state and metrics (verified)."""
+def load(run_dir: str | os.PathLike, *, trust_code: bool = False) -> Result:
+    """A saved run: its spec, config, agent, checkpointed state and metrics (verified).
+
+    ``trust_code`` as in ``resume``: without it, a ``package.module:Name`` that
+    ``config.json`` names is refused unless the user's code imported or registered it.
+    """
     import jax
 
     from jaxrl.runs import rundir
 
     run_dir = Path(run_dir)
     spec = read_spec(run_dir)
-    built = build(spec)
+    built = build(spec, trust_code=trust_code, where=_config_path(run_dir))
     template = jax.eval_shape(init_function(built.agent), seed_keys(spec.seed, spec.seeds))
     restored = rundir.restore(run_dir, spec, template, M.metric_dtypes(built.agent, template))
-    times: dict[str, Any] = {}
-    try:
-        import json
-
-        data = json.loads((run_dir / rundir.SUMMARY_FILE).read_text())
-        times = data if isinstance(data, dict) else {}
-    except (OSError, ValueError, RecursionError):  # a damaged summary only loses the timings
-        pass
+    times = rundir.read_summary(run_dir)  # a damaged summary only loses the timings
     bad = times.get("bad_seeds", [])
     return Result(spec=spec, config=built.config, agent=built.agent, state=restored.state,
                   metrics=restored.metrics,
@@ -300,6 +406,13 @@ def load(run_dir: str | os.PathLike) -> Result:
                   env=built.env, env_params=built.env_params,
                   bad_seeds=tuple(b for b in bad if isinstance(b, int) and 0 <= b < spec.seeds)
                   if isinstance(bad, list) else ())
+
+
+def _config_path(run_dir: Path) -> str:
+    """``run_dir/config.json`` as a message names it."""
+    from jaxrl.runs.rundir import CONFIG_FILE
+
+    return str(Path(run_dir) / CONFIG_FILE)
 
 
 def _number(v: Any) -> float:

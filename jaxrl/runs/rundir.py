@@ -40,6 +40,7 @@ import json
 import os
 import shutil
 import socket
+import stat
 import sys
 import tempfile
 import time
@@ -50,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from jaxrl.errors import RunError
+from jaxrl.output import files
 from jaxrl.runs import checkpoint as ckpt
 
 __all__ = [
@@ -70,6 +72,11 @@ from jaxrl.output.logging import EVENT_FILE_SUFFIX as TB_SUFFIX  # noqa: E402 - 
 
 # Files with these names that jaxrl wrote (recognised by content) belong to a run.
 RUN_FILES = (CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE, SUMMARY_FILE, CURVE_FILE)
+# A sweep's files (``jaxrl sweep``), replaced by ``--overwrite`` only when jaxrl wrote them.
+SWEEP_FILES = ("sweep.png", "sweep.csv", "sweep.json")
+# The rule that output paths never name a run's own files (``jaxrl.output.files``) knows them all.
+assert {*RUN_FILES, LOCK_FILE, TB_DIR, STAGING_DIR} <= files.RUN_DIR_NAMES
+assert ckpt.TEMP_PREFIX == files.TEMP_PREFIX
 MAX_COUNT = 2**31 - 1  # seeds, seed and update counts (as jaxrl.runs.run.make_spec checks them)
 
 
@@ -94,6 +101,13 @@ class RunSpec:
             the summary).
         obs_noise: scale of the book's ``U(0, 1) * scale`` observation noise a preset
             adds (0: none).
+        env_fingerprint: a user's own environment's outputs on fixed keys and actions
+            at training time (``jaxrl.runs.build.env_fingerprint``): resuming with an
+            environment that now behaves otherwise is refused. None for jaxrl's own
+            environments (and runs written before it was recorded).
+        layout: the devices the run ran on (``jaxrl.parallel.devices.layout``: platform,
+            device count, processes, split); resume restores it or refuses. None in runs
+            written before it was recorded.
     """
 
     algorithm: str
@@ -107,6 +121,8 @@ class RunSpec:
     checkpoint_every: int
     on_nonfinite: str = "stop"
     obs_noise: float = 0.0
+    env_fingerprint: dict[str, Any] | None = None
+    layout: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         from jaxrl._version import __version__
@@ -120,11 +136,13 @@ class RunSpec:
             raise RunError(f"{where} does not hold a run config (not a JSON object)")
         kinds = {"algorithm": str, "env": str, "env_options": dict, "seeds": int, "seed": int,
                  "config": dict, "num_updates": int, "chunk_updates": int,
-                 "checkpoint_every": int, "on_nonfinite": str, "obs_noise": (int, float)}
+                 "checkpoint_every": int, "on_nonfinite": str, "obs_noise": (int, float),
+                 "env_fingerprint": dict, "layout": dict}
+        optional = ("on_nonfinite", "obs_noise", "env_fingerprint", "layout")
         values = {}
         for name, kind in kinds.items():
-            if name not in data:
-                if name in ("on_nonfinite", "obs_noise"):
+            if name not in data or (data[name] is None and name in optional[2:]):
+                if name in optional:
                     continue
                 raise RunError(f"{where} is missing {name!r}; it is not a complete jaxrl run config")
             v = data[name]
@@ -144,6 +162,8 @@ class RunSpec:
         noise = values.get("obs_noise", 0.0)
         if not (0.0 <= noise < float("inf")):
             raise RunError(f"{where}: 'obs_noise' must be a finite number >= 0")
+        _check_layout_field(values.get("layout"), where)
+        _check_fingerprint_field(values.get("env_fingerprint"), where)
         return cls(**values)
 
     def differences(self, other: "RunSpec") -> list[str]:
@@ -172,16 +192,40 @@ class RunSpec:
         return out
 
 
+def _check_layout_field(layout: dict[str, Any] | None, where: str) -> None:
+    if layout is None:
+        return
+    count = lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_COUNT  # noqa: E731
+    if not (isinstance(layout.get("platform"), str) and count(layout.get("devices"))
+            and count(layout.get("processes")) and layout.get("split") in ("seeds", "population")):
+        raise RunError(f"{where}: 'layout' must name platform, devices, processes and split; "
+                       f"got {layout!r}")
+
+
+def _check_fingerprint_field(fingerprint: dict[str, Any] | None, where: str) -> None:
+    if fingerprint is None:
+        return
+    values = fingerprint.get("values")
+    number = lambda v: (isinstance(v, (int, float)) and not isinstance(v, bool)) \
+        or v in ("nan", "inf", "-inf")  # noqa: E731
+    if not (isinstance(fingerprint.get("version"), int) and isinstance(fingerprint.get("shapes"), str)
+            and isinstance(values, list) and all(map(number, values))):
+        raise RunError(f"{where}: 'env_fingerprint' is damaged (version, shapes, values)")
+
+
 def read_spec(run_dir: str | os.PathLike) -> RunSpec:
     """The ``RunSpec`` saved in ``run_dir/config.json``."""
     run_dir = Path(run_dir)
     path = run_dir / CONFIG_FILE
     if not run_dir.is_dir():
         raise RunError(f"run directory {run_dir} does not exist")
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         raise RunError(f"{run_dir} is not a jaxrl run directory (no {CONFIG_FILE})")
     try:
-        data = json.loads(path.read_text())
+        # Never a FIFO or a device (they would block or never end), never a huge file.
+        data = json.loads(files.read_bytes(path, files.SMALL_FILE))
+    except FileNotFoundError:
+        raise RunError(f"{path} is a link to nothing; restore the run's {CONFIG_FILE}") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise RunError(f"{path} is not valid JSON ({str(e).splitlines()[0]})") from None
     except RecursionError:
@@ -192,33 +236,95 @@ def read_spec(run_dir: str | os.PathLike) -> RunSpec:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """``data`` as indented JSON, written atomically."""
+    """``data`` as indented JSON, written atomically (never through a link: ``files.refuse_odd``)."""
     from jaxrl.runs.overrides import jsonable
 
+    files.refuse_odd(path)
     ckpt.atomic_write(path, (json.dumps(data, indent=2, default=jsonable) + "\n").encode())
 
 
 def _is_jaxrl_file(path: Path) -> bool:
-    """Whether a file with one of the run's names was written by jaxrl (by its content)."""
+    """Whether a file with one of the run's (or a sweep's) names was written by jaxrl.
+
+    Decided by content, never by name alone: a link or a non-regular file is never
+    jaxrl's; a picture is jaxrl's when its PNG ``Software`` text says so
+    (``jaxrl.output.files.png_software``), or, for a run written before pictures were
+    marked, when it is matplotlib's and the directory holds a jaxrl ``config.json`` (a
+    sweep's: jaxrl's ``sweep.json``).
+    """
     name = path.name
+    if path.is_symlink() or not path.is_file():
+        return False
     try:
-        if name == CONFIG_FILE or name == SUMMARY_FILE:
-            data = json.loads(path.read_text())
-            return isinstance(data, dict) and "algorithm" in data and (
-                "jaxrl_version" in data or name == SUMMARY_FILE)
+        if name in (CONFIG_FILE, SUMMARY_FILE, "sweep.json"):
+            data = json.loads(files.read_bytes(path, files.SMALL_FILE))
+            if not isinstance(data, dict) or "algorithm" not in data:
+                return False
+            if name == CONFIG_FILE:
+                return "jaxrl_version" in data
+            if name == SUMMARY_FILE:
+                return "updates_done" in data and "final_return" in data
+            return "grid" in data and "final_window" in data
         if name == METRICS_FILE:
-            with open(path, "rb") as f:
-                return f.readline().startswith(b"update,seed")
+            return files.read_bytes_prefix(path, 64).startswith(b"update,seed")
+        if name == "sweep.csv":
+            first = files.read_bytes_prefix(path, 1 << 16).split(b"\n", 1)[0]
+            return first.endswith(b"seed,final_return")
         if name == CHECKPOINT_FILE:
-            with open(path, "rb") as f:
-                if b"jaxrl" in f.read(4096):  # this version's marker, or version 1's
-                    return True
+            if b"jaxrl" in files.read_bytes_prefix(path, 4096):  # this version's marker, or version 1's
+                return True
             return ckpt.has_format_marker(path)
-        if name == CURVE_FILE:
-            return True  # a picture named like ours, beside our files
-    except (OSError, ValueError, UnicodeDecodeError, RecursionError):
+        if name in (CURVE_FILE, "sweep.png"):
+            software = files.png_software(path) or ""
+            if software.startswith(files.PNG_SOFTWARE):
+                return True
+            if not software.startswith("Matplotlib"):
+                return False
+            if name == CURVE_FILE:
+                return files.is_run_dir(path.parent)
+            return _is_jaxrl_file(path.with_name("sweep.json"))
+    except (OSError, RunError, ValueError, UnicodeDecodeError, RecursionError):
         return False
     return False
+
+
+def _odd(path: Path) -> bool:
+    """Whether ``path`` exists as a link or as anything but a regular file."""
+    try:
+        return path.is_symlink() or (path.exists() and not path.is_file())
+    except OSError:
+        return True
+
+
+def _odd_dir(path: Path) -> bool:
+    """Whether ``path`` exists as a link or as anything but a directory (``tensorboard/``)."""
+    try:
+        return path.is_symlink() or (path.exists() and not path.is_dir())
+    except OSError:
+        return True
+
+
+def read_summary(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """``summary.json`` of ``run_dir`` as a dict; ``{}`` when it is missing, damaged, too
+    large or not a regular file (a damaged summary only loses the timings)."""
+    try:
+        data = json.loads(files.read_bytes(Path(run_dir) / SUMMARY_FILE, files.SMALL_FILE))
+    except (OSError, RunError, ValueError, UnicodeDecodeError, RecursionError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def is_complete(run_dir: str | os.PathLike) -> bool:
+    """Whether the run in ``run_dir`` has checkpointed all its updates (read-only; False
+    when anything cannot be read: then resuming names what is wrong)."""
+    path = Path(run_dir) / CHECKPOINT_FILE
+    if _odd(path):
+        return False
+    try:
+        spec = read_spec(run_dir)
+        return ckpt.read_header(path)["updates_done"] >= spec.num_updates
+    except (RunError, ckpt.CheckpointError, OSError):
+        return False
 
 
 def _event_files(root: Path) -> list[Path]:
@@ -258,9 +364,14 @@ class _Lock:
                 raise RunError(f"{self.path} is a symbolic link, not jaxrl's lock file; "
                                f"remove it first")
             try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK,
+                             0o644)
             except OSError as e:
                 raise RunError(f"cannot lock {self.path.parent}: {e.strerror or e}") from None
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or a device in its place
+                os.close(fd)
+                raise RunError(f"{self.path} is not a regular file, not jaxrl's lock file; "
+                               f"remove it first")
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -321,15 +432,14 @@ class MetricsWriter:
         self.columns = list(columns)
         header = (",".join(["update", "seed", *self.columns]) + "\n").encode()
         self._hash = hashlib.sha256()
+        # (Opened never through a link, never a FIFO or device: ``files.open_write``.)
         if prefix:  # resuming: the verified bytes the file keeps
             if not prefix.startswith(header):
                 raise RunError(f"{path} has other columns than this run's metrics")
-            self._file = open(path, "r+b")
-            self._file.truncate(len(prefix))
-            self._file.seek(len(prefix))
+            self._file = files.open_write(path, keep=len(prefix))
             self._hash.update(prefix)
         else:
-            self._file = open(path, "wb")
+            self._file = files.open_write(path)
             self._write(header)
 
     def _write(self, data: bytes) -> None:
@@ -375,7 +485,7 @@ def read_metrics(source: str | os.PathLike | bytes) -> dict[str, np.ndarray]:
     """
     where = "metrics" if isinstance(source, bytes) else str(source)
     try:
-        text = source.decode() if isinstance(source, bytes) else Path(source).read_text()
+        text = (source if isinstance(source, bytes) else files.read_bytes(source)).decode()
     except (OSError, UnicodeDecodeError) as e:
         raise RunError(f"cannot read {where}: {e}") from None
     try:
@@ -476,8 +586,10 @@ class RunDir:
         try:
             rd = cls(path, lock, staging=False)
             rd._recover()
-            foreign = [n for n in RUN_FILES if (path / n).is_file() and not _is_jaxrl_file(path / n)]
-            foreign += [n for n in RUN_FILES if (path / n).exists() and not (path / n).is_file()]
+            foreign = [n for n in RUN_FILES if (_odd(path / n) or (path / n).is_file())
+                       and not _is_jaxrl_file(path / n)]
+            if _odd_dir(path / TB_DIR):
+                foreign.append(TB_DIR)
             if foreign:
                 raise RunError(f"{path} holds {', '.join(foreign)} that jaxrl did not write; "
                                f"choose another --out (jaxrl never deletes a file it did not write)")
@@ -507,10 +619,23 @@ class RunDir:
         try:
             rd = cls(path, lock, staging=False)
             rd._recover()
+            rd._refuse_odd_files()
             return rd
         except BaseException:
             lock.release()
             raise
+
+    def _refuse_odd_files(self) -> None:
+        """Refuse a run whose files are links or not regular files (before any is read:
+        a FIFO would block, a link would make the run write outside its directory)."""
+        odd = [n for n in RUN_FILES if _odd(self.path / n)]
+        if _odd_dir(self.path / TB_DIR):
+            odd.append(TB_DIR)
+        if odd:
+            first = self.path / odd[0]
+            raise RunError(f"{first} is {files.kind(first)}, not the run's own "
+                           f"{'folder' if odd[0] == TB_DIR else 'file'}; jaxrl never writes "
+                           f"through links or into special files: put the real one there first")
 
     def _recover(self) -> None:
         """Finish or drop what a killed process left: temp files, a staged overwrite."""
@@ -568,6 +693,7 @@ class RunDir:
         csv_bytes, csv_sha = self.csv.flush() if self.csv is not None else (0, "")
         if self.events is not None:
             self.events.flush()
+        files.refuse_odd(self.write_path / CHECKPOINT_FILE)
         ckpt.save(
             self.write_path / CHECKPOINT_FILE, state, algorithm=spec.algorithm, env=spec.env,
             config=spec.config, updates_done=updates_done,
@@ -652,7 +778,11 @@ class RunDir:
 
 def prepare_output(path: str | os.PathLike, names: Sequence[str], overwrite: bool) -> Path:
     """A directory for other outputs (a sweep's files ``names``): created, writable, and
-    holding none of ``names`` unless ``overwrite`` (then they are replaced when written)."""
+    holding none of ``names`` unless ``overwrite`` (then they are replaced when written).
+
+    Only files jaxrl wrote (``_is_jaxrl_file``, by content) are ever replaced: a user's
+    own file of one of these names, a link or a special file is refused even with
+    ``overwrite``."""
     path = RunDir._usable(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -660,7 +790,11 @@ def prepare_output(path: str | os.PathLike, names: Sequence[str], overwrite: boo
             pass
     except OSError as e:
         raise RunError(f"cannot write output directory {path}: {e.strerror or e}") from None
-    existing = [n for n in names if (path / n).exists()]
+    existing = [n for n in names if (path / n).exists() or (path / n).is_symlink()]
+    foreign = [n for n in existing if not _is_jaxrl_file(path / n)]
+    if foreign:
+        raise RunError(f"{path} holds {', '.join(foreign)} that jaxrl did not write; choose "
+                       f"another --out (jaxrl never replaces a file it did not write)")
     if existing and not overwrite:
         raise RunError(f"output directory {path} already holds {', '.join(existing)}; "
                        f"pass --overwrite to replace them, or choose another --out")
@@ -685,6 +819,8 @@ def _advice(path: Path) -> str:
 def load_checkpoint(run_dir: Path, spec: RunSpec, template: Any) -> tuple[Any, dict[str, Any]]:
     """The verified state and header of ``run_dir``'s checkpoint, written by this ``spec``."""
     path = run_dir / CHECKPOINT_FILE
+    if path.exists() and not path.is_file():  # a FIFO or a device: never opened
+        raise RunError(f"{path} is not a regular file; put the run's checkpoint there")
     if not path.exists():
         raise RunError(f"{run_dir} has no checkpoint yet (the run stopped before its first); "
                        f"start it again with: jaxrl train ... --out {run_dir} --overwrite")
@@ -735,7 +871,7 @@ def restore(run_dir: Path, spec: RunSpec, template: Any,
     done, want, digest = header["updates_done"], extra["csv_bytes"], extra["csv_sha256"]
     path = run_dir / METRICS_FILE
     try:
-        with open(path, "rb") as f:
+        with files.open_read(path) as f:  # never a FIFO or a device
             size = os.fstat(f.fileno()).st_size
             # (A forged header can claim any length: never ask read() for more than is there.)
             prefix = f.read(want) if want <= size else f.read()

@@ -29,7 +29,7 @@ import itertools
 import math
 import numbers
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -42,7 +42,31 @@ from jaxrl.core.metrics import final_returns
 from jaxrl.core.metrics import final_window as default_final_window
 from jaxrl.parallel.devices import over_seeds, to_host
 
-__all__ = ["SweepResult", "sweep", "sweepable_fields"]
+__all__ = ["MAX_SETTINGS", "SweepResult", "grid_size", "sweep", "sweepable_fields"]
+
+#: The most settings one sweep may have (``sweep(max_settings=...)``, ``jaxrl sweep
+#: --max-settings``): every setting is one copy of the whole training run in one program.
+MAX_SETTINGS = 1024
+
+
+def grid_size(grid: Mapping[str, Sequence[Any]]) -> int:
+    """The number of settings of ``grid`` (the product of its lists' lengths), computed
+    without expanding the grid."""
+    return math.prod(len(v) for v in grid.values()) if grid else 0
+
+
+def check_size(settings: int, seeds: int, max_settings: int | None = MAX_SETTINGS) -> str:
+    """One line stating a sweep's size (``"N settings x S seeds = M runs"``).
+
+    Raises:
+        ValueError: more than ``max_settings`` settings (None: no limit).
+    """
+    size = f"{settings:,} settings x {seeds:,} seeds = {settings * seeds:,} runs"
+    if max_settings is not None and settings > max_settings:
+        raise ValueError(f"a sweep of {size} is over the limit of {max_settings:,} settings "
+                         f"(each is a whole training run in one program); sweep fewer values "
+                         f"or raise the limit (--max-settings, sweep(max_settings=...))")
+    return size
 
 
 def sweepable_fields(config: Any) -> tuple[list[str], list[str]]:
@@ -66,8 +90,13 @@ def _check_grid(config: Any, grid: Mapping[str, Sequence[Any]]) -> dict[str, lis
     paths = field_paths(config)
     cls = type(config).__qualname__
     out: dict[str, list[Any]] = {}
+    given: dict[str, str] = {}
     for name, values in grid.items():
-        name = field_path(config, name) or name  # an old name (overrides.ALIASES): today's
+        asked, name = name, field_path(config, name) or name  # an old name: today's
+        if name in given:  # lr and learning_rate (overrides.ALIASES) name one field
+            raise ValueError(f"grid names {name} twice ({given[name]!r} and {asked!r}); "
+                             f"give its values once")
+        given[name] = asked
         if name in static:
             raise ValueError(
                 f"{cls}.{name} is a static field (it fixes array shapes or loop lengths), so it "
@@ -200,6 +229,7 @@ class SweepResult:
         """Write ``sweep.png``, ``sweep.csv`` (one row per setting and seed) and ``sweep.json``."""
         from pathlib import Path
 
+        from jaxrl.output import files
         from jaxrl.runs.rundir import write_json
 
         out = Path(out_dir)
@@ -210,7 +240,7 @@ class SweepResult:
             for s in range(self.num_seeds):
                 lines.append(",".join([*(repr(setting[k]) for k in fields), str(s),
                                        repr(float(self.final_returns[i, s]))]))
-        (out / "sweep.csv").write_text("\n".join(lines) + "\n")
+        files.write_bytes(out / "sweep.csv", ("\n".join(lines) + "\n").encode())  # never via a link
         write_json(out / "sweep.json", {
             "algorithm": self.algo, "env": self.env_name, **(extra or {}), "grid": self.grid,
             "final_window": self.final_window, "best": self.best_setting,
@@ -244,6 +274,7 @@ def sweep(
     seeds: int = 8,
     key: jax.Array | int = 0,
     final_window: int | None = None,
+    max_settings: int | None = MAX_SETTINGS,
 ) -> SweepResult:
     """Train every grid setting for ``seeds`` seeds in one compiled program.
 
@@ -262,13 +293,19 @@ def sweep(
             seed 0 reproduces ``jaxrl.train(..., seed=0)``'s runs.
         final_window: updates pooled for the final return (default
             ``jaxrl.core.metrics.final_window``: the last 5 %, as ``jaxrl train`` reports).
+        max_settings: refuse a grid of more settings than this (``MAX_SETTINGS``;
+            None: no limit), checked from the lists' lengths before anything is expanded.
 
     Returns:
         ``SweepResult``.
 
     Raises:
-        ValueError: unknown algorithm or env, unknown or static grid field (closest
-            matches given), a value the config rejects; all before compiling.
+        ValueError: unknown algorithm or env, unknown, static or repeated grid field
+            (closest matches given), a value the config rejects, a grid over
+            ``max_settings``; all before compiling.
+        KeyboardInterrupt: Ctrl-C while compiling or running (the wait polls, so it
+            is seen at once; the compiled call itself cannot be cut short and is
+            left to finish in the background).
     """
     from jaxrl import algos
 
@@ -308,6 +345,7 @@ def sweep(
     if isinstance(seeds, bool) or not isinstance(seeds, numbers.Integral) or seeds < 1:
         raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
     grid = _check_grid(base, grid if grid is not None else {})
+    check_size(grid_size(grid), int(seeds), max_settings)
     fields = list(grid)
     settings = [dict(zip(fields, combo)) for combo in itertools.product(*grid.values())]
 
@@ -341,7 +379,9 @@ def sweep(
     program = over_seeds(jax.vmap(one_run, in_axes=(None, 0)), in_axes=(0, None))
     start = time.perf_counter()
     try:
-        compiled = program.compile(batched, seed_keys)  # over every process's devices too
+        # Traced here (thread-local JAX settings apply), compiled while this thread waits
+        # in Python, so Ctrl-C is seen. Over every process's devices too.
+        compiled = _interruptible(program.lower(batched, seed_keys).compile)
     except (
         jax.errors.ConcretizationTypeError,
         jax.errors.TracerBoolConversionError,
@@ -355,7 +395,8 @@ def sweep(
         ) from err
     compile_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    metrics = jax.block_until_ready(compiled(batched, seed_keys))
+    args = program._global_args((batched, seed_keys))  # several processes: global arrays
+    metrics = _interruptible(lambda: jax.block_until_ready(compiled(*args)))
     run_seconds = time.perf_counter() - start
 
     metrics = {k: np.asarray(v) for k, v in to_host(metrics).items()}
@@ -371,3 +412,30 @@ def sweep(
         compile_seconds=compile_seconds,
         run_seconds=run_seconds,
     )
+
+
+def _interruptible(fn: Callable[[], Any], poll: float = 0.1) -> Any:
+    """``fn()`` run in a worker thread while this thread waits in short Python steps.
+
+    A compile or a compiled call blocks in C++, where Python sees no signal until it
+    returns (a large sweep ignored Ctrl-C for minutes). Waiting here instead, the first
+    Ctrl-C raises ``KeyboardInterrupt`` at once; the work itself cannot be cut short and
+    finishes (unused) in the background thread, which does not keep the process alive.
+    """
+    import threading
+
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as e:  # noqa: BLE001 - handed to the waiting thread
+            box["error"] = e
+
+    worker = threading.Thread(target=work, name="jaxrl-sweep", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(poll)
+    if "error" in box:
+        raise box["error"]
+    return box["value"]

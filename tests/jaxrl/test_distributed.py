@@ -10,6 +10,7 @@ a training state on a host forced to 4 devices.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -258,17 +259,18 @@ def _kill_one(cmd, out, log, root):
 
 
 def _check_killed_then_resume(root, out, text):
-    assert "process 1 was killed by SIGKILL; stopping the other 1" in text
+    assert re.search(r"process 1 \(pid \d+\) died with signal SIGKILL; stopped the others; "
+                     r"the run directory is resumable with: ", text), text[-3000:]
     assert "run directory:" not in text  # it did not finish
 
     # Another process count is refused in one line; the same count resumes and ends
     # where the uninterrupted run ended.
     r = _jaxrl(["train", "--resume", str(out), "-q"], root / "cache")
     assert r.returncode == 2
+    hint = f"jaxrl launch --processes 2 -- train --resume {out} --cpu-devices 1"
     assert r.stderr.strip().splitlines()[-1] == (
-        "jaxrl: error: this run was trained by 2 process(es); resume it with 2 (now 1), "
-        "so that it continues the same program")
-    r = _launch(["train", "--resume", str(out), "-q"], root / "cache")
+        f"jaxrl: error: this run was trained by 2 process(es), not 1; continue it with: {hint}")
+    r = _jaxrl(hint.split()[1:] + ["-q"], root / "cache")  # the command the refusal names
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
     one = np.genfromtxt(root / "one" / "metrics.csv", delimiter=",", names=True)
     resumed = np.genfromtxt(out / "metrics.csv", delimiter=",", names=True)

@@ -15,12 +15,12 @@ from jaxrl.parallel import devices as par
 
 CHILD = textwrap.dedent(
     """
-    import tempfile
+    import os, tempfile
     import jax, numpy as np
     from jaxrl.parallel import devices as par
     assert par.use_cpu_cores(2) == 2
     # The three driver runs below compile the same programs: compile them once.
-    jax.config.update("jax_compilation_cache_dir", tempfile.mkdtemp())
+    jax.config.update("jax_compilation_cache_dir", os.path.join(os.environ["JAXRL_TEST_CACHE"], "xla"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     assert len(jax.devices()) == 2
     import jaxrl

@@ -71,7 +71,7 @@ def _probe_and_cache(tmp_path_factory):
     saved = {n: getattr(jax.config, n) for n in names}
     with probe_registered():
         if cc is not None:
-            jax.config.update(names[0], str(tmp_path_factory.mktemp("xla-cache")))
+            jax.config.update(names[0], os.path.join(os.environ["JAXRL_TEST_CACHE"], "xla"))  # the run's
             jax.config.update(names[1], 0.0)
             jax.config.update(names[2], 0)
             cc.reset_cache()
@@ -1295,6 +1295,9 @@ def test_dqn_with_a_huge_learning_rate_stops_in_one_line(tmp_path):
     proc = subprocess.run([str(JAXRL), *args, "--on-nonfinite", "mask", "--out", "m"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
                           check=False)
+    if proc.returncode == 1:  # both seeds diverged: masking leaves nothing, so it stops
+        assert "every seed went non-finite" in proc.stderr, proc.stderr
+        return
     assert proc.returncode == 0, proc.stderr
     assert json.loads((tmp_path / "m" / R.SUMMARY_FILE).read_text())["bad_seeds"]
 
