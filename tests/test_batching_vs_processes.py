@@ -25,6 +25,7 @@ def bench():
     return module
 
 
+@pytest.mark.slow  # two learning runs (benchmarks/batching_vs_processes.py measures them)
 def test_gymnasium_loop_and_vmapped_program_both_learn(bench):
     pytest.importorskip("gymnasium")
     args = argparse.Namespace(time_cap=30.0, max_steps=120_000, window=5_000,

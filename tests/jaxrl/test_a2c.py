@@ -270,6 +270,7 @@ def test_book_preset_runs_and_counts_steps(cartpole_v1):
     assert state.obs.shape == (7, 4)
 
 
+@pytest.mark.slow  # a learning run (the probes above check the maths in the default run)
 def test_cartpole_learns_fast(cartpole_v1):
     """A small budget: the tuned preset for 60k steps (lr annealed over them), 4 seeds."""
     env, params = cartpole_v1

@@ -304,6 +304,7 @@ def test_train_contextual_keeps_one_problem_per_seed():
                             env=env, env_params=params)
 
 
+@pytest.mark.slow  # a learning run (the probes above check the maths in the default run)
 def test_contextual_bandit_learns():
     """Random play earns 5.0; the softmax(tau=2) policy on perfect estimates ~7.8."""
     cfg = ba.ContextualBanditConfig(total_timesteps=2000)

@@ -311,6 +311,7 @@ def test_registered_and_presets_valid():
 
 
 # --------------------------------------------------------------------------------- gridworld
+@pytest.mark.slow  # a learning run (the probes above check the maths in the default run)
 def test_gridworld_static_mode_is_solved_optimally():
     """Static board: the shortest safe path is 7 moves (return 10 - 6 = 4)."""
     cfg = dqn.Config(

@@ -238,6 +238,7 @@ def test_continuous_probe_with_obs_normalisation():
 
 
 # --------------------------------------------------------------------------------- CartPole
+@pytest.mark.slow  # a learning run (the probes above check the maths in the default run)
 def test_cartpole_learns_quickly():
     env, params = envs.make("CartPole-v1")
     cfg = ppo.Config(total_timesteps=80_000)

@@ -172,6 +172,7 @@ def test_cartpole_episode_bookkeeping(cartpole_v0):
     np.testing.assert_array_equal(m["env_steps"], np.cumsum(lengths.sum(axis=1)))
 
 
+@pytest.mark.slow  # a learning run (the probes above check the maths in the default run)
 def test_cartpole_learns_fast(cartpole_v0):
     """A small budget: 160 episodes of the tuned agent (lr annealed over them), 4 seeds.
 
