@@ -6,8 +6,12 @@ tiny presets), so every test process (pytest-xdist workers and the commands test
 as subprocesses) keeps them in one persistent compilation cache that lives as long as
 the run. ``JAXRL_TEST_CACHE=DIR`` names a directory to keep between runs instead; the
 default is a fresh temporary directory, removed at the end, so a run is timed cold.
+
+The end of the run reports where its time went: the seconds XLA spent compiling, the
+programs compiled and those the cache served, summed over the test processes.
 """
 
+import json
 import os
 import shutil
 import tempfile
@@ -28,8 +32,8 @@ os.environ["JAXRL_CACHE_DIR"] = os.path.join(CACHE_ROOT, "cli")
 
 import jax
 
-# Programs that take 0.2 s or more to compile are kept; the lock (filelock, a dev
-# dependency) keeps two workers from reading an entry while the other writes it.
+# Programs that take 0.2 s or more to compile are kept; the lock (filelock, a dependency)
+# keeps two workers from reading an entry while the other writes it.
 jax.config.update("jax_compilation_cache_dir", os.path.join(CACHE_ROOT, "xla"))
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
@@ -40,6 +44,55 @@ jax.config.update("jax_compilation_cache_max_size", 8 * 1024**3)
 # one CPU device per core when it is the first to start JAX. Multi-device behaviour is
 # tested in child processes (tests/jaxrl/test_parallel.py).
 jax.devices()
+
+# ------------------------------------------------------------------ where the time went
+_COMPILE = {"compile_seconds": 0.0, "programs": 0, "cache_hits": 0}
+
+
+def _on_duration(event, duration, **_):
+    if event == "/jax/core/compile/backend_compile_duration":
+        _COMPILE["compile_seconds"] += duration
+        _COMPILE["programs"] += 1
+
+
+def _on_event(event, **_):
+    if event == "/jax/compilation_cache/cache_hits":
+        _COMPILE["cache_hits"] += 1
+
+
+try:
+    jax.monitoring.register_event_duration_secs_listener(_on_duration)
+    jax.monitoring.register_event_listener(_on_event)
+except AttributeError:  # pragma: no cover - a JAX without monitoring: no report
+    pass
+
+
+def _stats_dir():
+    return os.path.join(CACHE_ROOT, "stats")
+
+
+def pytest_sessionfinish(session):
+    os.makedirs(_stats_dir(), exist_ok=True)
+    name = getattr(session.config, "workerinput", {}).get("workerid", "main")
+    with open(os.path.join(_stats_dir(), f"{name}-{os.getpid()}.json"), "w") as f:
+        json.dump(_COMPILE, f)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if hasattr(config, "workerinput"):
+        return
+    total = {"compile_seconds": 0.0, "programs": 0, "cache_hits": 0}
+    try:
+        for name in os.listdir(_stats_dir()):
+            with open(os.path.join(_stats_dir(), name)) as f:
+                for k, v in json.load(f).items():
+                    total[k] += v
+    except (OSError, ValueError):
+        return
+    terminalreporter.write_line(
+        f"XLA in the test processes (not their subprocesses): {total['programs']} programs "
+        f"compiled or loaded in {total['compile_seconds']:.0f} s, {total['cache_hits']} of them "
+        f"from the run's compile cache")
 
 
 def pytest_unconfigure(config):
