@@ -339,8 +339,6 @@ def drive(
         else:
             bar.message("initialising...")
             state = init(keys)
-            if run_dir is not None:
-                run_dir.write_config(spec)
 
         if run_dir is not None:
             bar.message(checkpoint_size_note(state, spec))
@@ -356,6 +354,10 @@ def drive(
                               + (state_bytes if run_dir is not None else 0),
                               f"training {spec.seeds} seed(s) ({spec.chunk_updates} updates "
                               f"per compiled chunk)", _TOO_BIG)
+        if run_dir is not None and not resume:
+            # Written once every refusal that can come before training has had its say:
+            # a run refused for its size leaves no directory that needs --overwrite.
+            run_dir.write_config(spec)
         jax.block_until_ready(state)
         compile_seconds = time.perf_counter() - t0
         cache_note = cache_hits.note()

@@ -285,3 +285,18 @@ def test_environment_sizes_and_values_are_bounded(tmp_path, capsys):
                       "--out", str(tmp_path / "e"))
         assert what in err, err
     assert not (tmp_path / "e").exists()
+
+
+def test_a_run_refused_for_its_size_leaves_no_run_behind(tmp_path, capsys, monkeypatch):
+    """Refused after compiling (the compiled chunk's peak, not the state, is too big): the
+    directory holds no config.json, so the same command with a smaller size needs no
+    --overwrite."""
+    d = tmp_path / "w"
+    monkeypatch.setenv("JAXRL_MEMORY_LIMIT", "8M")  # the state (7.6 MiB) fits, training not
+    err = refused(capsys, "train", PROBE, *BASE, "--seeds", "2", "--set", "width=1000000",
+                  "--out", str(d))
+    assert "training 2 seed(s)" in err and "needs about" in err, err
+    assert not (d / R.CONFIG_FILE).exists() and not (d / R.CHECKPOINT_FILE).exists()
+    monkeypatch.delenv("JAXRL_MEMORY_LIMIT")
+    assert cli.main(["train", PROBE, *BASE, "--seeds", "2", "--out", str(d), "-q"]) in (0, None)
+    assert (d / R.CHECKPOINT_FILE).exists()
