@@ -184,9 +184,23 @@ def _umask() -> int:
     return umask
 
 
+def _refuse_larger_than_memory(path: Path) -> None:
+    """A file larger than the host's free memory (a damaged or hostile one: a sparse
+    200 GB file costs nothing on disk) is refused before reading it, not read until the
+    machine runs out of memory."""
+    from jaxrl.runs import memory
+
+    size = path.stat().st_size
+    have, where = memory.available_bytes(jax.devices("cpu")[0])
+    if have is not None and size > have:
+        raise CheckpointError(f"{path} holds {size:,} bytes, more than the {have:,} bytes of "
+                              f"memory available ({where}); it cannot be read here")
+
+
 def _read(path: Path, body: bool = True) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
+    _refuse_larger_than_memory(path)
     try:
         raw = serialization.msgpack_restore(path.read_bytes())
     except Exception:  # noqa: BLE001 - any decoding failure means the same to a user

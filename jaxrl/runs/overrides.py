@@ -375,11 +375,14 @@ def read_toml(path: str | os.PathLike) -> dict[str, Any]:
     """Config fields from a TOML file: top-level ``field = value`` pairs (or a ``[config]`` table)."""
     import tomllib
 
+    from jaxrl.output.files import SMALL_FILE, read_bytes
+
     path = Path(path)
     if path.is_dir():
         raise RunError(f"config file {path} is a directory, not a TOML file")
     try:
-        data = tomllib.loads(path.read_text())
+        # A regular file of sane size only: a FIFO or /dev/zero is refused, not waited on.
+        data = tomllib.loads(read_bytes(path, SMALL_FILE).decode())
     except FileNotFoundError:
         raise RunError(f"config file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as e:

@@ -381,3 +381,33 @@ def test_a_fifo_lock_file_is_refused(runs, tmp_path, refused):
     before = tree(tmp_path)
     assert R.LOCK_FILE in _quickly(lambda: refused("train", "--resume", d, "-q"), d / R.LOCK_FILE)
     assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_a_config_toml_that_never_ends_is_refused(tmp_path, refused, kind):
+    """``--config FILE`` (the user's TOML) that is a FIFO or a link to /dev/zero: refused
+    at once, not waited on or read until memory runs out."""
+    path = tmp_path / "config.toml"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    err = _quickly(lambda: refused("train", PROBE, "--config", path, "--out", tmp_path / "o"),
+                   path if kind == "fifo" else None)
+    assert "not a regular file" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_checkpoint_larger_than_memory_is_refused_unread(runs, tmp_path, refused, monkeypatch):
+    """A sparse file of 1 TiB costs nothing on disk; reading it would exhaust memory."""
+    d = runs.copy(tmp_path, "full")
+    with open(d / R.CHECKPOINT_FILE, "r+b") as f:
+        f.truncate(2**40)
+    monkeypatch.setenv("JAXRL_MEMORY_LIMIT", "1G")
+    err = _quickly(lambda: refused("eval", d))
+    assert "more than the" in err and "cannot be read here" in err
+    big = tmp_path / "policy.msgpack"
+    with open(big, "wb") as f:
+        f.truncate(2**40)
+    with pytest.raises(RunError, match="cannot be read here"):
+        _quickly(lambda: policy.load_policy(big))
