@@ -90,8 +90,12 @@ def refuse_odd(path: str | os.PathLike) -> None:
                        f"through links or into special files: remove it or choose another path")
 
 
-def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` whole: a temporary file beside it, renamed over it.
+def write_bytes(path: str | os.PathLike, data: bytes, durable: bool = False) -> Path:
+    """Write ``data`` to ``path`` whole, so that a reader sees the old file or the new one:
+    a temporary file beside it (``TEMP_PREFIX + name + random``, so a run directory can
+    recognise and remove one a killed process left), the usual file mode (``0666 &
+    ~umask``, not ``mkstemp``'s 0600), renamed over ``path``. ``durable``: the file and
+    then its directory are synced to disk before returning (checkpoints).
 
     Refused (``RunError``) if ``path`` is a link or not a regular file.
     """
@@ -102,17 +106,41 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
+        # Whatever went wrong (disk full, Ctrl-C), the old file is untouched.
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
         raise
+    if durable:
+        _sync_directory(path.parent)
     return path
 
 
+def _sync_directory(directory: Path) -> None:
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # some filesystems do not allow opening a directory
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
 def _umask() -> int:
+    """The process's umask, read without changing it where the OS allows.
+
+    (``os.umask(0)`` then back leaves a moment in which a file another thread creates,
+    such as a TensorBoard event file, gets mode 0666.)
+    """
     try:
         with open("/proc/self/status") as f:
             for line in f:
@@ -120,7 +148,9 @@ def _umask() -> int:
                     return int(line.split()[1], 8)
     except (OSError, ValueError, IndexError):
         pass
-    return 0o022
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
 
 
 def _blocking(fd: int) -> None:

@@ -35,7 +35,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,11 +45,12 @@ import numpy as np
 from flax import serialization
 
 from jaxrl.errors import CheckpointError
+from jaxrl.output import files
 
 FORMAT = "jaxrl-checkpoint"
 VERSION = 2
-TEMP_PREFIX = ".jaxrl-tmp."  # atomic_write's temporary files: '.jaxrl-tmp.<name>.<random>'
 FILENAME = "checkpoint.msgpack"
+TEMP_PREFIX = files.TEMP_PREFIX  # atomic_write's temporary files: '.jaxrl-tmp.<name>.<random>'
 
 
 def _is_key(leaf: Any) -> bool:
@@ -131,57 +131,9 @@ def save(
 
 
 def atomic_write(path: str | os.PathLike, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` so that a reader sees the old file or the new one, whole.
-
-    Temp file in the same directory (named ``TEMP_PREFIX + name + random``, so a run
-    directory can recognise and remove one left by a killed process), fsync, the
-    usual file mode (``0666 & ~umask``, not ``mkstemp``'s 0600), rename over ``path``,
-    fsync the directory.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        # Whatever went wrong (disk full, Ctrl-C), the old checkpoint is untouched.
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:  # some filesystems do not allow opening a directory
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
-
-
-def _umask() -> int:
-    """The process's umask, read without changing it where the OS allows.
-
-    (``os.umask(0)`` then back leaves a moment in which a file another thread creates,
-    such as a TensorBoard event file, gets mode 0666.)
-    """
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return umask
+    """Write ``payload`` to ``path`` so that a reader sees the old file or the new one,
+    whole, and synced to disk (``jaxrl.output.files.write_bytes`` with ``durable``)."""
+    files.write_bytes(path, payload, durable=True)
 
 
 def _refuse_larger_than_memory(path: Path) -> None:

@@ -23,7 +23,8 @@ from flax import struct
 from jaxrl import algos
 from jaxrl.core.agent import Agent
 
-__all__ = ["PROBE", "ProbeConfig", "ProbeState", "_DriverProbe", "probe", "register", "registered"]
+__all__ = ["PROBE", "ProbeConfig", "ProbeState", "_DriverProbe", "cached", "probe", "register",
+           "registered"]
 
 PROBE = "_probe"
 
@@ -104,6 +105,24 @@ class registered:
         return PROBE
 
     def __exit__(self, *exc):
+        algos.unregister(PROBE)
+
+
+class cached:
+    """``with cached():``: ``"_probe"`` is an algorithm, and every program compiled inside
+    the block goes to the test run's compile cache (tests/conftest.py), however quickly it
+    compiled: the probe's programs compile in well under the run's 0.2 s threshold, and the
+    files of a module train it again and again."""
+
+    NAME = "jax_persistent_cache_min_compile_time_secs"
+
+    def __enter__(self):
+        self.saved = getattr(jax.config, self.NAME)
+        jax.config.update(self.NAME, 0.0)
+        return registered().__enter__()
+
+    def __exit__(self, *exc):
+        jax.config.update(self.NAME, self.saved)
         algos.unregister(PROBE)
 
 

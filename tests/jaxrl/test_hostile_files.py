@@ -16,10 +16,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import jax
 import pytest
 from probe import PROBE
-from probe import registered as probe_registered
+from probe import cached as probe_cached
 
 from jaxrl import cli
 from jaxrl.errors import RunError
@@ -33,28 +32,10 @@ STOP = 7
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _probe_and_cache(tmp_path_factory):
-    """``"_probe"`` is an algorithm, and compiled programs are cached on disk, module-wide."""
-    try:
-        from jax._src import compilation_cache as cc
-    except ImportError:  # pragma: no cover
-        cc = None
-    names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
-             "jax_persistent_cache_min_entry_size_bytes")
-    saved = {n: getattr(jax.config, n) for n in names}
-    with probe_registered():
-        if cc is not None:
-            jax.config.update(names[0], os.path.join(os.environ["JAXRL_TEST_CACHE"], "xla"))  # the run's
-            jax.config.update(names[1], 0.0)
-            jax.config.update(names[2], 0)
-            cc.reset_cache()
-        try:
-            yield
-        finally:
-            if cc is not None:
-                for n, v in saved.items():
-                    jax.config.update(n, v)
-                cc.reset_cache()
+def _probe_and_cache():
+    """``"_probe"`` is an algorithm, and its programs go to the run's compile cache."""
+    with probe_cached():
+        yield
 
 
 class Runs:

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from probe import PROBE
-from probe import registered as probe_registered
+from probe import cached as probe_cached
 
 from jaxrl import cli, load_policy
 from jaxrl.errors import RunError, TrainingError
@@ -46,24 +46,10 @@ BASE = ["--env", ENV, "--chunk", "4", "--checkpoint-every", "5", "-q"]
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _probe_and_cache(tmp_path_factory):
-    """``"_probe"`` is an algorithm, and compiled programs are cached on disk, module-wide."""
-    from jax._src import compilation_cache as cc
-
-    names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
-             "jax_persistent_cache_min_entry_size_bytes")
-    saved = {n: getattr(jax.config, n) for n in names}
-    with probe_registered():
-        jax.config.update(names[0], os.path.join(os.environ["JAXRL_TEST_CACHE"], "xla"))  # the run's
-        jax.config.update(names[1], 0.0)
-        jax.config.update(names[2], 0)
-        cc.reset_cache()
-        try:
-            yield
-        finally:
-            for n, v in saved.items():
-                jax.config.update(n, v)
-            cc.reset_cache()
+def _probe_and_cache():
+    """``"_probe"`` is an algorithm, and its programs go to the run's compile cache."""
+    with probe_cached():
+        yield
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ import jax
 import numpy as np
 import pytest
 from probe import PROBE
-from probe import registered as probe_registered
+from probe import cached as probe_cached
 
 import jaxrl
 from jaxrl import cli
@@ -151,17 +151,8 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from jax._src import compilation_cache as cc
-
-    names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
-             "jax_persistent_cache_min_entry_size_bytes")
-    saved = {n: getattr(jax.config, n) for n in names}
     root = tmp_path_factory.mktemp("hostile")
-    with probe_registered():
-        jax.config.update(names[0], os.path.join(os.environ["JAXRL_TEST_CACHE"], "xla"))  # the run's
-        jax.config.update(names[1], 0.0)
-        jax.config.update(names[2], 0)
-        cc.reset_cache()
+    with probe_cached():
         (root / "w").mkdir()
         sys.path.insert(0, str(root / "w" / "userlib"))
         try:
@@ -169,9 +160,6 @@ def world(tmp_path_factory):
         finally:
             sys.path.remove(str(root / "w" / "userlib"))
             _forget_module()
-            for n, v in saved.items():
-                jax.config.update(n, v)
-            cc.reset_cache()
 
 
 @pytest.fixture
