@@ -82,6 +82,18 @@ def replace_paths(config: Any, values: Mapping[str, Any]) -> Any:
     return dataclasses.replace(config, **top) if top else config
 
 
+def dotted(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested mapping as one level: ``{"curiosity": {"eta": 1}}`` -> ``{"curiosity.eta": 1}``
+    (each key after ``prefix``), the dotted names ``--set`` and ``--grid`` take."""
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        if isinstance(value, Mapping):
+            out.update(dotted(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def is_traced(x: Any) -> bool:
     """Whether ``x`` is a tracer (a vmapped sweep value), so it cannot be checked now."""
     return isinstance(x, jax.core.Tracer)

@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from jaxrl.core.config import dotted
 from jaxrl.output.logging import STD_SUFFIX, TensorBoardLogger, seed_means
 
 TB_DIR = "tensorboard"
@@ -99,9 +100,9 @@ class RunInfo:
         num_updates and every config field (nested dicts as ``a.b``; a config field
         named like one of the run's own gets a ``config.`` prefix)."""
         out: dict[str, Any] = {"algorithm": self.algorithm, "env": self.env}
-        out.update(_flatten(self.env_options, "env."))
+        out.update(dotted(self.env_options, "env."))
         out.update({"seeds": self.seeds, "seed": self.seed, "num_updates": self.num_updates})
-        for key, value in _flatten(self.config, "").items():
+        for key, value in dotted(self.config, "").items():
             out[f"config.{key}" if key in out else key] = value
         return out
 
@@ -114,15 +115,6 @@ class RunInfo:
             "run_dir": None if self.run_dir is None else str(self.run_dir),
         }
 
-
-def _flatten(d: Mapping[str, Any], prefix: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in d.items():
-        if isinstance(value, Mapping):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def run_status(summary: Mapping[str, Any]) -> str:

@@ -33,7 +33,7 @@ import numpy as np
 
 from jaxrl import algos
 from jaxrl.algos import Algorithm
-from jaxrl.core.config import closest, field_paths, is_group, public_name, replace_paths
+from jaxrl.core.config import closest, dotted, field_paths, is_group, public_name, replace_paths
 from jaxrl.core.presets import Preset
 from jaxrl.errors import RunError
 
@@ -444,16 +444,7 @@ def preset(algorithm: str, name: str) -> Preset:
 def preset_changes(algorithm: str, p: Preset) -> dict[str, Any]:
     """The config fields a preset sets to other values than the defaults (a group's
     fields as ``"group.field"``)."""
-    defaults = _flat(config_to_dict(get_algorithm(algorithm).config()))
-    mine = _flat(config_to_dict(p.config))
+    defaults = dotted(config_to_dict(get_algorithm(algorithm).config()))
+    mine = dotted(config_to_dict(p.config))
     return {k: v for k, v in mine.items() if defaults.get(k) != v}
 
-
-def _flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, Mapping):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out

@@ -23,8 +23,8 @@ from flax import struct
 from jaxrl import algos
 from jaxrl.core.agent import Agent
 
-__all__ = ["PROBE", "ProbeConfig", "ProbeState", "_DriverProbe", "cached", "probe", "register",
-           "registered"]
+__all__ = ["PROBE", "ProbeConfig", "ProbeState", "_DriverProbe", "cached", "no_plot", "probe",
+           "register", "registered"]
 
 PROBE = "_probe"
 
@@ -95,6 +95,14 @@ def probe():
     """Registers ``_DriverProbe`` as the algorithm ``"_probe"`` for one test."""
     with registered():
         yield PROBE
+
+
+@pytest.fixture
+def no_plot(monkeypatch):
+    """Skip drawing learning curves (0.3 s each) where only bytes of other files matter."""
+    from jaxrl.runs.result import Result
+
+    monkeypatch.setattr(Result, "plot", lambda self, path=None, **kw: None)
 
 
 class registered:

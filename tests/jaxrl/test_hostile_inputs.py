@@ -31,7 +31,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from probe import PROBE
+from probe import (
+    PROBE,
+    no_plot,  # noqa: F401 - a fixture, requested by name
+)
 from probe import cached as probe_cached
 
 from jaxrl import cli, load_policy
@@ -52,11 +55,6 @@ def _probe_and_cache():
         yield
 
 
-@pytest.fixture
-def no_plot(monkeypatch):
-    from jaxrl.runs.result import Result
-
-    monkeypatch.setattr(Result, "plot", lambda self, path=None, **kw: None)
 
 
 def refused(capsys, *argv: str) -> str:

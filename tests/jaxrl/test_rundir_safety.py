@@ -38,7 +38,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import serialization
-from probe import PROBE
+from probe import (
+    PROBE,
+    no_plot,  # noqa: F401 - a fixture, requested by name
+)
 from probe import cached as probe_cached
 
 from jaxrl import cli
@@ -66,12 +69,6 @@ def _probe_and_cache():
         yield
 
 
-@pytest.fixture
-def no_plot(monkeypatch):
-    """Skip drawing learning curves (0.3 s each) where only bytes of other files matter."""
-    from jaxrl.runs.result import Result
-
-    monkeypatch.setattr(Result, "plot", lambda self, path=None, **kw: None)
 
 
 def train(out: Path, **kw: Any) -> Any:
