@@ -44,6 +44,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+import stats  # benchmarks/stats.py (this script's folder is on sys.path when run)
+
 from jaxrl.parallel import devices as parallel
 
 parallel.use_cpu_cores()
@@ -153,7 +155,7 @@ def spread(x, unit, digits=1):
         return f"never ({unit})"
     f = f"{{:.{digits}f}}"
     return (f"{f.format(x.mean())} ± {f.format(x.std())} (min {f.format(x.min())}, "
-            f"max {f.format(x.max())}) {unit}")
+            f"max {f.format(x.max())}) {unit}; {stats.iqm_text(x, f)}")
 
 
 # ------------------------------------------------------------------------------ settings

@@ -45,6 +45,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import stats  # benchmarks/stats.py (this script's folder is on sys.path when run)
 
 from jaxrl.parallel import devices as par
 
@@ -76,8 +77,9 @@ def training_tail(metrics) -> np.ndarray:
 
 
 def spread(x: np.ndarray) -> str:
-    """``mean ± std (min a, max b)`` over seeds."""
-    return f"{x.mean():.1f} ± {x.std():.1f} (min {x.min():.1f}, max {x.max():.1f})"
+    """``mean ± std (min a, max b); IQM m [95 % CI]`` over seeds (benchmarks/stats.py)."""
+    return (f"{x.mean():.1f} ± {x.std():.1f} (min {x.min():.1f}, max {x.max():.1f}); "
+            f"{stats.iqm_text(x)}")
 
 
 def ratio(mean: float, ref: float) -> str:
@@ -274,6 +276,8 @@ def main() -> None:
         if name != "dqn":
             r = ratio(float(greedy.mean()), dqn_mean)
             number += ", plain DQN 0 too" if r == "-" else f", {r} plain DQN"
+            # whether the difference to plain DQN is more than the seeds' luck
+            number += f"; {stats.improvement_text(greedy, results['dqn'][0], (name, 'dqn'))}"
         rows.append({"name": name, "what": f"{WHAT[name]} on Freeway-MinAtar",
                      "setting": setting, "number": number, "seeds": seeds,
                      "compile_s": round(t.compile_wall, 1), "run_s": round(t.run_wall, 1),

@@ -40,14 +40,16 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _path in (ROOT, HERE):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 from jaxrl.parallel import devices as par
 
 par.use_cpu_cores()  # before JAX starts: seeds split over one CPU device per core
 
 import jax
+import stats  # benchmarks/stats.py: IQM and its interval beside mean ± std
 
 PLOTS = HERE / "out" / "book"
 
@@ -95,10 +97,11 @@ def _load(script: str) -> Any:
 
 
 def spread(x: Any, scale: float = 1.0, fmt: str = "{:.1f}") -> str:
-    """``mean ± std (min .. max)`` over seeds."""
+    """``mean ± std (min .. max); IQM m [95 % CI]`` over seeds (benchmarks/stats.py)."""
     x = np.asarray(x, float).ravel() * scale
     f = fmt.format
-    return f"{f(x.mean())} ± {f(x.std())} (min {f(x.min())}, max {f(x.max())})"
+    return (f"{f(x.mean())} ± {f(x.std())} (min {f(x.min())}, max {f(x.max())}); "
+            f"{stats.iqm_text(x, fmt)}")
 
 
 def _plot_curves(name: str, curves: Any, ylabel: str, xlabel: str = "update",

@@ -14,6 +14,34 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+REPR_ELEMENTS = 8  # a Box bound of at most this many differing elements is shown whole
+
+
+def _number_text(value: Any) -> str:
+    """One bound as a short number: ints as ints, floats to 4 significant digits
+    (``-4.8``, ``0.4189``, ``inf``, ``3.403e+38``)."""
+    kind = np.asarray(value).dtype
+    if kind == np.bool_:
+        return str(bool(value))
+    if np.issubdtype(kind, np.integer):
+        return str(int(value))
+    return repr(float(f"{float(value):.4g}"))
+
+
+def _bound_text(bound: np.ndarray) -> str:
+    """A ``Box`` bound for ``repr``: one number when every element has it, the elements
+    when there are few, else how many and their range."""
+    flat = np.ravel(bound)
+    if flat.size == 0:
+        return "[]"
+    if np.all(flat == flat[0]) or (np.issubdtype(flat.dtype, np.floating)
+                                    and np.all(np.isnan(flat))):
+        return _number_text(flat[0])
+    if flat.size <= REPR_ELEMENTS:
+        return "[" + ", ".join(_number_text(v) for v in flat) + "]"
+    return (f"<{flat.size} values in [{_number_text(np.nanmin(flat))}, "
+            f"{_number_text(np.nanmax(flat))}]>")
+
 
 class Space:
     """Base class. Subclasses define ``shape``, ``dtype``, ``sample``, ``contains``."""
@@ -44,6 +72,8 @@ class Discrete(Space):
 
     def __repr__(self) -> str:
         extra = f", shape={self.shape}" if self.shape else ""
+        if self.dtype != jnp.dtype(jnp.int32):
+            extra += f", dtype={self.dtype.name}"
         return f"Discrete({self.n}{extra})"
 
     def sample(self, key: jax.Array) -> jax.Array:
@@ -68,10 +98,11 @@ class Box(Space):
             raise ValueError("Box needs low <= high everywhere")
 
     def __repr__(self) -> str:
-        lows, highs = np.unique(self.low), np.unique(self.high)
-        lo = lows[0] if lows.size == 1 else "..."
-        hi = highs[0] if highs.size == 1 else "..."
-        return f"Box({lo}, {hi}, shape={self.shape}, dtype={self.dtype.name})"
+        """``Box(low=-1.0, high=1.0, shape=(4,), dtype=float32)``: a bound the same
+        everywhere as one number, else every element (up to ``REPR_ELEMENTS``) or the
+        range of a larger array (``<252 values in [-1.0, 0.0]>``)."""
+        return (f"Box(low={_bound_text(self.low)}, high={_bound_text(self.high)}, "
+                f"shape={self.shape}, dtype={self.dtype.name})")
 
     def sample(self, key: jax.Array) -> jax.Array:
         if jnp.issubdtype(self.dtype, jnp.integer):

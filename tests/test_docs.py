@@ -261,7 +261,8 @@ def test_command_line_page_covers_every_subcommand_and_option():
     page = (DOCS / "guide" / "command-line.md").read_text()
     parser = build_parser()
     sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-    assert set(sub.choices) == {"train", "eval", "play", "export", "sweep", "list", "launch"}
+    assert set(sub.choices) == {"train", "eval", "play", "export", "sweep", "compare", "list",
+                                "launch"}
     for command, p in sub.choices.items():
         assert f"## `jaxrl {command}`" in page, f"no section for jaxrl {command}"
         for action in p._actions:

@@ -61,7 +61,9 @@ def test_report_on_a_stub_registry(book, tmp_path):
     assert set(table) == {"good", "bad", "absent"}
     good_row = table["good"]
     # mean 2, std 1 over the two seeds; compile and run apart
-    assert good_row[5] == "2.0 ± 1.0 (min 1.0, max 3.0)" and good_row[7:9] == ["1.2", "0.5"]
+    # and the interquartile mean with its bootstrap interval (benchmarks/stats.py)
+    assert good_row[5] == "2.0 ± 1.0 (min 1.0, max 3.0); IQM 2.0 [1.0, 3.0]"
+    assert good_row[7:9] == ["1.2", "0.5"]
     assert table["bad"][-1] == "failed: ValueError: no luck"
     assert table["absent"][-1].startswith("skipped: benchmarks/no_such_script_here.py")
 

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import re
+import sys
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -55,7 +57,8 @@ class Algorithm:
             environment), ``--preset NAME``.
         default_env: the environment a run uses when neither the user nor a preset
             names one.
-        summary: one line for ``jaxrl list algos``.
+        summary: one line for ``jaxrl list algos`` (default: the first sentence of
+            the docstring of the module that defines ``make``; ``one_line()``).
         supports: tags from ``SUPPORTS``.
     """
 
@@ -92,6 +95,24 @@ class Algorithm:
                              f"known: {', '.join(SUPPORTS)}")
         object.__setattr__(self, "presets", MappingProxyType(dict(self.presets)))
         object.__setattr__(self, "supports", frozenset(self.supports))
+
+    def one_line(self) -> str:
+        """What the algorithm is, in one line (``jaxrl list algos``): ``summary``, else the
+        first whole sentence of the docstring of ``make``'s module, else ``""``."""
+        if self.summary:
+            return " ".join(self.summary.split())
+        module = sys.modules.get(getattr(self.make, "__module__", "") or "")
+        return _first_sentence(getattr(module, "__doc__", None) or "")
+
+
+def _first_sentence(text: str) -> str:
+    """The first sentence of ``text``'s first paragraph, whole and on one line (its final
+    full stop dropped); the whole paragraph when no sentence ends inside it."""
+    paragraph = text.strip().split("\n\n", 1)[0]
+    flat = " ".join(paragraph.split())
+    end = re.search(r"[.!?](?=\s+[A-Z(\"'`])", flat)  # a full stop, then a new sentence
+    sentence = flat[:end.start() + 1] if end else flat
+    return sentence[:-1] if sentence.endswith(".") else sentence
 
 
 # name -> a record, or "module:ATTRIBUTE" of one (the built-ins: imported on first use).

@@ -8,6 +8,7 @@
     jaxrl play DIR
     jaxrl export DIR [--out FILE]
     jaxrl sweep ppo --env CartPole-v1 --grid lr=1e-4,3e-4,1e-3 --seeds 8
+    jaxrl compare ppo=runs/ppo dqn=runs/dqn [--reference ENV=LOW:HIGH] [--out DIR]
     jaxrl list [envs | algos | ALGO]
     jaxrl train ... --coordinator HOST:PORT --num-processes N --process-id I   (or --distributed)
     jaxrl launch --processes 2 -- train ppo --preset cartpole --seeds 8       (N local processes)
@@ -48,27 +49,19 @@ def _quiet_cached_program_notes() -> None:
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 
 
-def compile_cache_dir() -> str | None:
-    """Where compiled programs are kept between commands, or None when the cache is off.
-
-    ``JAXRL_CACHE_DIR`` names the directory; ``off``, ``0``, ``no``, ``none``, ``false``
-    or an empty value turn the cache off. Unset: ``$XDG_CACHE_HOME/jaxrl/xla``, else
-    ``~/.cache/jaxrl/xla``. Deleting the directory is always safe (the next command
-    compiles again).
-    """
-    import os
-
-    where = os.environ.get("JAXRL_CACHE_DIR")
-    if where is not None:
-        where = where.strip()
-        if where.lower() in ("", "0", "off", "no", "none", "false"):
-            return None
-        return os.path.expanduser(where)
-    base = os.environ.get("XDG_CACHE_HOME", "").strip()
-    if not base or not os.path.isabs(base):  # the XDG spec ignores relative paths
-        base = os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "jaxrl", "xla")
-
+# The compile cache lives below the command line (jaxrl.runs.compile_cache), so that
+# library users can switch it on too; its helpers stay importable from here. (No JAX yet.)
+from jaxrl.runs.compile_cache import (  # noqa: E402, F401
+    CACHE_MAX_BYTES,
+    ENTRY_MAGIC,
+    _entry_digest,
+    _seal,
+    _unseal,
+    _verified_entries,
+    _verify_entries,
+    compile_cache_dir,
+    enable_compile_cache,
+)
 
 _quiet_cached_program_notes()
 
@@ -76,7 +69,7 @@ _quiet_cached_program_notes()
 from jaxrl.core.config import closest
 from jaxrl.errors import UsageError
 
-COMMANDS = ("train", "eval", "play", "export", "sweep", "list", "launch")
+COMMANDS = ("train", "eval", "play", "export", "sweep", "compare", "list", "launch")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -132,6 +125,16 @@ def _positive(name: str):
         return value
 
     return parse
+
+
+def _keep(text: str) -> str:
+    """``--keep``: all, none or best:K (checked as ``jaxrl.runs.sweep.parse_keep`` does)."""
+    value = text.strip().lower()
+    m = re.fullmatch(r"best:(\d{1,9})", value)
+    if value in ("all", "none") or (m and int(m.group(1)) >= 1):
+        return value
+    raise argparse.ArgumentTypeError(f"--keep takes all, none or best:K (K >= 1: the K best "
+                                     f"settings by the table), got {text!r}")
 
 
 def _nonnegative(name: str):
@@ -230,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="updates per compiled call (default: about 50 calls per run)")
     p.add_argument("--stop-after", type=_positive("--stop-after"), default=None, metavar="N",
                    help="stop after N updates (as if interrupted); continue with --resume")
+    p.add_argument("--stop-at-return", type=float, default=None, metavar="X",
+                   help="stop once the mean return over seeds (episodes of the last 10 "
+                        "updates) reaches X; checkpointed, continue with --resume")
     p.add_argument("--wandb", default=None, metavar="PROJECT",
                    help="also log to Weights & Biases (pip install 'jaxrl[wandb]')")
     p.add_argument("--mlflow", default=None, metavar="EXPERIMENT",
@@ -243,20 +249,31 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="evaluate a trained run",
                        description="Play N episodes with every seed's learned policy, greedy and "
                                    "stochastic, and print a table.")
-    p.add_argument("run_dir", metavar="DIR")
+    p.add_argument("run_dir", metavar="DIR", help="a run directory written by 'jaxrl train'")
     _add_trust_option(p)
-    p.add_argument("--episodes", type=_positive("--episodes"), default=10)
-    p.add_argument("--seed", type=_nonnegative("--seed"), default=0)
+    p.add_argument("--episodes", type=_positive("--episodes"), default=10, metavar="N",
+                   help="episodes per seed and per policy, greedy and stochastic (default 10)")
+    p.add_argument("--seed", type=_nonnegative("--seed"), default=0,
+                   help="random seed of the evaluation episodes (their resets and sampled "
+                        "actions), not of training; every seed's policy meets the same "
+                        "episodes (default 0)")
     p.add_argument("--max-steps", type=_positive("--max-steps"), default=None,
                    help="cap on episode length (default: the environment's time limit)")
 
     p = sub.add_parser("play", help="show one episode of a trained run",
-                       description="One episode of a learned policy as a person wants to see it: "
-                                   "an animated GIF and a PNG strip of the environment's own "
-                                   "pictures (CartPole, MinAtar, boards...), text boards "
-                                   "(Gridworld, Taxi), a bar chart (bandits); --video adds an "
+                       description="One episode of a learned policy as a person wants to see it. "
+                                   "Every environment that draws itself gets an animated GIF "
+                                   "(DIR/play.gif) and a PNG strip of its pictures (DIR/play.png): "
+                                   "every built-in one but the bandits (CartPole, MountainCar, "
+                                   "Ising1D, Ising2D, Battle, and the boards of Gridworld, Taxi, "
+                                   "Maze and DoorKey, also printed as text) and gymnax's classic "
+                                   "control, MinAtar, Catch, DeepSea and Pong. Bandits get a bar "
+                                   "chart of learned values against the true means; an "
+                                   "environment that cannot draw itself, a plot of observations "
+                                   "and rewards. C51 and QR-DQN add the learned return "
+                                   "distribution, relational DQN its attention. --video adds an "
                                    "MP4.")
-    p.add_argument("run_dir", metavar="DIR")
+    p.add_argument("run_dir", metavar="DIR", help="a run directory written by 'jaxrl train'")
     _add_trust_option(p)
     p.add_argument("--seed-index", type=_nonnegative("--seed-index"), default=0,
                    help="which of the run's seeds to play")
@@ -264,7 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stochastic", action="store_true", help="sample actions instead of greedy")
     p.add_argument("--out", default=None, metavar="PATH",
                    help="file stem for pictures (default: DIR/play)")
-    p.add_argument("--max-steps", type=_positive("--max-steps"), default=None)
+    p.add_argument("--max-steps", type=_positive("--max-steps"), default=None, metavar="N",
+                   help="stop the episode after N steps (default: the environment's time "
+                        "limit)")
     p.add_argument("--delay", type=float, default=0.0,
                    help="seconds between boards for text environments")
     p.add_argument("--video", action="store_true",
@@ -275,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Write the parameters the run's policy acts with (no optimiser "
                                    "state, no replay buffer) to DIR/policy.msgpack; load it with "
                                    "jaxrl.load_policy(path) -> policy(obs) -> action.")
-    p.add_argument("run_dir", metavar="DIR")
+    p.add_argument("run_dir", metavar="DIR", help="a run directory written by 'jaxrl train'")
     _add_trust_option(p)
     p.add_argument("--out", default=None, metavar="FILE",
                    help="the file to write (default: DIR/policy.msgpack)")
@@ -290,7 +309,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-settings", type=_positive("--max-settings"), default=None,
                    metavar="N", help="refuse a grid of more than N settings (default 1024), "
                                      "before anything compiles")
+    p.add_argument("--keep", type=_keep, default=None, metavar="all|best:K|none",
+                   help="settings kept as runs in DIR/runs/<setting>/ (each one a run that "
+                        "eval, play, export, compare and train --resume take): all, the K "
+                        "best by the table, or none (default: all, or the best that fit "
+                        "in 2 GB of checkpoints)")
     _add_run_options(p)
+
+    p = sub.add_parser("compare", help="compare runs with interval estimates (rliable)",
+                       description="Per agent, the IQM, median and mean of one score per seed "
+                                   "with stratified bootstrap confidence intervals, and the "
+                                   "probability of improvement of each pair (rliable; pip "
+                                   "install 'jaxrl[compare]'). Runs on several environments "
+                                   "need --reference for each.")
+    p.add_argument("runs", nargs="+", metavar="[NAME=]DIR",
+                   help="run or sweep directories; NAME= labels the agent (default: the "
+                        "algorithm, and the config fields that tell runs apart)")
+    p.add_argument("--evaluate", type=_positive("--evaluate"), default=None, metavar="N",
+                   help="score each seed by N greedy episodes (default: its final return)")
+    p.add_argument("--reference", action="append", default=[], metavar="ENV=LOW:HIGH",
+                   help="normalise ENV's scores to (x - LOW) / (HIGH - LOW) (repeatable; "
+                        "needed for each environment when the runs span several)")
+    p.add_argument("--reps", type=_positive("--reps"), default=2000,
+                   help="bootstrap replications (default 2000)")
+    p.add_argument("--seed", type=_nonnegative("--seed"), default=0,
+                   help="NumPy seed of the bootstrap: numpy.random.seed(SEED) before each "
+                        "rliable estimate (default 0)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="write the figures (performance_profile.png, aggregate_intervals.png) "
+                        "and compare.json there (default: print only, write nothing)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace those files when jaxrl wrote them before")
+    p.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    p.add_argument("--include-incomplete", action="store_true",
+                   help="score runs that stopped early as they are (default: left out)")
+    _add_trust_option(p)
 
     p = sub.add_parser("list", help="environments and algorithms",
                        description="List environments (with spaces) and algorithms (with their "
@@ -328,6 +381,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from jaxrl.runs import overrides, run
 
     callbacks = _trackers(args)
+    if args.stop_at_return is not None:
+        from jaxrl.output.logging import StopOnReturn
+
+        callbacks.append(StopOnReturn(args.stop_at_return))  # RunError: not a finite number
     if args.resume:
         if args.algo or args.overrides or args.toml or args.num_envs or args.total_steps \
                 or args.seeds or args.env_options or args.out or args.preset or args.env \
@@ -543,8 +600,6 @@ def _grid(items: Sequence[str], base: Any, algo: str, *, seeds: int = 1,
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    import dataclasses
-
     import numpy as np
 
     from jaxrl.core.config import replace_paths
@@ -592,8 +647,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     _note(args, f"sweep: {size} of {args.algo} on {env_name} "
                 f"in one program; compiling and training (no progress bar: one compiled call)...")
     try:
-        result = sweep_mod.sweep(args.algo, (env, env_params), base_config=base, grid=grid,
-                                 max_settings=limit, seeds=seeds, key=args.seed)
+        # The environment by name (with the preset's options and noise), so that every
+        # kept setting is a run whose config.json names it as train's does.
+        result = sweep_mod.sweep(args.algo, env_name, base_config=base, grid=grid,
+                                 max_settings=limit, seeds=seeds, key=args.seed,
+                                 keep=args.keep, env_options=env_options, preset=args.preset,
+                                 out_dir=out, overwrite=args.overwrite)
     except ValueError as e:
         raise run.RunError(str(e)) from None
     except KeyboardInterrupt:
@@ -605,17 +664,48 @@ def cmd_sweep(args: argparse.Namespace) -> int:
               file=sys.stderr, flush=True)
         sys.stdout.flush()
         os._exit(130)
-    result = dataclasses.replace(result, env_name=env_name)
     if not distributed.is_writer():
         return 0
     print(result.table())
     steps = float(np.sum(result.metrics["env_steps"][..., -1]))
     print(f"compile {result.compile_seconds:.1f} s, run {result.run_seconds:.1f} s, "
           f"{steps / max(result.run_seconds, 1e-9):,.0f} steps/s (all settings and seeds)")
-    result.save(out, {"env_options": env_options, "seeds": seeds, "seed": args.seed,
-                      "config": run.config_to_dict(base)})
-    print(f"sweep directory: {out} (sweep.png, sweep.csv, sweep.json)")
+    if result.keep_note:
+        _note(args, f"jaxrl: {result.keep_note}")
+    dirs = result.save(out, {"env_options": env_options, "seeds": seeds, "seed": args.seed,
+                             "config": run.config_to_dict(base)}, overwrite=args.overwrite)
+    _print_sweep_runs(result, out, dirs)
     return 0
+
+
+def _print_sweep_runs(result: Any, out: Path, dirs: Sequence[Path]) -> None:
+    """The last lines of ``jaxrl sweep``: where its files and runs are, how to use the best."""
+    import shlex
+
+    print(f"sweep directory: {out} (sweep.png, sweep.csv, sweep.json"
+          f"{', runs/' if dirs else ''})")
+    if not dirs:
+        print("no setting was kept as a run (--keep none); --keep best:K or all keeps them")
+        return
+    masked = list(result.masked)
+    if masked:
+        print(f"non-finite seeds in {len(masked)} kept run(s), masked (on_nonfinite=mask): "
+              + ", ".join(result.run_names[i] for i in masked))
+    kept = "every setting" if len(dirs) == len(result.settings) else \
+        f"the best {len(dirs)} of {len(result.settings)} settings"
+    print(f"runs: {kept} in {out / 'runs'}/ (each one a run directory, as jaxrl train writes)")
+    from jaxrl.output.files import is_run_dir
+
+    others = sorted(p.name for p in (out / "runs").iterdir()
+                    if p not in dirs and p.is_dir() and is_run_dir(p))
+    if others:
+        print(f"runs/ also holds {len(others)} run(s) this sweep did not write (an earlier "
+              f"sweep's?), left as they are and not in sweep.json: {', '.join(others[:4])}"
+              f"{', ...' if len(others) > 4 else ''}")
+    if result.best in result.kept:
+        best = shlex.quote(str(dirs[result.kept.index(result.best)]))
+        print(f"best run: {best}; use it: jaxrl eval {best} (also play, export, "
+              f"train --resume)")
 
 
 def _config_comments(config_class: type) -> dict[str, str]:
@@ -636,6 +726,19 @@ def _config_comments(config_class: type) -> dict[str, str]:
     return comments
 
 
+def _words_to_width(line: str) -> str:
+    """``line`` wrapped between words at the terminal's width when stdout is a terminal
+    (continuation lines indented); as it is in a pipe or a file (one line to grep)."""
+    import shutil
+    import textwrap
+
+    if not sys.stdout.isatty():
+        return line
+    width = shutil.get_terminal_size().columns
+    return "\n".join(textwrap.wrap(line, width=max(width, 20), subsequent_indent="    ",
+                                    break_long_words=False, break_on_hyphens=False)) or line
+
+
 def _list_algos(names: Sequence[str]) -> list[str]:
     import dataclasses
 
@@ -652,11 +755,7 @@ def _list_algos(names: Sequence[str]) -> list[str]:
             lines.append(f"{name}: not available ({str(e).splitlines()[0]})")
             lines.append("")
             continue
-        summary = record.summary
-        if not summary:
-            doc = (sys.modules.get(record.make.__module__).__doc__ or "").strip().splitlines()
-            summary = doc[0] if doc else ""
-        lines.append(f"{name}: {summary}")
+        lines.append(_words_to_width(f"{name}: {record.one_line()}".rstrip(": ")))
         if record.supports:
             lines.append(f"supports: {', '.join(sorted(record.supports))}")
         comments = _config_comments(record.config)
@@ -686,6 +785,11 @@ def _list_algos(names: Sequence[str]) -> list[str]:
                 sets = ", ".join(f"{k}={v}" for k, v in changes.items()) or "the defaults"
                 lines.append(f"  {pname}: {where}; {sets}"
                              + (f"  ({p.description})" if p.description else ""))
+                if p.claim is not None:
+                    measured = (f"held on {p.claim.holds} unseen seeds" if p.claim.holds
+                                else "not yet measured on unseen seeds")
+                    lines.append(f"    claim: {p.claim.text}; {measured} "
+                                 f"(benchmarks/PRESETS.md)")
         lines.append(f"default environment: {run.default_env(name)}")
         lines.append("")
     return lines
@@ -733,169 +837,6 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------ main
-def enable_compile_cache(enabled: bool = True) -> str | None:
-    """Keep compiled programs on disk (``compile_cache_dir()``); returns the directory.
-
-    On by default: a repeated command (same algorithm, config, shapes and jaxlib) loads
-    its programs instead of compiling them (the README command: about 2 s instead of
-    15 s). A cached program is the same executable, so results are bit-identical.
-    ``JAXRL_CACHE_DIR=off`` or ``--no-compile-cache`` turns it off; the directory is
-    safe to delete, and capped at ``CACHE_MAX_BYTES`` (least recently used programs are
-    dropped) when the ``filelock`` package is installed (JAX needs it for the cap). An unwritable directory only means compiling every time.
-    """
-    import os
-
-    where = compile_cache_dir() if enabled else None
-    if where is None:
-        return None
-    try:
-        os.makedirs(where, exist_ok=True)
-        if not os.access(where, os.W_OK):
-            return None
-    except OSError:
-        return None  # no cache is fine
-    if not _verify_entries(where):
-        return None  # a JAX this code cannot hook: no cache rather than unverified entries
-    import jax
-
-    jax.config.update("jax_compilation_cache_dir", where)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    try:
-        import filelock  # noqa: F401 - JAX needs it to evict entries (else every read fails)
-    except ImportError:
-        pass  # no size cap then
-    else:
-        jax.config.update("jax_compilation_cache_max_size", CACHE_MAX_BYTES)
-    return where
-
-
-CACHE_MAX_BYTES = 2 * 1024**3  # the compile cache's size cap (2 GiB)
-
-# Every entry jaxrl's compile cache stores is ENTRY_MAGIC + SHA-256(key, entry) + the
-# entry JAX gave it (``_VerifiedEntries``).
-ENTRY_MAGIC = b"jaxrl-compile-cache-entry-v1\n"
-_VERIFIED_DIRS: set[str] = set()  # the cache directories whose entries are verified
-
-
-def _entry_digest(key: str, entry: bytes) -> bytes:
-    import hashlib
-
-    return hashlib.sha256(key.encode() + b"\0" + entry).digest()
-
-
-def _seal(key: str, entry: bytes) -> bytes:
-    """``entry`` as stored under ``key``: bound to the key by its digest."""
-    return ENTRY_MAGIC + _entry_digest(key, entry) + entry
-
-
-def _unseal(key: str, stored: bytes) -> tuple[bytes | None, bool]:
-    """``(entry, tampered)``: the entry stored under ``key`` when it was sealed for this
-    key; None when it was not (``tampered``: sealed, but for another key or changed since:
-    an entry swapped in from another program)."""
-    if not stored.startswith(ENTRY_MAGIC):
-        return None, False  # not written by this code (plain JAX, an older jaxrl): a miss
-    digest = stored[len(ENTRY_MAGIC):len(ENTRY_MAGIC) + 32]
-    entry = stored[len(ENTRY_MAGIC) + 32:]
-    if digest != _entry_digest(key, entry):
-        return None, True
-    return entry, False
-
-
-def _verified_entries(base: Any) -> Any:
-    """``base`` (JAX's on-disk cache) behind a check of every entry against its key.
-
-    JAX names an entry by a hash of the program, its devices and options, but reads the
-    file under that name without looking at what it holds: a file copied there from
-    another program would run that program instead. Here each entry is sealed with the
-    SHA-256 of its key and bytes when stored, and an entry whose seal does not match is
-    not used: one warning line, the file is removed, and the program is compiled (and
-    stored) afresh. Entries not sealed by jaxrl are misses too (silently).
-    """
-    from pathlib import Path
-
-    from jax._src.compilation_cache_interface import CacheInterface
-
-    class _VerifiedEntries(CacheInterface):
-        def __init__(self, inner: Any):
-            self._inner = inner
-            self._warned: set[str] = set()
-
-        @property
-        def _path(self) -> Any:  # type: ignore[override]
-            return self._inner._path
-
-        def get(self, key: str) -> bytes | None:
-            stored = self._inner.get(key)
-            if stored is None:
-                return None
-            entry, tampered = _unseal(key, stored)
-            if entry is None:
-                self._discard(key, stored, tampered)
-            return entry
-
-        def put(self, key: str, value: bytes) -> None:
-            self._inner.put(key, _seal(key, value))
-
-        def clear(self) -> None:
-            if hasattr(self._inner, "clear"):
-                self._inner.clear()
-
-        def _discard(self, key: str, stored: bytes, tampered: bool) -> None:
-            """Remove the file of an entry that cannot be used (so that the fresh
-            program is stored in its place: JAX never replaces an existing entry)."""
-            if tampered and key not in self._warned:
-                self._warned.add(key)
-                print(f"jaxrl: warning: compile cache entry {key} does not match its key "
-                      f"(changed or swapped in from another program); not used, compiling "
-                      f"afresh", file=sys.stderr)
-            path = Path(str(self._inner._path)) / f"{key}-cache"
-            try:
-                if path.is_file() and not path.is_symlink() and path.read_bytes() == stored:
-                    path.unlink()
-                elif path.is_symlink():
-                    path.unlink()
-            except OSError:
-                pass  # then it stays a miss
-
-    return _VerifiedEntries(base)
-
-
-def _verify_entries(where: str) -> bool:
-    """Make JAX's persistent cache in ``where`` verify every entry (``_verified_entries``):
-    ``jax._src.compilation_cache.get_file_cache`` (JAX 0.8 to 0.10) is wrapped once per
-    process, and a cache JAX already opened is reopened through it. False when this JAX
-    has no such hook (then jaxrl keeps no cache at all)."""
-    import os
-
-    try:
-        from jax._src import compilation_cache as cc
-        from jax._src.compilation_cache_interface import CacheInterface  # noqa: F401
-    except ImportError:
-        return False
-    opener = getattr(cc, "get_file_cache", None)
-    if opener is None or not hasattr(cc, "reset_cache"):
-        return False
-    _VERIFIED_DIRS.add(os.path.realpath(where))
-    if not getattr(opener, "jaxrl_verified", False):
-        def get_file_cache(path: Any) -> Any:
-            opened = opener(path)
-            if opened is None or os.path.realpath(str(path)) not in _VERIFIED_DIRS:
-                return opened
-            cache, at = opened
-            inner = getattr(cache, "_base_cache", None)
-            if inner is not None:  # jax_compilation_cache_check_contents: verify beneath it
-                cache._base_cache = _verified_entries(inner)
-                return cache, at
-            return _verified_entries(cache), at
-
-        get_file_cache.jaxrl_verified = True  # type: ignore[attr-defined]
-        cc.get_file_cache = get_file_cache
-    if getattr(cc, "_cache", None) is not None:
-        cc.reset_cache()  # opened before: reopen through the check, in ``where``
-    return True
-
-
 def _configure_devices(requested: int | None) -> None:
     """One CPU device per core (or ``--cpu-devices N``), so seeds run on every core.
 
@@ -953,6 +894,25 @@ def _join_processes(args: argparse.Namespace) -> bool:
     return True
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from jaxrl.runs import compare as compare_mod
+
+    compare_mod.require_rliable()  # without it: one line naming the extra
+    reference = compare_mod.parse_reference(args.reference)
+    if args.out:  # a bad --out is refused before any run is read (created when saving)
+        compare_mod.prepare_output(args.out, args.overwrite, create=False)
+    result = compare_mod.compare(args.runs, evaluate=args.evaluate, reference=reference,
+                                 reps=args.reps, seed=args.seed,
+                                 include_incomplete=args.include_incomplete,
+                                 trust_code=args.trust_code)
+    print(result.to_json() if args.json else result.table(), end="\n" if not args.json else "")
+    if args.out:
+        paths = result.save(args.out, overwrite=args.overwrite)
+        print(f"wrote {', '.join(str(p) for p in paths)}",
+              file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
 def cmd_launch(args: argparse.Namespace) -> int:
     from jaxrl.parallel import launch
 
@@ -965,9 +925,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         handler = {"train": cmd_train, "eval": cmd_eval, "play": cmd_play, "export": cmd_export,
-                   "sweep": cmd_sweep, "list": cmd_list, "launch": cmd_launch}[args.command]
-        if args.command not in ("list", "launch"):  # launch's children decide for themselves
-            enable_compile_cache(not getattr(args, "no_compile_cache", False))
+                   "sweep": cmd_sweep, "compare": cmd_compare, "list": cmd_list,
+                   "launch": cmd_launch}[args.command]
+        # launch's children decide for themselves; --no-compile-cache: not switched on
+        if args.command not in ("list", "launch") and not getattr(args, "no_compile_cache",
+                                                                   False):
+            enable_compile_cache()
         if args.command in ("train", "sweep"):
             _restore_layout(args)
             if not _join_processes(args):

@@ -111,6 +111,29 @@ class EvalResult:
         """float32[...] mean episode length."""
         return jnp.mean(self.lengths.astype(jnp.float32), axis=-1)
 
+    def __repr__(self) -> str:
+        """One line: how many episodes, the mean return ± its spread over seeds (over
+        episodes for one seed), the win rate when any episode was won, the mean length.
+        The arrays themselves stay in the fields."""
+        try:
+            returns = np.asarray(self.returns, np.float64)
+            lengths = np.asarray(self.lengths, np.float64)
+            wins = np.asarray(self.wins, bool)
+        except Exception:  # noqa: BLE001 - traced inside jit/vmap: no values to show
+            return f"EvalResult(returns {getattr(self.returns, 'shape', '?')}, traced)"
+        if returns.size == 0:
+            return f"EvalResult(no episodes, shape {returns.shape})"
+        lead = returns.shape[:-1]
+        count = (" x ".join(str(d) for d in lead) + " seeds x " if lead else "") + \
+            f"{returns.shape[-1]} episodes"
+        per = returns.reshape(-1, returns.shape[-1]).mean(axis=-1)
+        spread, over = (per.std(), "over seeds") if per.size > 1 else (returns.std(),
+                                                                      "over episodes")
+        text = f"EvalResult({count}: return {returns.mean():.4g} ± {spread:.3g} {over}"
+        if wins.any():
+            text += f", win rate {wins.mean():.1%}"
+        return text + f", mean length {lengths.mean():.4g})"
+
 
 def positive_termination(state: Any, reward: Array, terminated: Array) -> Array:
     """The default win predicate: the episode ended by termination with reward > 0."""

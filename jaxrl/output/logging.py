@@ -9,6 +9,7 @@ each compiled chunk.
   one run per seed and the hyperparameters, written by ``tensorboardX``.
 * ``Progress``: a live line drawn with ``rich`` on a terminal (compile timer, bar,
   steps/s, return ± spread, ETA); sparse plain lines in a pipe or CI log.
+* ``StopOnReturn``: a callback that stops training once a target return is reached.
 * ``human``, ``duration``, ``table``: number, time and table formatting.
 """
 
@@ -276,6 +277,93 @@ def _hparam_value(value: Any) -> bool | int | float | str | None:
 # ---------------------------------------------------------------------------------
 # Number and time formatting
 
+# ---------------------------------------------------------------------------------
+# Early stopping (a training callback: jaxrl.output.tracking describes the protocol)
+
+class StopOnReturn:
+    """A callback that stops training once the return reaches ``target``.
+
+    ``jaxrl.train(..., callbacks=[StopOnReturn(195)])`` or ``jaxrl train ...
+    --stop-at-return 195``. After each chunk it pools, per seed, the episodes that ended
+    in the last ``window`` updates (each episode weighs the same, as ``final_return``
+    does) and returns ``False`` from ``on_chunk`` (which stops the run after that chunk,
+    checkpointed and resumable; ``Result.stopped_by`` holds ``stop_reason``) when:
+
+    * ``over="mean"``: the mean over seeds is ``>= target``;
+    * ``over="all seeds"`` (or ``"all"``): every seed's is ``>= target``.
+
+    No decision is taken before ``window`` updates were seen, nor while a seed has no
+    episode that ended in the window (an environment whose episodes never end never
+    stops).
+
+    Args:
+        target: the return to reach (a finite number).
+        over: ``"mean"`` or ``"all seeds"``.
+        window: updates pooled per seed (>= 1).
+
+    Raises:
+        RunError: a bad ``target``, ``over`` or ``window``.
+    """
+
+    OVER = ("mean", "all seeds", "all")
+
+    def __init__(self, target: float, *, over: str = "mean", window: int = 10):
+        from jaxrl.errors import RunError
+
+        if isinstance(target, bool) or not isinstance(target, (int, float, np.number)) \
+                or not math.isfinite(float(target)):
+            raise RunError(f"StopOnReturn needs a finite target return, got {target!r}")
+        if over not in self.OVER:
+            raise RunError(f"StopOnReturn(over=...) is 'mean' or 'all seeds', got {over!r}")
+        if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
+            raise RunError(f"StopOnReturn(window=...) is a number of updates >= 1, "
+                           f"got {window!r}")
+        self.target = float(target)
+        self.over = "all seeds" if over == "all" else over
+        self.window = int(window)
+        self.stop_reason: str | None = None
+        self._returns: np.ndarray | None = None  # [seeds, <= window] of the last updates
+        self._episodes: np.ndarray | None = None
+
+    def __repr__(self) -> str:
+        return f"StopOnReturn({self.target:g}, over={self.over!r}, window={self.window})"
+
+    def on_start(self, info: Any) -> None:
+        """A new (or resumed) run: nothing seen yet."""
+        self.stop_reason, self._returns, self._episodes = None, None, None
+
+    def on_chunk(self, first_update: int, metrics: Mapping[str, np.ndarray]) -> bool:
+        """``False`` (stop) once the return over the last ``window`` updates reaches
+        ``target``; ``True`` (go on) otherwise."""
+        from jaxrl.core.metrics import final_returns
+
+        ret = np.asarray(metrics["episode_return"], np.float64)
+        eps = np.asarray(metrics.get("episodes", np.isfinite(ret).astype(np.int64)))
+        last = first_update + ret.shape[1] - 1  # the chunk's last update
+        if self._returns is not None and self._episodes is not None:
+            ret = np.concatenate([self._returns, ret], axis=1)
+            eps = np.concatenate([self._episodes, eps], axis=1)
+        self._returns, self._episodes = ret[:, -self.window:], eps[:, -self.window:]
+        if self._returns.shape[1] < self.window:
+            return True
+        per_seed = final_returns(self._returns, self._episodes, self.window)
+        if not np.isfinite(per_seed).all():
+            return True
+        value = float(per_seed.mean()) if self.over == "mean" else float(per_seed.min())
+        if value < self.target:
+            return True
+        what = "mean return over seeds" if self.over == "mean" else "lowest seed's return"
+        self.stop_reason = (f"StopOnReturn: {what} {value:.4g} >= {self.target:g} "
+                            f"(episodes of updates {last - self.window + 1}-{last})")
+        return False
+
+    def on_checkpoint(self, updates_done: int) -> None:
+        """Nothing to flush."""
+
+    def on_end(self, summary: Mapping[str, Any]) -> None:
+        """Nothing to release."""
+
+
 _UNITS = ("", "k", "M", "G", "T", "P")
 
 
@@ -412,18 +500,24 @@ class Progress:
         self.message(f"compiling ({detail})..." if detail else "compiling...")
 
     def note(self, text: str) -> None:
-        """A permanent line (above the live line on a terminal)."""
+        """A permanent line (above the live line on a terminal), never cut: a line wider
+        than the terminal wraps between words."""
         if not self.enabled:
             return
         if self.tty:
-            self.console.print(_fit(self.label, text, self.console.width), crop=True)
+            self.console.print(_wrapped(self.label, text), crop=False)
         else:
             self._plain(text)
 
-    def start(self, steps_done: float = 0.0, updates_done: int = 0) -> None:
+    def start(self, steps_done: float = 0.0, updates_done: int = 0, *,
+              compile_seconds: float | None = None) -> None:
         """Start the clock (after compilation, so steps/s is the running speed).
 
         ``steps_done`` / ``updates_done``: what a resumed run had already done.
+        ``compile_seconds``: the time before training as the caller measured it (the
+        result table's ``compile`` column: initialising the state and compiling), said
+        as ``initialised and compiled in ... s``; without it, the time since
+        ``compiling`` as ``compiled in ... s``.
         """
         now = self._clock()
         self._start = now
@@ -435,7 +529,9 @@ class Progress:
         if self.enabled and self.tty and self._view is None:
             self._status = ("training...", now)
             self._ensure_live()
-        if compiled is not None:
+        if compile_seconds is not None:
+            self.note(f"initialised and compiled in {compile_seconds:.1f} s")
+        elif compiled is not None:
             self.note(f"compiled in {compiled:.1f} s")
 
     def update(self, updates_done: int, steps_done: float, mean_return: float,
@@ -600,6 +696,14 @@ def _fit(label: str, text: str, width: int, timer: str = "") -> Any:
     line = Text.assemble(head, ": ", body, tail, no_wrap=True, overflow="ellipsis")
     line.truncate(max(width, 0), overflow="ellipsis")
     return line
+
+
+def _wrapped(label: str, text: str) -> Any:
+    """``label: text`` for a permanent line: wrapped between words at the console's
+    width, never cut (a word wider than the whole line, such as a long path, is folded)."""
+    from rich.text import Text
+
+    return Text.assemble(Text(label, style="bold"), ": ", text, no_wrap=False, overflow="fold")
 
 
 class _ProgressLine:

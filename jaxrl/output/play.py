@@ -345,13 +345,24 @@ def _caption(env: Any, episode: Episode, t: int, extra: str = "") -> str:
     text = f"step {t}"
     if t > 0:
         total = float(np.sum(episode.rewards[:t]))
-        if is_multiagent(env):
-            agents = int(getattr(_unwrapped(env), "num_agents", 1))
+        agents = _agent_count(env)
+        if agents > 1:  # the episode's reward sums the agents' rewards (episodes.evaluate)
             text += f"   return {total / agents:.2f} per agent"
         else:
             text += (f"   action {_action_text(env, episode.actions[t - 1])}"
                      f"   return {_number(total)}")
     return text + (f"   {extra}" if extra else "")
+
+
+def _agent_count(env: Any) -> int:
+    """Agents acting in ``env``: 1 for a single-agent environment (whatever attributes it
+    has), the agent axis of a ``MultiAgentEnvironment``."""
+    if not is_multiagent(env):
+        return 1
+    try:
+        return max(int(getattr(_unwrapped(env), "num_agents", 1)), 1)
+    except (TypeError, ValueError):
+        return 1
 
 
 def _picture(env: Any, params: Any, state: Any) -> np.ndarray | None:

@@ -50,7 +50,7 @@ from jaxrl.runs.rundir import RunDir
 
 __all__ = [
     "Interrupted", "chunk_function", "default_checkpoint_every", "default_chunk", "drive",
-    "init_function", "seed_keys",
+    "init_function", "seed_keys", "step_budget_note",
 ]
 
 
@@ -290,12 +290,17 @@ def drive(
             leaving a resumable checkpoint.
         on_chunk: called with ``(updates_done, chunk_metrics)`` after every chunk.
         callbacks: trackers with ``on_start(info)``, ``on_chunk(first_update,
-            metrics)`` and ``on_end(summary)`` (see ``jaxrl.output.tracking``).
+            metrics)`` and ``on_end(summary)`` (see ``jaxrl.output.tracking``). An
+            ``on_chunk`` that returns ``False`` stops the run after that chunk, as
+            ``stop_after`` does (checkpointed, resumable); ``None`` or ``True`` go on.
+            Callbacks other than jaxrl's trackers run before the next chunk is
+            launched, so that the run stops exactly there.
 
     Returns:
-        ``Result``. The first Ctrl-C stops training after the running chunk: its
-        state is checkpointed, then ``Interrupted`` (carrying the ``Result``) is
-        raised, unless the run had just completed.
+        ``Result`` (``stopped_by``: why a callback stopped it). The first Ctrl-C stops
+        training after the running chunk: its state is checkpointed, then
+        ``Interrupted`` (carrying the ``Result``) is raised, unless the run had just
+        completed.
 
     Raises:
         TrainingError: a loss or parameter became non-finite (``on_nonfinite="stop"``).
@@ -310,7 +315,7 @@ def drive(
         # What the run directory repaired (a stale lock, a killed save's temp file, a
         # half-done --overwrite) is said even when progress is off.
         if bar.enabled:
-            bar.message(line)
+            bar.note(line)  # a permanent line: a status line would be replaced at once
         else:
             print(f"jaxrl: {line}", file=sys.stderr, flush=True)
 
@@ -337,11 +342,14 @@ def drive(
                 history.append(restored.metrics)
             bar.message(f"resuming at update {done}/{spec.num_updates}")
         else:
+            budget = step_budget_note(built.config, spec.num_updates)
+            if budget:
+                bar.note(budget)  # said once, at the start (a resume repeats nothing)
             bar.message("initialising...")
             state = init(keys)
 
         if run_dir is not None:
-            bar.message(checkpoint_size_note(state, spec))
+            bar.note(checkpoint_size_note(state, spec))  # a permanent line, not a status
         # The state is donated to each chunk: updated in place, never copied per call.
         chunk_fn = chunk_function(agent, spec.chunk_updates, donate=True)
         bar.compiling(f"{spec.num_updates} updates per seed, "
@@ -373,10 +381,17 @@ def drive(
             return n
 
         steps = M.env_steps(history[-1]) if history else np.zeros(spec.seeds, np.int64)
+        # A callback may stop the run (on_chunk returns False): the chunk after the one it
+        # saw must not have started yet, so the callbacks run before it is launched
+        # (jaxrl's own trackers never stop a run: with only them the host work overlaps).
+        # Every process takes the same path (process 0 alone has callbacks).
+        in_step = distributed.any_process(any(
+            type(c).__module__ != "jaxrl.output.tracking" for c in callbacks if c is not None))
         callbacks = CallbackList(callbacks)
         callbacks.on_start(RunInfo.from_spec(spec, getattr(run_dir, "path", None),
                                              updates_done=done, env_steps=steps if done else None))
-        bar.start(float(np.sum(steps)), updates_done=done)
+        # The table's compile column and the progress note are the same number.
+        bar.start(float(np.sum(steps)), updates_done=done, compile_seconds=compile_seconds)
         if cache_note:
             bar.note(cache_note)
         t_run = time.perf_counter()
@@ -386,6 +401,44 @@ def drive(
         # Several processes agree on Ctrl-C (each gets its own signal) before acting on it.
         requested = lambda: distributed.any_process(interrupt.requested)
         checkpointing = distributed.any_process(run_dir is not None)  # process 0 writes
+        stopped_by: str | None = None  # why a callback stopped the run
+
+        def host_work(n: int, chunk_metrics: Any, finite: Any) -> dict[str, np.ndarray]:
+            """The chunk's metrics on the host: checked, logged, given to the callbacks
+            (a callback asking to stop sets ``stopped_by``)."""
+            nonlocal names, stopped_by
+            metrics = {k: v[:, :n] for k, v in M.flat_metrics(to_host(chunk_metrics)).items()}
+            new_bad = {s: w for s, w in _nonfinite(metrics, to_host(finite)[:, :n],
+                                                   done + 1).items() if s not in bad}
+            # Masking every seed would leave nothing to train, evaluate or export: that
+            # stops the run as "stop" does (this chunk is neither logged nor saved).
+            every_seed = len(bad.keys() | new_bad.keys()) >= spec.seeds
+            if new_bad and (spec.on_nonfinite == "stop" or every_seed):
+                s, what = next(iter(new_bad.items()))
+                others = f" (and {len(new_bad) - 1} more seed(s))" if len(new_bad) > 1 else ""
+                kept = "the last good checkpoint is kept" if run_dir is not None and done \
+                    else "nothing was checkpointed"
+                callbacks.on_end({"status": "failed", "updates_done": done})
+                if spec.on_nonfinite == "mask":
+                    raise TrainingError(
+                        f"every seed went non-finite (the last: seed {s}: {what}{others}); "
+                        f"stopped, {kept}. Lower the learning rate")
+                raise TrainingError(
+                    f"seed {s}: {what}{others}; stopped, {kept}. Lower the learning rate "
+                    f"or pass --on-nonfinite mask to train the other seeds on")
+            for s, what in new_bad.items():
+                bar.message(f"seed {s}: {what}; left out of the summary from now on")
+            bad.update(new_bad)
+            if run_dir is not None:
+                if names is None:
+                    names = M.metric_columns(metrics)
+                    run_dir.open_logs(names, spec, restored)
+                run_dir.append(done + 1, {k: metrics[k] for k in names})
+            why = _chunk_callbacks(callbacks, done + 1, metrics, done + n)
+            if why is not None and stopped_by is None:
+                stopped_by = why
+            return metrics
+
         pending = compiled(state, np.int32(next_n(done))) \
             if done < target and not requested() else None
         try:
@@ -393,44 +446,28 @@ def drive(
                 n = next_n(done)
                 new_state, chunk_metrics, finite = pending
                 new_done = done + n
-                asked = requested()
+                if in_step:  # the callbacks see this chunk before the next one starts
+                    pending = None  # (a non-finite stop: nothing else is running)
+                    metrics = host_work(n, chunk_metrics, finite)
+                    asked = distributed.any_process(interrupt.requested
+                                                    or stopped_by is not None)
+                    if asked and stopped_by is None and not interrupt.requested:
+                        stopped_by = "a callback of another process stopped the run"
+                else:
+                    asked = requested()
                 stopping = asked or new_done >= target
                 # The next chunk takes over new_state's buffers (donated): a checkpoint due
                 # now is taken from a device copy made first (asynchronous, like the chunk).
                 snapshot = _device_copy(new_state) if checkpointing and not stopping \
                     and every and new_done % every == 0 else None
-                # Launch the next chunk before the host work: it overlaps with logging.
+                # Launch the next chunk before the (rest of the) host work: it overlaps.
                 pending = None if stopping else compiled(new_state, np.int32(next_n(new_done)))
-                metrics = {k: v[:, :n]
-                           for k, v in M.flat_metrics(to_host(chunk_metrics)).items()}
-                new_bad = {s: w for s, w in _nonfinite(metrics, to_host(finite)[:, :n],
-                                                       done + 1).items() if s not in bad}
-                # Masking every seed would leave nothing to train, evaluate or export: that
-                # stops the run as "stop" does (this chunk is neither logged nor saved).
-                every_seed = len(bad.keys() | new_bad.keys()) >= spec.seeds
-                if new_bad and (spec.on_nonfinite == "stop" or every_seed):
-                    pending = None
-                    s, what = next(iter(new_bad.items()))
-                    others = f" (and {len(new_bad) - 1} more seed(s))" if len(new_bad) > 1 else ""
-                    kept = "the last good checkpoint is kept" if run_dir is not None and done \
-                        else "nothing was checkpointed"
-                    callbacks.on_end({"status": "failed", "updates_done": done})
-                    if spec.on_nonfinite == "mask":
-                        raise TrainingError(
-                            f"every seed went non-finite (the last: seed {s}: {what}{others}); "
-                            f"stopped, {kept}. Lower the learning rate")
-                    raise TrainingError(
-                        f"seed {s}: {what}{others}; stopped, {kept}. Lower the learning rate "
-                        f"or pass --on-nonfinite mask to train the other seeds on")
-                for s, what in new_bad.items():
-                    bar.message(f"seed {s}: {what}; left out of the summary from now on")
-                bad.update(new_bad)
-                if run_dir is not None:
-                    if names is None:
-                        names = M.metric_columns(metrics)
-                        run_dir.open_logs(names, spec, restored)
-                    run_dir.append(done + 1, {k: metrics[k] for k in names})
-                callbacks.on_chunk(done + 1, metrics)
+                if not in_step:
+                    try:
+                        metrics = host_work(n, chunk_metrics, finite)
+                    except TrainingError:
+                        pending = None
+                        raise
                 history.append(metrics)
                 state, done = new_state, new_done
                 r = M.final_returns(metrics["episode_return"], metrics["episodes"], n)
@@ -454,6 +491,9 @@ def drive(
                         callbacks.on_checkpoint(done)
                 if stopping:
                     pending = None
+                    if stopped_by is not None and done < spec.num_updates:
+                        bar.note(f"stopped at update {done}/{spec.num_updates}: "
+                                    f"{stopped_by}")
         finally:
             bar.close()
         run_seconds = time.perf_counter() - t_run
@@ -466,7 +506,8 @@ def drive(
                         metrics=M.merge(history), compile_seconds=compile_seconds,
                         run_seconds=run_seconds,
                         run_dir=getattr(run_dir, "path", None), env=built.env,
-                        env_params=built.env_params, bad_seeds=tuple(sorted(bad)))
+                        env_params=built.env_params, bad_seeds=tuple(sorted(bad)),
+                        stopped_by=stopped_by if done < spec.num_updates else None)
         if run_dir is not None and result.updates_done:
             from jaxrl.runs.rundir import CURVE_FILE
 
@@ -477,6 +518,19 @@ def drive(
         if interrupted and not result.complete:
             raise Interrupted(result)
         return result
+
+
+def _chunk_callbacks(callbacks: CallbackList, first_update: int,
+                     metrics: dict[str, np.ndarray], updates_done: int) -> str | None:
+    """Every callback's ``on_chunk``; why the run should stop (a callback returned
+    ``False``: its ``stop_reason`` if it has one), else None."""
+    why = None
+    for c in callbacks.callbacks:
+        if c.on_chunk(first_update, metrics) is False and why is None:
+            reason = getattr(c, "stop_reason", None)
+            why = str(reason) if reason else (f"{type(c).__name__}.on_chunk returned False "
+                                              f"after update {updates_done}")
+    return why
 
 
 _TOO_BIG = ("use fewer seeds, fewer environment copies (num_envs), smaller batches or "
@@ -521,6 +575,34 @@ class _CacheHits:
         where = jax.config.jax_compilation_cache_dir or "the compile cache"
         return (f"{self.hits} compiled program(s) loaded from {where} (safe to delete; "
                 f"JAXRL_CACHE_DIR=off or --no-compile-cache to compile afresh)")
+
+
+def step_budget_note(config: Any, num_updates: int) -> str:
+    """One line when the run trains fewer environment steps than its config asks:
+    ``100,000 env steps per seed asked: 99,840 trained (390 updates x 256 steps per
+    update; ...)``, else ``""``.
+
+    The asked budget is the config's ``total_timesteps``; the steps per update are the
+    config's ``num_envs * num_steps`` (a rollout of every copy) or ``num_envs`` (one
+    step of every copy), whichever gives ``num_updates`` (the algorithm's
+    ``total_timesteps // steps per update``). A budget counted otherwise (episodes,
+    generations, a rollout set by the environment) gets no line.
+    """
+    asked = getattr(config, "total_timesteps", None)
+    if not isinstance(asked, (int, np.integer)) or isinstance(asked, bool):
+        return ""
+    envs, steps = getattr(config, "num_envs", None), getattr(config, "num_steps", None)
+    sizes = [envs * steps] if isinstance(envs, int) and isinstance(steps, int) else []
+    sizes += [envs] if isinstance(envs, int) else []
+    for size in sizes:
+        if size > 0 and asked // size == num_updates:
+            trained = num_updates * size
+            if trained == asked:
+                return ""
+            return (f"{asked:,} env steps per seed asked: {trained:,} trained ({num_updates:,} "
+                    f"updates x {size:,} steps per update; a multiple of {size:,} trains "
+                    f"exactly)")
+    return ""
 
 
 def checkpoint_size_note(state: Any, spec: Any) -> str:

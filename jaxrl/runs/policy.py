@@ -63,7 +63,7 @@ def used_leaves(agent: Any, state: Any, obs: Any) -> list[bool]:
 
 
 def export(run: Any, path: str | os.PathLike | None = None, *,
-           trust_code: bool = False) -> Path:
+           trust_code: bool = False, env: Any = None) -> Path:
     """Write the acting part of a run (a ``Result`` or a run directory) to ``path``.
 
     Args:
@@ -71,6 +71,8 @@ def export(run: Any, path: str | os.PathLike | None = None, *,
         path: the file (default: ``<run dir>/policy.msgpack``).
         trust_code: a run directory's ``package.module:Name`` is loaded even when no
             code of this process imported it (``jaxrl.runs.run.load``).
+        env: the environment object of a run directory trained on one that no name
+            rebuilds (``jaxrl.runs.run.load``'s ``env``).
 
     Returns:
         The path written.
@@ -97,7 +99,7 @@ def export(run: Any, path: str | os.PathLike | None = None, *,
     # Checked before loading anything, and again just before writing.
     files.refuse_run_files([path], run_dir)
     files.refuse_odd(path)
-    result = run if isinstance(run, Result) else load(run, trust_code=trust_code)
+    result = run if isinstance(run, Result) else load(run, trust_code=trust_code, env=env)
     one, obs = _one_seed_template(result.agent, result.env, result.env_params)
     used = used_leaves(result.agent, one, obs)
     leaves = jax.tree.leaves(result.state)
@@ -116,6 +118,7 @@ def export(run: Any, path: str | os.PathLike | None = None, *,
     ckpt.save(path, kept, algorithm=spec.algorithm, env=spec.env, config=spec.config,
               updates_done=result.updates_done,
               extra={"kind": KIND, "env_options": spec.env_options, "obs_noise": spec.obs_noise,
+                     "env_fingerprint": spec.env_fingerprint,
                      "seeds": len(acting), "seed_ids": acting, "best_seed": best,
                      "leaves_total": len(leaves),
                      "final_return": [None if not np.isfinite(x) else float(x) for x in final]})
@@ -131,6 +134,9 @@ class Policy:
         seed: the seed whose parameters act (default: the best by final return).
         seeds: how many seeds the file holds.
         final_return: the final training return of each seed (NaN where none).
+        observation_space, action_space: the environment's (``envs.spaces``).
+        states: every seed's parameters that acting reads (leading axis: seeds; what
+            acting never reads is zeros).
     """
 
     algorithm: str
@@ -142,6 +148,23 @@ class Policy:
     _states: Any
     _obs_ndim: int
     _fn: Any = None
+    observation_space: Any = None
+    action_space: Any = None
+
+    @property
+    def states(self) -> Any:
+        return self._states
+
+    def __repr__(self) -> str:
+        """One line: algorithm, environment, spaces, which seed acts (the arrays are in
+        ``states``)."""
+        ret = self.final_return[self.seed] if self.seed < len(self.final_return) else np.nan
+        shown = f", final return {ret:.4g}" if np.isfinite(ret) else ""
+        spaces = "".join(f", {what} {space!r}" for what, space in
+                         (("observations", self.observation_space),
+                          ("actions", self.action_space)) if space is not None)
+        return (f"Policy({self.algorithm} on {self.env}{spaces}, seed {self.seed} of "
+                f"{self.seeds}{shown})")
 
     def __call__(self, obs: Any, key: Any = None, greedy: bool = True) -> Any:
         """Actions for ``obs``: one observation, or a batch with leading axes.
@@ -173,7 +196,7 @@ class Policy:
         return actions.reshape(batch + actions.shape[1:])
 
 
-def load_policy(path: str | os.PathLike, seed: int | None = None, *, env: str | None = None,
+def load_policy(path: str | os.PathLike, seed: int | None = None, *, env: Any = None,
                 trust_code: bool = False) -> Policy:
     """The policy exported to ``path`` (``export``); ``seed`` picks a seed (default: the best).
 
@@ -181,12 +204,19 @@ def load_policy(path: str | os.PathLike, seed: int | None = None, *, env: str | 
     is imported only when trusted (``jaxrl.runs.build.check_trusted``): registered or
     already imported by the user's code, given as ``env`` (the environment the user
     expects; a file for another one is refused), or ``trust_code=True``.
+
+    ``env`` may also be the environment itself (an ``Environment`` or an ``(env,
+    params)`` pair): then nothing is imported for it, and it is refused unless it
+    behaves as the one trained on (the fingerprint ``export`` recorded). That is how a
+    policy of a user's own environment loads where its module is not importable, or
+    of one no name rebuilds (``<module.Class instance>``).
     """
     import jax
     import jax.numpy as jnp
 
     from jaxrl.runs.build import check_trusted, make_env
     from jaxrl.runs.overrides import config_from_dict, get_algorithm
+    from jaxrl.runs.run import check_same_env, checked_env_pair, is_instance_label
 
     path = Path(path)
     try:
@@ -198,15 +228,34 @@ def load_policy(path: str | os.PathLike, seed: int | None = None, *, env: str | 
         raise RunError(f"{path} is a training checkpoint, not an exported policy; "
                        f"write one with: jaxrl export <run dir>")
     algorithm, env_name = header["algorithm"], header["env"]
-    if env is not None and env != env_name:
+    if not isinstance(algorithm, str) or not isinstance(env_name, str):
+        raise RunError(f"{path} is damaged: no algorithm or environment name")
+    given = env is not None and not isinstance(env, str)
+    if env is not None and not given and env != env_name:
         raise RunError(f"{path} is a policy for the environment {env_name!r}, not {env!r}")
+    options = extra.get("env_options") or {}
+    noise = float(extra.get("obs_noise") or 0.0)
+    _check_importable("algorithm", algorithm, path)
     check_trusted("algorithm", algorithm, str(path), trust_code)
-    check_trusted("environment", env_name, str(path), trust_code or env is not None)
-    record = get_algorithm(algorithm)
-    config = config_from_dict(algorithm, header["config"])
-    env_obj, env_params = make_env(env_name, extra.get("env_options") or {},
-                                   float(extra.get("obs_noise") or 0.0))
-    agent = record.make(config, env_obj, env_params)
+    if given:
+        env_obj, env_params = checked_env_pair(env)
+        if noise > 0:
+            from jaxrl.envs.wrappers import ObservationNoise
+
+            env_obj = ObservationNoise(env_obj, noise)
+        saved = extra.get("env_fingerprint")
+        check_same_env(env_name, options, noise, saved if isinstance(saved, dict) else None,
+                       env_obj, env_params, str(path))
+    else:
+        if is_instance_label(env_name):
+            raise RunError(f"{path} is a policy for a {env_name[1:-len(' instance>')]} object "
+                           f"that no name rebuilds; pass it: "
+                           f"jaxrl.load_policy(path, env=<the same environment>)")
+        _check_importable("environment", env_name, path)
+        check_trusted("environment", env_name, str(path), trust_code or env is not None)
+        env_obj, env_params = make_env(env_name, options, noise)
+    agent = record_make(get_algorithm(algorithm), algorithm, config_from_dict(
+        algorithm, header["config"]), env_obj, env_params)
     seeds = extra.get("seeds")
     if not isinstance(seeds, int) or seeds < 1:
         raise RunError(f"{path} is damaged: no seed count")
@@ -232,6 +281,60 @@ def load_policy(path: str | os.PathLike, seed: int | None = None, *, env: str | 
     seed = best if seed is None else seed
     if not isinstance(seed, int) or not 0 <= seed < seeds:
         raise RunError(f"seed must be in [0, {seeds}), got {seed!r}")
+    spaces = []
+    for what in ("observation_space", "action_space"):
+        try:
+            spaces.append(getattr(env_obj, what)(env_params))
+        except Exception:  # noqa: BLE001 - only shown
+            spaces.append(None)
     return Policy(algorithm=algorithm, env=env_name, seed=seed, seeds=seeds,
                   final_return=final, _agent=agent, _states=states,
-                  _obs_ndim=len(obs.shape))
+                  _obs_ndim=len(obs.shape), observation_space=spaces[0],
+                  action_space=spaces[1])
+
+
+def record_make(record: Any, algorithm: str, config: Any, env: Any, env_params: Any) -> Any:
+    """``record.make`` with an algorithm that does not fit the environment refused in
+    one line."""
+    try:
+        return record.make(config, env, env_params)
+    except (ValueError, TypeError) as e:
+        raise RunError(f"{algorithm} cannot act on this environment: "
+                       f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+
+
+def _check_importable(kind: str, name: str, path: Path) -> None:
+    """Refuse, in one line saying what is missing and how to supply it, a policy whose
+    ``package.module:Name`` names a module this Python cannot find (nothing is imported:
+    only the top-level package is looked up)."""
+    import sys
+    from importlib.util import find_spec
+
+    if ":" not in name:
+        return
+    module = name.partition(":")[0]
+    top = module.split(".")[0]
+    if not top or module in sys.modules:
+        return
+    if kind == "environment":
+        from jaxrl.envs import registry
+
+        if name in registry.registered(include_gymnax=False):
+            return
+    else:
+        from jaxrl import algos
+
+        if name in algos.names():
+            return
+    try:
+        found = find_spec(top) is not None
+    except (ImportError, ValueError):
+        found = False
+    if found:
+        return
+    supply = (f"pass the environment itself: jaxrl.load_policy(path, env="
+              f"{name.partition(':')[2]}(...))" if kind == "environment"
+              else f"import or register {name.partition(':')[2]} first")
+    raise RunError(f"{path} is a policy for the {kind} {name!r}, whose module {module!r} "
+                   f"cannot be imported here: put it on the Python path (PYTHONPATH=its "
+                   f"folder), or {supply}")

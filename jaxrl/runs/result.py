@@ -33,6 +33,9 @@ class Result:
         env, env_params: the environment trained on.
         bad_seeds: seeds whose loss or parameters became non-finite (left out of the
             summary; only with ``on_nonfinite="mask"``).
+        stopped_by: why a callback stopped the run before its last update (its
+            ``on_chunk`` returned ``False``, e.g. ``StopOnReturn``), else None. The run
+            directory holds a checkpoint there: ``jaxrl.resume`` continues it.
     """
 
     spec: RunSpec
@@ -46,6 +49,7 @@ class Result:
     env: Any = None
     env_params: Any = None
     bad_seeds: tuple[int, ...] = ()
+    stopped_by: str | None = None
 
     @property
     def algorithm(self) -> str:
@@ -163,8 +167,8 @@ class Result:
         steps = self.steps_per_seed
         steps_text = "0"
         if steps.size:
-            steps_text = human(steps.min()) if steps.min() == steps.max() else \
-                f"{human(steps.min())}-{human(steps.max())}"
+            steps_text = f"{int(steps.min()):,}" if steps.min() == steps.max() else \
+                f"{int(steps.min()):,}-{int(steps.max()):,}"  # exact: the count matters
         row = [
             self.algorithm, self.env_name, self.seeds, steps_text, mean_std, lo, hi,
             f"{self.compile_seconds:.1f} s", f"{self.run_seconds:.1f} s",
@@ -179,19 +183,24 @@ class Result:
         what = ("final reward/step: mean reward per step (no episode ever ended) in the last"
                 if per_step else "final return: mean return of episodes ending in the last")
         note = (f"{what} {M.FINAL_WINDOW:.0%} of updates, mean ± std over seeds; "
-                f"steps/s counts all seeds, compile time excluded")
+                f"compile: initialising and compiling, before the first update; steps/s counts all "
+                f"seeds, compile time excluded")
         if self.bad_seeds:
             note += (f"\nleft out: seed(s) {', '.join(map(str, self.bad_seeds))}, whose loss or "
                      f"parameters became non-finite")
         if not self.complete:
-            note += f"\n(stopped after {self.updates_done} of {self.spec.num_updates} updates)"
+            why = f": {self.stopped_by}" if self.stopped_by else ""
+            note += (f"\n(stopped after {self.updates_done} of {self.spec.num_updates} "
+                     f"updates{why})")
         return text + "\n" + note
 
     def __repr__(self) -> str:
         fr = self.final_return
+        why = f", stopped early: {self.stopped_by}" if self.stopped_by else ""
         return (f"Result({self.algorithm} on {self.env_name}, {self.seeds} seeds, "
                 f"{self.updates_done}/{self.spec.num_updates} updates, "
-                f"final return {np.nanmean(fr) if np.isfinite(fr).any() else float('nan'):.2f})")
+                f"final return {np.nanmean(fr) if np.isfinite(fr).any() else float('nan'):.2f}"
+                f"{why})")
 
     def plot(self, path: str | os.PathLike | None = None, **kwargs: Any) -> Any:
         """The learning curve (mean and spread over seeds vs env steps); saved if ``path``.
@@ -270,6 +279,7 @@ class Result:
             "final_return_mean": float(np.mean(fr[finite])) if finite.any() else None,
             "final_return_std": float(np.std(fr[finite])) if finite.any() else None,
             "bad_seeds": list(self.bad_seeds),
+            "stopped_by": self.stopped_by,
             "compile_seconds": self.compile_seconds,
             "run_seconds": self.run_seconds,
             "steps_per_second": self.steps_per_second,

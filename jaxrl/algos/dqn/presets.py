@@ -11,7 +11,7 @@ from typing import Any
 
 from jaxrl.algos.dqn.config import FREEWAY, C51Config, Config, QRDQNConfig
 from jaxrl.core.config import closest
-from jaxrl.core.presets import Preset
+from jaxrl.core.presets import CARTPOLE_SOLVED, Claim, Preset
 from jaxrl.envs.core import Environment
 
 __all__ = [
@@ -60,6 +60,8 @@ PRESETS: dict[str, Preset] = {
         env="Gridworld-v0", env_options={"mode": "random", "max_steps_in_episode": 50},
         obs_noise=0.01,
         description="book ch. 3, DQN + experience replay (86.5 % wins)",
+        claim=Claim("greedy_win_rate", 0.865, "wins 86.5 % or more of 1,000 fresh random "
+                    "boards within 15 moves (the book's 86.5 %)", episodes=1000, max_steps=15),
     ),
     # Replay + target network: buffer 2000, batch 250, 5000 games of at most 100
     # moves, target synced every 500 steps (one gradient step per move).
@@ -70,6 +72,8 @@ PRESETS: dict[str, Preset] = {
         env="Gridworld-v0", env_options={"mode": "random", "max_steps_in_episode": 100},
         obs_noise=0.01,
         description="book ch. 3, DQN + replay + target network (over 90 % wins)",
+        claim=Claim("greedy_win_rate", 0.9, "wins 90 % or more of 1,000 fresh random boards "
+                    "within 15 moves (the book's 'over 90 %')", episodes=1000, max_steps=15),
     ),
     # The MountainCar article: MLP 32-32, Adam 1e-3, gamma 0.99, batch 64, replay
     # 50,000, target update every 1000 steps, training from step 2000, epsilon down
@@ -81,6 +85,8 @@ PRESETS: dict[str, Preset] = {
                epsilon_start=1.0, epsilon_end=0.01, epsilon_decay_steps=20_000.0),
         env="MountainCar-v0",
         description="MountainCar DQN article (-136.75 after 120,000 steps)",
+        claim=Claim("greedy_return", -136.75, "greedy return -136.75 or better over 100 "
+                    "episodes (the article's result)"),
     ),
     # jaxrl's tuned settings (measured by benchmarks/dqn_*.py; benchmarks/NOTES.md).
     "gridworld": Preset(
@@ -91,6 +97,8 @@ PRESETS: dict[str, Preset] = {
         env="Gridworld-v0", env_options={"mode": "random", "max_steps_in_episode": 50},
         obs_noise=0.01,
         description="jaxrl tuned, random mode",
+        claim=Claim("greedy_win_rate", 0.95, "wins 95 % or more of 1,000 fresh random boards "
+                    "within 15 moves", episodes=1000, max_steps=15),
     ),
     "mountaincar": Preset(
         Config(num_envs=8, total_timesteps=120_000, hidden=(64, 64), lr=3e-3, gamma=0.99,
@@ -101,11 +109,14 @@ PRESETS: dict[str, Preset] = {
                epsilon_decay_steps=30_000.0),
         env="MountainCar-v0",
         description="jaxrl tuned",
+        claim=Claim("greedy_return", -136.75, "greedy return -136.75 or better over 100 "
+                    "episodes (beats the article)"),
     ),
     "cartpole": Preset(
         Config(),
         env="CartPole-v1",
         description="jaxrl tuned (the defaults)",
+        claim=CARTPOLE_SOLVED,
     ),
     # Chapter 10: the relational (attention) DQN on DoorKey-5x5 with the book's five actions.
     # The source: 3 heads, replay 9000, batch 50, Adam 5e-4, gamma 0.99, target synced every
@@ -119,6 +130,8 @@ PRESETS: dict[str, Preset] = {
         env="DoorKey-5x5-v0",
         env_options={"action_set": "book", "max_steps_in_episode": 400, "step_reward": -0.01},
         description="book ch. 10, relational DQN (at least 94 % solved)",
+        claim=Claim("greedy_win_rate", 0.94, "solves 94 % or more of 500 fresh boards, "
+                    "greedy (the book's level)", episodes=500),
     ),
     # jaxrl's setting for the same task: MiniGrid's own rewards and 250-step cap, 3-step
     # double targets, a larger buffer, Huber loss, every entity's features kept
@@ -133,12 +146,16 @@ PRESETS: dict[str, Preset] = {
                epsilon_decay_steps=50_000.0),
         env="DoorKey-5x5-v0", env_options={"action_set": "book"},
         description="jaxrl, relational DQN on DoorKey-5x5",
+        claim=Claim("greedy_win_rate", 0.94, "solves 94 % or more of 500 fresh boards, "
+                    "greedy (the book's level)", episodes=500),
     ),
     # Plain DQN at the FREEWAY settings, the third contestant of
     # benchmarks/distributional.py (which checks that the three heads agree).
     "freeway": Preset(
         Config(**FREEWAY), env=DISTRIBUTIONAL_DEFAULT_ENV,
         description="jaxrl: the FREEWAY settings shared with c51 and qrdqn (plain value head)",
+        claim=Claim("greedy_return", 4.0, "4 or more crossings per greedy episode over 10 "
+                    "episodes (the book's 'trained')", episodes=10),
     ),
 }
 
@@ -157,6 +174,8 @@ DISTRIBUTIONAL_PRESETS: dict[str, dict[str, Preset]] = {
             C51Config(), env=DISTRIBUTIONAL_DEFAULT_ENV,
             description="jaxrl tuned: 51 atoms on [0, 5] (Freeway's returns), the shared "
                         "FREEWAY settings (the defaults)",
+            claim=Claim("greedy_return", 4.0, "4 or more crossings per greedy episode over "
+                        "10 episodes (the book's 'trained')", episodes=10),
         ),
         "freeway_book": Preset(
             C51Config(v_min=-10.0, v_max=10.0), env=DISTRIBUTIONAL_DEFAULT_ENV,
@@ -165,6 +184,7 @@ DISTRIBUTIONAL_PRESETS: dict[str, dict[str, Preset]] = {
         "cartpole": Preset(
             C51Config(v_min=0.0, v_max=100.0, **_CARTPOLE), env="CartPole-v1",
             description="dqn's cartpole settings, 51 atoms on [0, 100]",
+            claim=CARTPOLE_SOLVED,
         ),
     },
     "qrdqn": {
@@ -172,10 +192,13 @@ DISTRIBUTIONAL_PRESETS: dict[str, dict[str, Preset]] = {
             QRDQNConfig(), env=DISTRIBUTIONAL_DEFAULT_ENV,
             description="QR-DQN, 51 quantiles, kappa 0.1 (Freeway's return scale; the "
                         "defaults)",
+            claim=Claim("greedy_return", 4.0, "4 or more crossings per greedy episode over "
+                        "10 episodes (the book's 'trained')", episodes=10),
         ),
         "cartpole": Preset(
             QRDQNConfig(kappa=1.0, **_CARTPOLE), env="CartPole-v1",
             description="dqn's cartpole settings, 51 quantiles, kappa 1 (returns up to 100)",
+            claim=CARTPOLE_SOLVED,
         ),
     },
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from jaxrl.algos.ppo.config import Config
-from jaxrl.core.presets import Preset
+from jaxrl.core.presets import CARTPOLE_SOLVED, Claim, Preset
 
 __all__ = ["DEFAULT_ENV", "PRESETS"]
 
@@ -27,10 +27,12 @@ PRESETS: dict[str, Preset] = {
     "cleanrl": Preset(
         Config(), env="CartPole-v1",
         description="CleanRL's and PureJaxRL's CartPole settings (the defaults)",
+        claim=CARTPOLE_SOLVED,
     ),
     "cartpole": Preset(
         Config(actor_hidden=(32,), critic_hidden=(32,), lr=1e-3), env="CartPole-v1",
         description="jaxrl tuned for CartPole-v1 throughput: 32-unit networks, Adam 1e-3",
+        claim=CARTPOLE_SOLVED,
     ),
     # Curiosity (chapter 8). The book's beta 0.2 and lambda 0.1; with the sparse reward
     # on, a small eta and the goal weighted up, so the bonus steers the search and the
@@ -42,8 +44,10 @@ PRESETS: dict[str, Preset] = {
             env_options=options,
             description=f"{kind.upper()} curiosity on {what}: bonus eta {c.curiosity.eta}, "
                         f"goal weighted {c.curiosity.extrinsic_coef:g}x",
+            claim=Claim("final_return", 0.5, f"the {goal} reached in half or more of the "
+                        "training episodes that end in the last 5 % of updates (solved)"),
         )
-        for task, env, options, extra, group, what in (
+        for task, env, options, extra, group, what, goal in (
             # The maze: a tree of 16 rooms (one route, 48 steps to the goal; uniform random
             # actions never reach it in 200 steps), the bonus non-episodic with its own
             # critic and whitened input (RND's recipe), 4 epochs of 4 minibatches.
@@ -52,11 +56,11 @@ PRESETS: dict[str, Preset] = {
               "total_timesteps": 204_800},
              {"eta": 0.3, "extrinsic_coef": 100.0, "intrinsic_critic": True,
               "normalize_obs": True},
-             "the 15x15 tree maze (one route to the goal)"),
+             "the 15x15 tree maze (one route to the goal)", "goal"),
             ("mountaincar_sparse", "MountainCar-v0", {"sparse": True},
              {"normalize_obs": True, "total_timesteps": 1_024_000},
              {"eta": 0.2, "extrinsic_coef": 30.0},
-             "MountainCar, reward only at the flag"),
+             "MountainCar, reward only at the flag", "flag"),
         )
         for kind in ("icm", "rnd")
     },
