@@ -124,14 +124,16 @@ def table(rows: dict[str, dict[str, Any]]) -> str:
         "| IQM [95 % CI] | env steps per seed | s (compile / train / eval) |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    order = [f"{a}:{p}" for a, p, _ in claims()]
-    for key in order + sorted(set(rows) - set(order)):
+    now = {f"{a}:{p}": preset for a, p, preset in claims()}
+    for key in list(now) + sorted(set(rows) - set(now)):
         r = rows.get(key)
         if r is None:
             continue
+        env = now[key].env if key in now else r.get("env", "")
+        text = now[key].claim.text if key in now else r.get("claim", "")  # as it reads now
         if "error" in r:
-            lines.append(f"| `{key}` | {r.get('env', '')} | {r.get('claim', '')} | failed: "
-                         f"{r['error']} | | | | |")
+            lines.append(f"| `{key}` | {env} | {text} | not measured: {r['error']} "
+                         f"| | | | |")
             continue
         x = np.asarray(r["values"], dtype=float)
         ok = np.isfinite(x)
@@ -143,7 +145,7 @@ def table(rows: dict[str, dict[str, Any]]) -> str:
         iqm_s = f"{_fmt(iqm[0])} [{_fmt(iqm[1])}, {_fmt(iqm[2])}]" if iqm else "-"
         mark = "" if r["reached"] == r["seeds"] else " **(not all)**"
         lines.append(
-            f"| `{key}` | {r['env']} | {r['claim']} | {share(r)}{mark} | {spread} | {iqm_s} | "
+            f"| `{key}` | {env} | {text} | {share(r)}{mark} | {spread} | {iqm_s} | "
             f"{r['env_steps_per_seed']:,} | {r['compile_s']} / {r['train_s']} / {r['eval_s']} |")
     return "\n".join(lines)
 
@@ -167,7 +169,7 @@ def write_report(rows: dict[str, dict[str, Any]], wall: float | None = None) -> 
                                   if wall else ""),
         "",
     ]
-    TABLE.write_text("\n".join(head) + table(rows) + "\n")
+    TABLE.write_text("\n".join(head) + "\n" + table(rows) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,7 +201,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"preset_claims: no claim named {', '.join(sorted(unknown))} (--list)",
                   file=sys.stderr)
             return 2
-        todo = [t for t in todo if f"{t[0]}:{t[1]}" in wanted]
+        order = args.only.split(",")  # in the order given
+        todo = sorted((t for t in todo if f"{t[0]}:{t[1]}" in wanted),
+                      key=lambda t: order.index(f"{t[0]}:{t[1]}"))
     rows = load_rows()
     start = time.perf_counter()
     for algo, name, _ in todo:

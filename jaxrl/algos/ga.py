@@ -143,7 +143,7 @@ PRESETS: dict[str, Preset] = {
     "cartpole": Preset(
         Config(), env="CartPole-v1",
         description="jaxrl tuned for CartPole-v1: population 128, 50 generations, 2 elites",
-        claim=CARTPOLE_SOLVED,
+        claim=CARTPOLE_SOLVED.measured("16/16"),
     ),
 }
 

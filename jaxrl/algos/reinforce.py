@@ -163,7 +163,8 @@ PRESETS: dict[str, Preset] = {
         Config(num_envs=4, standardize="batch", lr=1e-2, anneal_lr=True), env="CartPole-v0",
         description="jaxrl tuned: moving average 190+ of 200 by episode 500",
         claim=Claim("final_return", 190.0, "training return 190 or more of 200 over the "
-                    "episodes of the last 5 % of updates"),
+                    "episodes of the last 5 % of updates (REINFORCE's variance: 3 of 16 "
+                    "seeds ended between 104 and 186)", holds="13/16"),
     ),
 }
 

@@ -786,7 +786,7 @@ def _list_algos(names: Sequence[str]) -> list[str]:
                 lines.append(f"  {pname}: {where}; {sets}"
                              + (f"  ({p.description})" if p.description else ""))
                 if p.claim is not None:
-                    measured = (f"held on {p.claim.holds} unseen seeds" if p.claim.holds
+                    measured = (f"reached by {p.claim.holds} unseen seeds" if p.claim.holds
                                 else "not yet measured on unseen seeds")
                     lines.append(f"    claim: {p.claim.text}; {measured} "
                                  f"(benchmarks/PRESETS.md)")

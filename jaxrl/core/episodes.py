@@ -113,12 +113,13 @@ class EvalResult:
 
     def __repr__(self) -> str:
         """One line: how many episodes, the mean return ± its spread over seeds (over
-        episodes for one seed), the win rate when any episode was won, the mean length.
-        The arrays themselves stay in the fields."""
+        episodes for one seed), the mean length. The arrays themselves stay in the fields,
+        and ``win_rate`` too: left out here, since a "win" (termination on a positive
+        reward) is the goal reached on Gridworld or DoorKey but the pole falling on
+        CartPole, whose every step pays 1."""
         try:
             returns = np.asarray(self.returns, np.float64)
             lengths = np.asarray(self.lengths, np.float64)
-            wins = np.asarray(self.wins, bool)
         except Exception:  # noqa: BLE001 - traced inside jit/vmap: no values to show
             return f"EvalResult(returns {getattr(self.returns, 'shape', '?')}, traced)"
         if returns.size == 0:
@@ -130,8 +131,6 @@ class EvalResult:
         spread, over = (per.std(), "over seeds") if per.size > 1 else (returns.std(),
                                                                       "over episodes")
         text = f"EvalResult({count}: return {returns.mean():.4g} ± {spread:.3g} {over}"
-        if wins.any():
-            text += f", win rate {wins.mean():.1%}"
         return text + f", mean length {lengths.mean():.4g})"
 
 

@@ -58,6 +58,10 @@ class Claim:
         """Whether one seed's measured ``value`` reaches the claim (NaN never does)."""
         return bool(value >= self.threshold)
 
+    def measured(self, holds: str) -> Claim:
+        """This claim with the share of unseen seeds that reached it (``"15/16"``)."""
+        return dataclasses.replace(self, holds=holds)
+
 
 #: CartPole-v1 solved: a greedy return of 475 or more (Gymnasium's reward threshold).
 CARTPOLE_SOLVED = Claim("greedy_return", 475.0,

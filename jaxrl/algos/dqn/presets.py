@@ -59,9 +59,11 @@ PRESETS: dict[str, Preset] = {
               epsilon_end=0.1, epsilon_decay_steps=25_000.0),
         env="Gridworld-v0", env_options={"mode": "random", "max_steps_in_episode": 50},
         obs_noise=0.01,
-        description="book ch. 3, DQN + experience replay (86.5 % wins)",
+        description="book ch. 3, DQN + experience replay (the book: 86.5 % wins; this "
+                    "setting here: 71 % ± 5 on 16 unseen seeds, best 77 %)",
         claim=Claim("greedy_win_rate", 0.865, "wins 86.5 % or more of 1,000 fresh random "
-                    "boards within 15 moves (the book's 86.5 %)", episodes=1000, max_steps=15),
+                    "boards within 15 moves (the book's 86.5 %)", episodes=1000, max_steps=15,
+                    holds="0/16"),
     ),
     # Replay + target network: buffer 2000, batch 250, 5000 games of at most 100
     # moves, target synced every 500 steps (one gradient step per move).
@@ -71,9 +73,12 @@ PRESETS: dict[str, Preset] = {
               epsilon_start=0.3, epsilon_end=0.1, epsilon_decay_steps=40_000.0),
         env="Gridworld-v0", env_options={"mode": "random", "max_steps_in_episode": 100},
         obs_noise=0.01,
-        description="book ch. 3, DQN + replay + target network (over 90 % wins)",
+        description="book ch. 3, DQN + replay + target network (the book: over 90 % "
+                    "wins; this setting here: 87 % ± 2 on 16 unseen seeds, best 89.9 %; the "
+                    "gridworld preset wins 97 %)",
         claim=Claim("greedy_win_rate", 0.9, "wins 90 % or more of 1,000 fresh random boards "
-                    "within 15 moves (the book's 'over 90 %')", episodes=1000, max_steps=15),
+                    "within 15 moves (the book's 'over 90 %')", episodes=1000, max_steps=15,
+                    holds="0/16"),
     ),
     # The MountainCar article: MLP 32-32, Adam 1e-3, gamma 0.99, batch 64, replay
     # 50,000, target update every 1000 steps, training from step 2000, epsilon down
@@ -84,9 +89,11 @@ PRESETS: dict[str, Preset] = {
                learning_starts=2000, double=False, loss="mse", max_grad_norm=0.0, n_steps=1,
                epsilon_start=1.0, epsilon_end=0.01, epsilon_decay_steps=20_000.0),
         env="MountainCar-v0",
-        description="MountainCar DQN article (-136.75 after 120,000 steps)",
+        description="MountainCar DQN article (-136.75 after 120,000 steps, one seed; on 16 "
+                    "unseen seeds its greedy policy reaches the flag on 2, the others stay at "
+                    "-200: the mountaincar preset is the one that solves it)",
         claim=Claim("greedy_return", -136.75, "greedy return -136.75 or better over 100 "
-                    "episodes (the article's result)"),
+                    "episodes (the article's result)", holds="0/16"),
     ),
     # jaxrl's tuned settings (measured by benchmarks/dqn_*.py; benchmarks/NOTES.md).
     "gridworld": Preset(
@@ -98,7 +105,7 @@ PRESETS: dict[str, Preset] = {
         obs_noise=0.01,
         description="jaxrl tuned, random mode",
         claim=Claim("greedy_win_rate", 0.95, "wins 95 % or more of 1,000 fresh random boards "
-                    "within 15 moves", episodes=1000, max_steps=15),
+                    "within 15 moves", episodes=1000, max_steps=15, holds="16/16"),
     ),
     "mountaincar": Preset(
         Config(num_envs=8, total_timesteps=120_000, hidden=(64, 64), lr=3e-3, gamma=0.99,
@@ -110,13 +117,14 @@ PRESETS: dict[str, Preset] = {
         env="MountainCar-v0",
         description="jaxrl tuned",
         claim=Claim("greedy_return", -136.75, "greedy return -136.75 or better over 100 "
-                    "episodes (beats the article)"),
+                    "episodes (beats the article; one seed of 16 ended at -178)",
+                    holds="15/16"),
     ),
     "cartpole": Preset(
         Config(),
         env="CartPole-v1",
         description="jaxrl tuned (the defaults)",
-        claim=CARTPOLE_SOLVED,
+        claim=CARTPOLE_SOLVED.measured("16/16"),
     ),
     # Chapter 10: the relational (attention) DQN on DoorKey-5x5 with the book's five actions.
     # The source: 3 heads, replay 9000, batch 50, Adam 5e-4, gamma 0.99, target synced every
@@ -129,7 +137,8 @@ PRESETS: dict[str, Preset] = {
                epsilon_decay_steps=100_000.0),
         env="DoorKey-5x5-v0",
         env_options={"action_set": "book", "max_steps_in_episode": 400, "step_reward": -0.01},
-        description="book ch. 10, relational DQN (at least 94 % solved)",
+        description="book ch. 10, relational DQN (the book: at least 94 % solved; 16 seeds "
+                    "of it take over an hour on 2 CPU cores: not yet measured on unseen seeds)",
         claim=Claim("greedy_win_rate", 0.94, "solves 94 % or more of 500 fresh boards, "
                     "greedy (the book's level)", episodes=500),
     ),
@@ -147,7 +156,8 @@ PRESETS: dict[str, Preset] = {
         env="DoorKey-5x5-v0", env_options={"action_set": "book"},
         description="jaxrl, relational DQN on DoorKey-5x5",
         claim=Claim("greedy_win_rate", 0.94, "solves 94 % or more of 500 fresh boards, "
-                    "greedy (the book's level)", episodes=500),
+                    "greedy (the book's level); of 16 unseen seeds 14 solve all, one 85 %, "
+                    "one never learned (0 %)", episodes=500, holds="14/16"),
     ),
     # Plain DQN at the FREEWAY settings, the third contestant of
     # benchmarks/distributional.py (which checks that the three heads agree).
@@ -155,7 +165,8 @@ PRESETS: dict[str, Preset] = {
         Config(**FREEWAY), env=DISTRIBUTIONAL_DEFAULT_ENV,
         description="jaxrl: the FREEWAY settings shared with c51 and qrdqn (plain value head)",
         claim=Claim("greedy_return", 4.0, "4 or more crossings per greedy episode over 10 "
-                    "episodes (the book's 'trained')", episodes=10),
+                    "episodes (the book's 'trained'); at these 80,000 steps one seed of 16 "
+                    "had not learned yet", episodes=10, holds="15/16"),
     ),
 }
 
@@ -175,7 +186,8 @@ DISTRIBUTIONAL_PRESETS: dict[str, dict[str, Preset]] = {
             description="jaxrl tuned: 51 atoms on [0, 5] (Freeway's returns), the shared "
                         "FREEWAY settings (the defaults)",
             claim=Claim("greedy_return", 4.0, "4 or more crossings per greedy episode over "
-                        "10 episodes (the book's 'trained')", episodes=10),
+                        "10 episodes (the book's 'trained'); at these 80,000 steps one seed "
+                        "of 16 had not learned yet", episodes=10, holds="15/16"),
         ),
         "freeway_book": Preset(
             C51Config(v_min=-10.0, v_max=10.0), env=DISTRIBUTIONAL_DEFAULT_ENV,
@@ -184,7 +196,7 @@ DISTRIBUTIONAL_PRESETS: dict[str, dict[str, Preset]] = {
         "cartpole": Preset(
             C51Config(v_min=0.0, v_max=100.0, **_CARTPOLE), env="CartPole-v1",
             description="dqn's cartpole settings, 51 atoms on [0, 100]",
-            claim=CARTPOLE_SOLVED,
+            claim=CARTPOLE_SOLVED.measured("15/16"),
         ),
     },
     "qrdqn": {
@@ -193,12 +205,13 @@ DISTRIBUTIONAL_PRESETS: dict[str, dict[str, Preset]] = {
             description="QR-DQN, 51 quantiles, kappa 0.1 (Freeway's return scale; the "
                         "defaults)",
             claim=Claim("greedy_return", 4.0, "4 or more crossings per greedy episode over "
-                        "10 episodes (the book's 'trained')", episodes=10),
+                        "10 episodes (the book's 'trained'); at these 80,000 steps one seed "
+                        "of 16 had not learned yet", episodes=10, holds="15/16"),
         ),
         "cartpole": Preset(
             QRDQNConfig(kappa=1.0, **_CARTPOLE), env="CartPole-v1",
             description="dqn's cartpole settings, 51 quantiles, kappa 1 (returns up to 100)",
-            claim=CARTPOLE_SOLVED,
+            claim=CARTPOLE_SOLVED.measured("16/16"),
         ),
     },
 }

@@ -27,12 +27,12 @@ PRESETS: dict[str, Preset] = {
     "cleanrl": Preset(
         Config(), env="CartPole-v1",
         description="CleanRL's and PureJaxRL's CartPole settings (the defaults)",
-        claim=CARTPOLE_SOLVED,
+        claim=CARTPOLE_SOLVED.measured("16/16"),
     ),
     "cartpole": Preset(
         Config(actor_hidden=(32,), critic_hidden=(32,), lr=1e-3), env="CartPole-v1",
         description="jaxrl tuned for CartPole-v1 throughput: 32-unit networks, Adam 1e-3",
-        claim=CARTPOLE_SOLVED,
+        claim=CARTPOLE_SOLVED.measured("16/16"),
     ),
     # Curiosity (chapter 8). The book's beta 0.2 and lambda 0.1; with the sparse reward
     # on, a small eta and the goal weighted up, so the bonus steers the search and the
@@ -45,9 +45,10 @@ PRESETS: dict[str, Preset] = {
             description=f"{kind.upper()} curiosity on {what}: bonus eta {c.curiosity.eta}, "
                         f"goal weighted {c.curiosity.extrinsic_coef:g}x",
             claim=Claim("final_return", 0.5, f"the {goal} reached in half or more of the "
-                        "training episodes that end in the last 5 % of updates (solved)"),
+                        "training episodes that end in the last 5 % of updates (solved)",
+                        holds=holds[kind]),
         )
-        for task, env, options, extra, group, what, goal in (
+        for task, env, options, extra, group, what, goal, holds in (
             # The maze: a tree of 16 rooms (one route, 48 steps to the goal; uniform random
             # actions never reach it in 200 steps), the bonus non-episodic with its own
             # critic and whitened input (RND's recipe), 4 epochs of 4 minibatches.
@@ -56,11 +57,14 @@ PRESETS: dict[str, Preset] = {
               "total_timesteps": 204_800},
              {"eta": 0.3, "extrinsic_coef": 100.0, "intrinsic_critic": True,
               "normalize_obs": True},
-             "the 15x15 tree maze (one route to the goal)", "goal"),
+             "the 15x15 tree maze (one route to the goal)", "goal",
+             {"icm": "16/16", "rnd": "16/16"}),
             ("mountaincar_sparse", "MountainCar-v0", {"sparse": True},
              {"normalize_obs": True, "total_timesteps": 1_024_000},
              {"eta": 0.2, "extrinsic_coef": 30.0},
-             "MountainCar, reward only at the flag", "flag"),
+             "MountainCar, reward only at the flag", "flag",
+             # RND's bonus fades on MountainCar before the flag is found reliably
+             {"icm": "16/16", "rnd": "5/16"}),
         )
         for kind in ("icm", "rnd")
     },
@@ -70,6 +74,13 @@ PRESETS: dict[str, Preset] = {
 PRESETS["maze_icm"] = dataclasses.replace(
     PRESETS["maze_icm"],
     config=PRESETS["maze_icm"].config.replace(curiosity={"features": 64, "hidden": (64,)}))
+
+# maze_rnd: 16 of 16 from the claims' base seed, but not every seed anywhere: from base
+# seed 4444 one of 4 ended at 0.00 here (2 of 4 on another machine).
+PRESETS["maze_rnd"] = dataclasses.replace(
+    PRESETS["maze_rnd"], claim=dataclasses.replace(
+        PRESETS["maze_rnd"].claim,
+        text=PRESETS["maze_rnd"].claim.text + "; from base seed 4444, 3 of 4 seeds here"))
 
 #: The environment a run trains on when none is named.
 DEFAULT_ENV: str = "CartPole-v1"
