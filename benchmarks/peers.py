@@ -56,12 +56,13 @@ import jax.numpy as jnp
 
 
 # ------------------------------------------------------------------------------ contestants
-def _load_purejaxrl(root: str | None, name: str) -> Any:
-    """PureJaxRL's ``purejaxrl/<name>.py`` (or ``<root>/<name>.py``) as a module."""
+def _load_purejaxrl(root: str | None, name: str, package: str = "purejaxrl") -> Any:
+    """PureJaxRL's ``purejaxrl/<name>.py`` (or ``<root>/<name>.py``) as a module; with
+    ``package="purejaxql"``, purejaxql's ``purejaxql/<name>.py`` the same way."""
     if root is None:
-        raise ImportError("no --purejaxrl path given")
+        raise ImportError(f"no --{package} path given")
     base = Path(root)
-    folder = base / "purejaxrl" if (base / "purejaxrl" / f"{name}.py").is_file() else base
+    folder = base / package if (base / package / f"{name}.py").is_file() else base
     path = folder / f"{name}.py"
     if not path.is_file():
         raise ImportError(f"{path} not found")
@@ -76,7 +77,7 @@ def _load_purejaxrl(root: str | None, name: str) -> Any:
     if not hasattr(jax, "tree_map"):  # flashbax 0.1 still calls it; JAX 0.9 removed it
         jax.tree_map = jax.tree.map
     sys.path.insert(0, str(folder))  # ppo.py imports its sibling wrappers.py
-    spec = importlib.util.spec_from_file_location(f"purejaxrl_{name}", path)
+    spec = importlib.util.spec_from_file_location(f"{package}_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

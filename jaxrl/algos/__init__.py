@@ -122,6 +122,7 @@ _REGISTRY: dict[str, Algorithm | str] = {
     "dqn": "jaxrl.algos.dqn:DQN",
     "c51": "jaxrl.algos.dqn:C51",
     "qrdqn": "jaxrl.algos.dqn:QRDQN",
+    "pqn": "jaxrl.algos.pqn:PQN",
     "reinforce": "jaxrl.algos.reinforce:REINFORCE",
     "a2c": "jaxrl.algos.a2c:A2C",
     "ppo": "jaxrl.algos.ppo:PPO",

@@ -143,6 +143,70 @@ def n_step_return(
     return NStepReturn(reward=reward, discount=discount, last=last)
 
 
+def q_lambda_returns(
+    rewards: Array,
+    next_q: Array,
+    terminated: Array,
+    truncated: Array,
+    gamma: Array | float,
+    lam: Array | float,
+) -> Array:
+    """Peng's Q(lambda) targets over one environment's rollout, computed backwards.
+
+    The one trajectory function of this module (PQN's targets; Peng and Williams, 1996;
+    Gallici et al., 2024): ``[T]`` arrays in collection order, like
+    ``jaxrl.core.returns``. With ``nq_t = max_a Q(s'_t, a)``, ``s'_t`` the observation
+    transition ``t`` produced before any auto-reset (``info["final_observation"][t]``)::
+
+        G_t = r_t + gamma * (1 - term_t) * [(1 - lam_t) * nq_t + lam_t * G_{t+1}]
+        lam_t = lam, but 0 where step t ends the episode (term_t or trunc_t) or the
+                rollout (t = T - 1)
+
+    so a mixture of the one-step greedy target and the longer returns, never crossing an
+    episode's end: a termination bootstraps nothing, a truncation (time limit)
+    bootstraps ``nq_t`` of the real last state, and the last step of the rollout
+    bootstraps ``nq_{T-1}``. ``lam = 0`` is the one-step Q-learning target
+    ``r_t + gamma (1 - term_t) nq_t``; ``lam = 1`` the discounted return to the
+    episode's or rollout's end, bootstrapped there. "Peng's": the greedy bootstrap is
+    mixed in at every step, not cut after an exploratory action (Watkins's Q(lambda)).
+
+    Args:
+        rewards: float32[T] ``r_t``.
+        next_q: float32[T] ``max_a Q(s'_t, a)`` (no gradient is taken through it).
+        terminated: bool[T] (0/1 integers accepted).
+        truncated: bool[T] (0/1 integers accepted).
+        gamma: float32[] discount (may be traced).
+        lam: float32[] lambda in [0, 1] (may be traced).
+
+    Returns:
+        float32[T] targets ``G_t`` (gradient stopped).
+    """
+    chex.assert_rank([rewards, next_q, terminated, truncated], 1)
+    chex.assert_equal_shape([rewards, next_q, terminated, truncated])
+    chex.assert_type(rewards, float)
+    for name, flags in (("terminated", terminated), ("truncated", truncated)):
+        dtype = jnp.asarray(flags).dtype
+        if not (jnp.issubdtype(dtype, jnp.bool_) or jnp.issubdtype(dtype, jnp.integer)):
+            raise TypeError(f"{name} must be a boolean (or 0/1 integer) array, got dtype {dtype}")
+    term = jnp.asarray(terminated).astype(bool)
+    done = (term | jnp.asarray(truncated).astype(bool)).at[-1].set(True)
+    dtype = rewards.dtype
+    gamma = jnp.asarray(gamma, dtype)
+    lam = jnp.asarray(lam, dtype)
+    next_q = jnp.asarray(next_q, dtype)
+    not_term = 1.0 - term.astype(dtype)
+    lam_t = jnp.where(done, 0.0, lam)
+
+    def step(g_next, inputs):
+        r, nq, nt, lt = inputs
+        g = r + gamma * nt * ((1.0 - lt) * nq + lt * g_next)
+        return g, g
+
+    _, targets = jax.lax.scan(step, jnp.zeros((), dtype), (rewards, next_q, not_term, lam_t),
+                              reverse=True)
+    return jax.lax.stop_gradient(targets)
+
+
 # --------------------------------------------------------------------------------- heads
 def dueling_aggregate(value: Array, advantages: Array) -> Array:
     """Dueling-network aggregation of a state value and action advantages.

@@ -157,3 +157,76 @@ def test_functions_vmap_over_a_batch():
     y = jax.vmap(vt.q_learning_target)(jnp.array([0.0, 1.0]), jnp.array([1.0, 0.5]), q_t)
     chex.assert_shape(y, (2,))
     np.testing.assert_allclose(y, [3.0, 3.0])
+
+
+# --------------------------------------------------------------------------------- Q(lambda)
+# Hand fixtures, gamma = 0.5, lambda = 0.5. Each row: rewards, next_q, terminated,
+# truncated, targets worked out by hand from G_t = r_t + g (1 - term_t) [(1 - l_t) nq_t
+# + l_t G_{t+1}], l_t = 0 at an episode's end and at the last step.
+Q_LAMBDA_CASES = {
+    # G_2 = 1 + .5 * 4 = 3; G_1 = 1 + .5 * (.5 * 4 + .5 * 3) = 2.75;
+    # G_0 = 1 + .5 * (.5 * 4 + .5 * 2.75) = 2.6875
+    "one episode": ([1, 1, 1], [4, 4, 4], [0, 0, 0], [0, 0, 0], [2.6875, 2.75, 3.0]),
+    # step 1 terminates: G_1 = 2 (no bootstrap), G_0 = 1 + .5 * (.5 * 8 + .5 * 2) = 3.5;
+    # step 2 is a new episode: G_2 = 3 + .5 * 6 = 6
+    "termination cuts and bootstraps nothing": (
+        [1, 2, 3], [8, 100, 6], [0, 1, 0], [0, 0, 0], [3.5, 2.0, 6.0]),
+    # step 1 truncated: G_1 = 2 + .5 * 10 = 7 (the final observation's value, no mixing
+    # with step 2's episode); G_0 = 1 + .5 * (.5 * 8 + .5 * 7) = 4.75; G_2 = 3 + .5 * 6 = 6
+    "truncation bootstraps the final observation": (
+        [1, 2, 3], [8, 10, 6], [0, 0, 0], [0, 1, 0], [4.75, 7.0, 6.0]),
+    # both flags: termination wins
+    "terminated and truncated": ([1, 2], [8, 10], [0, 1], [0, 1], [1 + .5 * (.5 * 8 + .5 * 2), 2]),
+    "last step terminated": ([1, 2], [4, 4], [0, 1], [0, 0], [1 + .5 * (.5 * 4 + .5 * 2), 2]),
+    "one step": ([5], [2], [0], [0], [6.0]),
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("case", list(Q_LAMBDA_CASES))
+def test_q_lambda_returns_fixtures(mode, case):
+    r, nq, term, trunc, expected = Q_LAMBDA_CASES[case]
+    out = run(mode, vt.q_lambda_returns, jnp.array(r, jnp.float32), jnp.array(nq, jnp.float32),
+              jnp.array(term, bool), jnp.array(trunc, bool), 0.5, 0.5)
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+
+
+def test_q_lambda_returns_limits_and_gae_identity():
+    """lambda 0: the one-step Q-learning target of every step; lambda 1: the bootstrapped
+    returns; any lambda: GAE + V when V(s_t) is max Q(s_t) (an independent recursion)."""
+    rng = np.random.default_rng(1)
+    t = 9
+    r = jnp.asarray(rng.normal(size=t), jnp.float32)
+    nq = jnp.asarray(rng.normal(size=t), jnp.float32)
+    term = jnp.asarray(rng.random(t) < 0.2)
+    trunc = jnp.asarray(rng.random(t) < 0.2)
+    gamma = 0.9
+    one_step = jax.vmap(vt.q_learning_target)(r, gamma * (1.0 - term), nq[:, None])
+    np.testing.assert_allclose(vt.q_lambda_returns(r, nq, term, trunc, gamma, 0.0), one_step,
+                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(vt.q_lambda_returns(r, nq, term, trunc, gamma, 1.0),
+                               returns.bootstrapped_returns(r, nq, term, trunc, gamma),
+                               rtol=1e-5, atol=1e-6)
+    # v_t = max Q(s_t): inside an episode the previous step's nq; at an episode's start
+    # anything (GAE never reads it across the cut) but it must be the same value twice.
+    done = np.asarray(term | trunc)
+    v = np.asarray(rng.normal(size=t), np.float32)
+    for i in range(1, t):
+        if not done[i - 1]:
+            v[i] = float(nq[i - 1])
+    v = jnp.asarray(v)
+    lam = 0.7
+    np.testing.assert_allclose(vt.q_lambda_returns(r, nq, term, trunc, gamma, lam),
+                               returns.gae(r, v, nq, term, trunc, gamma, lam) + v,
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_q_lambda_returns_checks_inputs_and_stops_gradients():
+    with pytest.raises(AssertionError):
+        vt.q_lambda_returns(jnp.ones(3), jnp.ones(2), jnp.zeros(3, bool), jnp.zeros(3, bool),
+                            0.9, 0.5)
+    with pytest.raises(TypeError, match="terminated"):
+        vt.q_lambda_returns(jnp.ones(3), jnp.ones(3), jnp.zeros(3), jnp.zeros(3, bool), 0.9, 0.5)
+    grad = jax.grad(lambda q: jnp.sum(vt.q_lambda_returns(
+        jnp.ones(3), q, jnp.zeros(3, bool), jnp.zeros(3, bool), 0.9, 0.5)))(jnp.ones(3))
+    np.testing.assert_array_equal(grad, 0.0)

@@ -13,6 +13,7 @@ from flax import struct
 from jaxrl.algos.curiosity import CuriosityConfig, kind_shorthand, settle_group
 from jaxrl.core.config import check_leaves, is_traced
 from jaxrl.core.config import static as _static
+from jaxrl.core.exploration import EPSILON_SCHEDULES
 from jaxrl.core.networks import ACTIVATIONS, RELATIONAL_TORSOS
 
 __all__ = [
@@ -23,7 +24,6 @@ __all__ = [
 REPLAY_KINDS = ("uniform", "prioritized", "none")
 TARGET_KINDS = ("hard", "polyak", "none")
 LOSS_KINDS = ("huber", "mse")
-EPSILON_SCHEDULES = ("linear", "exponential", "constant")
 DISTRIBUTIONS = ("none", "categorical", "quantile")
 ATTENTION_POOLS = ("max", "flatten")
 
