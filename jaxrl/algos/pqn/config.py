@@ -43,10 +43,10 @@ class Config:
     lr: float = 1e-3  # learning rate (peak, when annealed)
     adam_eps: float = 1e-8  # the optimiser's epsilon
     max_grad_norm: float = 10.0  # global gradient-norm clip
-    gamma: float = 0.99  # discount
+    gamma: float = 0.995  # discount
     q_lambda: float = 0.95  # lambda of the Q(lambda) targets (0: one-step Q-learning)
     epsilon_start: float = 1.0  # exploration rate at step 0 (the constant schedule's value)
-    epsilon_end: float = 0.05  # exploration rate reached at the end of the decay
+    epsilon_end: float = 0.3  # exploration rate reached at the end of the decay
     epsilon_decay_steps: float = 40_000.0  # linear: env steps to reach end; exponential: time constant
     reward_scale: float = 0.1  # rewards are multiplied by this for learning (not for metrics)
 
