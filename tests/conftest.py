@@ -11,10 +11,15 @@ The end of the run reports where its time went: the seconds XLA spent compiling,
 programs compiled and those the cache served, summed over the test processes.
 """
 
+import importlib.util
 import json
 import os
 import shutil
+import sys
 import tempfile
+from pathlib import Path
+
+import pytest
 
 _OWN_CACHE = None
 if not os.environ.get("JAXRL_TEST_CACHE"):
@@ -44,6 +49,23 @@ jax.config.update("jax_compilation_cache_max_size", 8 * 1024**3)
 # one CPU device per core when it is the first to start JAX. Multi-device behaviour is
 # tested in child processes (tests/jaxrl/test_parallel.py).
 jax.devices()
+
+
+@pytest.fixture(scope="session")
+def load_script():
+    """``load(path, name=None)``: a file that is no package's module (a benchmark script)
+    imported by its path, under ``name`` (default: the file's stem)."""
+
+    def load(path, name=None):
+        path = Path(path)
+        spec = importlib.util.spec_from_file_location(name or path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+        return module
+
+    return load
+
 
 # ------------------------------------------------------------------ where the time went
 _COMPILE = {"compile_seconds": 0.0, "programs": 0, "cache_hits": 0}

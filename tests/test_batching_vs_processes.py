@@ -7,8 +7,6 @@ policy (mean episode length about 22) on a small budget.
 """
 
 import argparse
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,12 +15,8 @@ PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "batching_vs_process
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("batching_vs_processes", PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+def bench(load_script):
+    return load_script(PATH)
 
 
 @pytest.mark.slow  # two learning runs (benchmarks/batching_vs_processes.py measures them)

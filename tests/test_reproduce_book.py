@@ -6,7 +6,6 @@ the real ``--quick`` mode in a child process and checks RESULTS.md row by row.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -19,12 +18,8 @@ SCRIPT = ROOT / "benchmarks" / "reproduce_book.py"
 
 
 @pytest.fixture(scope="module")
-def book():
-    spec = importlib.util.spec_from_file_location("reproduce_book_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+def book(load_script):
+    return load_script(SCRIPT, "reproduce_book_under_test")
 
 
 def _rows(text: str) -> dict[str, list[str]]:

@@ -6,9 +6,7 @@ again with the threshold set from the first run's returns, so that the point whe
 seed first reaches it is known in advance: the run must stop exactly there.
 """
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import jax
@@ -18,12 +16,8 @@ PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "time_to_solve.py"
 
 
 @pytest.fixture(scope="module")
-def tts():
-    spec = importlib.util.spec_from_file_location("time_to_solve", PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+def tts(load_script):
+    return load_script(PATH)
 
 
 def test_schedule_solved_detection_table_and_json(tts, monkeypatch, tmp_path, capsys):

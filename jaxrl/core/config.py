@@ -18,13 +18,58 @@ import jax
 import numpy as np
 from flax import struct
 
-__all__ = ["check_leaves", "closest", "field_paths", "is_group", "is_traced", "public_name",
-           "replace_paths", "static"]
+__all__ = ["RolloutBatches", "check_leaves", "closest", "field_paths", "is_group", "is_traced",
+           "public_name", "replace_paths", "static"]
 
 
 def static(default: Any) -> Any:
     """A config field that is not a pytree leaf (part of the compiled program's shape)."""
     return struct.field(pytree_node=False, default=default)
+
+
+class RolloutBatches:
+    """What the configs of learners that collect ``num_envs`` x ``num_steps`` rollouts and
+    learn each in ``epochs`` passes of ``minibatches`` minibatches share (PPO, PQN): the
+    batch arithmetic, and its checks (``check_rollout``, from ``validate``). A mixin: the
+    fields themselves are the config's own."""
+
+    num_envs: int
+    num_steps: int
+    epochs: int
+    minibatches: int
+    total_timesteps: int
+
+    @property
+    def batch_size(self) -> int:
+        """Transitions per update, ``num_envs * num_steps``."""
+        return self.num_envs * self.num_steps
+
+    @property
+    def minibatch_size(self) -> int:
+        return self.batch_size // self.minibatches
+
+    @property
+    def num_updates(self) -> int:
+        """Updates in a run, ``total_timesteps // batch_size``."""
+        return self.total_timesteps // self.batch_size
+
+    def check_rollout(self, owner: str) -> None:
+        """``ValueError`` naming ``owner`` (``"ppo.Config"``) unless the five counts are
+        positive integers, the minibatches divide the batch and the run holds a batch."""
+        for name in ("num_envs", "num_steps", "epochs", "minibatches", "total_timesteps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{owner}.{name} must be a positive integer, got {value!r}")
+        if self.batch_size % self.minibatches:
+            raise ValueError(
+                f"{owner}: minibatches={self.minibatches} must divide the batch "
+                f"num_envs * num_steps = {self.batch_size}"
+            )
+        if self.num_updates < 1:
+            raise ValueError(
+                f"{owner}: total_timesteps={self.total_timesteps} is less than one batch "
+                f"(num_envs * num_steps = {self.batch_size})"
+            )
 
 
 def public_name(cls: type) -> str:

@@ -105,6 +105,18 @@ def observation_input(space: Any, algorithm: str, env_name: str) -> ObservationI
     )
 
 
+def q_value_actions(space: Any, algorithm: str, env_name: str) -> int:
+    """How many actions a Q-network scores: ``n`` of a single ``Discrete(n)`` action space,
+    else a ``ValueError`` naming ``algorithm`` and ``env_name`` (one Q-value per action
+    needs discrete actions)."""
+    if not isinstance(space, spaces.Discrete) or space.shape != ():
+        raise ValueError(
+            f"{algorithm} needs a single Discrete action (one Q-value per action), but "
+            f"{env_name} has actions {space!r}; use ppo for continuous actions"
+        )
+    return int(space.n)
+
+
 TORSOS = ("auto", "mlp", "conv")
 RELATIONAL_TORSOS = TORSOS + ("relational",)  # the torsos DQN offers
 CONV_MIN_SIDE = 8  # "auto" uses the conv torso for images at least this many cells a side

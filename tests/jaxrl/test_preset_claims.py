@@ -9,7 +9,6 @@ each claim states the share the record measured.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from pathlib import Path
 
@@ -22,11 +21,8 @@ BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "preset_claims.py"
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("preset_claims", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(load_script):
+    return load_script(BENCH)
 
 
 def _claiming():

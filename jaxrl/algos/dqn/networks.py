@@ -29,9 +29,9 @@ from jaxrl.core.networks import (
     conv_features,
     encode_observation,
     observation_input,
+    q_value_actions,
     relational_features,
 )
-from jaxrl.envs import spaces
 from jaxrl.envs.core import Environment
 
 Array = jax.Array
@@ -155,12 +155,7 @@ def q_network(config: Config, env: Environment, env_params: Any = None) -> QNetw
         ValueError: the action space is not a scalar ``Discrete``, or the observations
             are neither a ``Box`` nor one ``Discrete``.
     """
-    action_space = env.action_space(env_params)
-    if not isinstance(action_space, spaces.Discrete) or action_space.shape != ():
-        raise ValueError(
-            f"dqn needs a single Discrete action (one Q-value per action), but {env.name} "
-            f"has actions {action_space!r}; use ppo for continuous actions"
-        )
+    num_actions = q_value_actions(env.action_space(env_params), "dqn", env.name)
     obs_space = env.observation_space(env_params)
     inp = observation_input(obs_space, "dqn", env.name)
     low = high = None
@@ -184,7 +179,7 @@ def q_network(config: Config, env: Environment, env_params: Any = None) -> QNetw
         low, high = tuple(low.tolist()), tuple(high.tolist())
     atoms = {"none": 0, "categorical": config.num_atoms, "quantile": config.num_quantiles}
     return QNetwork(
-        hidden=tuple(config.hidden), num_actions=action_space.n, act=config.activation,
+        hidden=tuple(config.hidden), num_actions=num_actions, act=config.activation,
         dueling=config.dueling, obs_ndim=inp.ndim, obs_low=low, obs_high=high,
         obs_categories=inp.num_categories, num_atoms=atoms[config.distribution],
         torso=torso, channel_categories=channel_categories(obs_space),

@@ -11,7 +11,7 @@ from flax import struct
 
 from jaxrl.algos import curiosity
 from jaxrl.algos.curiosity import kind_shorthand, settle_group
-from jaxrl.core.config import check_leaves
+from jaxrl.core.config import RolloutBatches, check_leaves
 from jaxrl.core.config import static as _static
 from jaxrl.core.networks import ACTIVATIONS, TORSOS
 
@@ -43,7 +43,7 @@ class CuriosityConfig(curiosity.CuriosityConfig):
 
 @kind_shorthand
 @struct.dataclass
-class Config:
+class Config(RolloutBatches):
     """PPO settings. The defaults are CleanRL's and PureJaxRL's CartPole settings (the
     ``cleanrl`` preset)."""
 
@@ -80,40 +80,13 @@ class Config:
     def __post_init__(self) -> None:
         settle_group(self)  # curiosity="icm" (a kind) or a dict: the group
 
-    @property
-    def batch_size(self) -> int:
-        """Transitions per update, ``num_envs * num_steps``."""
-        return self.num_envs * self.num_steps
-
-    @property
-    def minibatch_size(self) -> int:
-        return self.batch_size // self.minibatches
-
-    @property
-    def num_updates(self) -> int:
-        """Updates in a run, ``total_timesteps // batch_size``."""
-        return self.total_timesteps // self.batch_size
-
     def validate(self) -> Config:
         """Raise ``ValueError`` on a bad setting; returns ``self``.
 
         Static fields are always checked. Leaves are checked when concrete (a sweep
         validates every setting before it traces the batched config).
         """
-        for name in ("num_envs", "num_steps", "epochs", "minibatches", "total_timesteps"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"ppo.Config.{name} must be a positive integer, got {value!r}")
-        if self.batch_size % self.minibatches:
-            raise ValueError(
-                f"ppo.Config: minibatches={self.minibatches} must divide the batch "
-                f"num_envs * num_steps = {self.batch_size}"
-            )
-        if self.num_updates < 1:
-            raise ValueError(
-                f"ppo.Config: total_timesteps={self.total_timesteps} is less than one batch "
-                f"(num_envs * num_steps = {self.batch_size})"
-            )
+        self.check_rollout("ppo.Config")
         for name in ("actor_hidden", "critic_hidden"):
             widths = getattr(self, name)
             if not isinstance(widths, tuple) or not all(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from flax import struct
 
-from jaxrl.core.config import check_leaves
+from jaxrl.core.config import RolloutBatches, check_leaves
 from jaxrl.core.config import static as _static
 from jaxrl.core.exploration import EPSILON_SCHEDULES
 from jaxrl.core.networks import ACTIVATIONS, TORSOS
@@ -21,7 +21,7 @@ OPTIMIZERS = ("radam", "adam")
 
 
 @struct.dataclass
-class Config:
+class Config(RolloutBatches):
     """PQN settings; the defaults are jaxrl's CartPole-v1 setting (the ``cartpole``
     preset). Step counts are environment steps of one seed (all copies together)."""
 
@@ -50,40 +50,13 @@ class Config:
     epsilon_decay_steps: float = 40_000.0  # linear: env steps to reach end; exponential: time constant
     reward_scale: float = 0.1  # rewards are multiplied by this for learning (not for metrics)
 
-    @property
-    def batch_size(self) -> int:
-        """Transitions per update, ``num_envs * num_steps``."""
-        return self.num_envs * self.num_steps
-
-    @property
-    def minibatch_size(self) -> int:
-        return self.batch_size // self.minibatches
-
-    @property
-    def num_updates(self) -> int:
-        """Updates in a run, ``total_timesteps // batch_size``."""
-        return self.total_timesteps // self.batch_size
-
     def validate(self) -> Config:
         """Raise ``ValueError`` on a bad setting; returns ``self``.
 
         Static fields are always checked; leaves when concrete (a sweep validates every
         setting before it traces the batched config).
         """
-        for name in ("num_envs", "num_steps", "epochs", "minibatches", "total_timesteps"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"pqn.Config.{name} must be a positive integer, got {value!r}")
-        if self.batch_size % self.minibatches:
-            raise ValueError(
-                f"pqn.Config: minibatches={self.minibatches} must divide the batch "
-                f"num_envs * num_steps = {self.batch_size}"
-            )
-        if self.num_updates < 1:
-            raise ValueError(
-                f"pqn.Config: total_timesteps={self.total_timesteps} is less than one batch "
-                f"(num_envs * num_steps = {self.batch_size})"
-            )
+        self.check_rollout("pqn.Config")
         widths = self.hidden
         if not isinstance(widths, tuple) or not all(
             isinstance(w, (int, np.integer)) and not isinstance(w, bool) and w > 0 for w in widths

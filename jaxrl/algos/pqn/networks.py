@@ -29,8 +29,8 @@ from jaxrl.core.networks import (
     choose_torso,
     encode_observation,
     observation_input,
+    q_value_actions,
 )
-from jaxrl.envs import spaces
 from jaxrl.envs.core import Environment
 
 Array = jax.Array
@@ -93,12 +93,7 @@ def q_network(config: Config, env: Environment, env_params: Any = None) -> QNetw
         ValueError: the action space is not a scalar ``Discrete``, or the observations are
             neither a ``Box`` nor one ``Discrete``.
     """
-    action_space = env.action_space(env_params)
-    if not isinstance(action_space, spaces.Discrete) or action_space.shape != ():
-        raise ValueError(
-            f"pqn needs a single Discrete action (one Q-value per action), but {env.name} "
-            f"has actions {action_space!r}; use ppo for continuous actions"
-        )
+    num_actions = q_value_actions(env.action_space(env_params), "pqn", env.name)
     obs_space = env.observation_space(env_params)
     inp = observation_input(obs_space, "pqn", env.name)
     torso = choose_torso(config.torso, inp, "pqn.Config.torso")
@@ -109,7 +104,7 @@ def q_network(config: Config, env: Environment, env_params: Any = None) -> QNetw
             f"whose every cell has the same bounds 0..high[c] (MiniGrid's), got {obs_space!r}"
             + (" with the conv torso" if torso == "conv" else ""))
     return QNetwork(
-        hidden=tuple(config.hidden), num_actions=int(action_space.n), act=config.activation,
+        hidden=tuple(config.hidden), num_actions=num_actions, act=config.activation,
         norm=config.norm, obs_ndim=inp.ndim, obs_categories=inp.num_categories, torso=torso,
         channel_categories=categories,
     )
