@@ -123,6 +123,8 @@ _REGISTRY: dict[str, Algorithm | str] = {
     "c51": "jaxrl.algos.dqn:C51",
     "qrdqn": "jaxrl.algos.dqn:QRDQN",
     "pqn": "jaxrl.algos.pqn:PQN",
+    "sac": "jaxrl.algos.continuous:SAC",
+    "td3": "jaxrl.algos.continuous:TD3",
     "reinforce": "jaxrl.algos.reinforce:REINFORCE",
     "a2c": "jaxrl.algos.a2c:A2C",
     "ppo": "jaxrl.algos.ppo:PPO",

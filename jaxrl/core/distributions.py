@@ -4,7 +4,10 @@ Pure functions on arrays with any leading batch axes ``[...]``:
 
 * categorical over ``n`` actions, given unnormalised logits ``[..., n]``;
 * diagonal Gaussian over ``d`` action dimensions, given means ``[..., d]`` and a
-  log standard deviation ``[d]`` (state-independent, PPO's) or ``[..., d]``.
+  log standard deviation ``[d]`` (state-independent, PPO's) or ``[..., d]``;
+* the tanh-squashed diagonal Gaussian of SAC (``a = tanh(u)``, ``u`` Gaussian), whose
+  density on ``(-1, 1)^d`` carries the change-of-variables correction
+  (``tanh_gaussian_log_prob``, ``tanh_gaussian_sample``).
 
 The categorical functions normalise with ``jax.nn.log_softmax`` (stable for large
 logits). ``categorical_log_prob_entropy`` gives both from one normalisation, for a
@@ -27,6 +30,9 @@ __all__ = [
     "categorical_log_prob_entropy",
     "gaussian_entropy",
     "gaussian_log_prob",
+    "log_one_minus_tanh_squared",
+    "tanh_gaussian_log_prob",
+    "tanh_gaussian_sample",
 ]
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -98,3 +104,52 @@ def gaussian_entropy(log_std: Array) -> Array:
     the mean).
     """
     return jnp.sum(log_std + 0.5 * (1.0 + LOG_2PI), axis=-1)
+
+
+LOG_2 = math.log(2.0)
+
+
+def log_one_minus_tanh_squared(u: Array) -> Array:
+    """``log(1 - tanh(u)^2)``, elementwise, without the cancellation of the direct formula.
+
+    ``1 - tanh(u)^2 = 4 / (e^u + e^-u)^2``, so the log is ``2 (log 2 - u - softplus(-2u))``:
+    finite for every ``u`` (``1 - tanh(u)^2`` itself rounds to 0 in float32 once
+    ``|u| > 9`` or so, and its log to ``-inf``).
+    """
+    u = jnp.asarray(u)
+    return 2.0 * (LOG_2 - u - jax.nn.softplus(-2.0 * u))
+
+
+def tanh_gaussian_log_prob(mean: Array, log_std: Array, pre_tanh: Array) -> Array:
+    """Log-density of ``a = tanh(u)``, ``u ~ N(mean, exp(log_std)^2)``, at ``a = tanh(pre_tanh)``.
+
+    Change of variables: ``log p(a) = log N(u) - sum_i log(1 - tanh(u_i)^2)``, the density
+    of the squashed action on ``(-1, 1)^d`` (Haarnoja et al., 2018, appendix C). It takes
+    the pre-squash sample ``u`` rather than ``a``: inverting ``tanh`` near +-1 loses all
+    precision. An action rescaled to ``[low, high]`` afterwards has the further constant
+    ``-sum_i log((high_i - low_i) / 2)``, left out here (jaxrl's SAC measures entropy on
+    ``(-1, 1)^d``, Stable-Baselines3's convention).
+
+    Args:
+        mean, log_std: ``float32[..., d]``.
+        pre_tanh: ``float32[..., d]``, the Gaussian sample ``u``.
+
+    Returns:
+        ``float32[...]``.
+    """
+    return gaussian_log_prob(mean, log_std, pre_tanh) - jnp.sum(
+        log_one_minus_tanh_squared(pre_tanh), axis=-1)
+
+
+def tanh_gaussian_sample(key: Array, mean: Array, log_std: Array) -> tuple[Array, Array]:
+    """A reparameterised draw ``a = tanh(mean + exp(log_std) * eps)`` and its log-density.
+
+    Gradients flow to ``mean`` and ``log_std`` through the sample (``eps ~ N(0, 1)`` is the
+    only randomness), as SAC's policy loss needs.
+
+    Returns:
+        ``(action float32[..., d] in (-1, 1), log_prob float32[...])``.
+    """
+    chex.assert_equal_shape([mean, log_std])
+    u = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape, mean.dtype)
+    return jnp.tanh(u), tanh_gaussian_log_prob(mean, log_std, u)

@@ -35,6 +35,7 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "leaky_relu": nn.leaky_relu,
     "elu": nn.elu,
     "gelu": nn.gelu,
+    "swish": nn.swish,  # x * sigmoid(x) (rejax's choice for Pendulum)
 }
 
 

@@ -59,7 +59,8 @@ class Transition:
 
     Attributes:
         obs: [..., *obs_shape] observation the action was taken in.
-        action: int32[...] action taken.
+        action: [..., *action_shape] action taken: int32[...] for a discrete action,
+            float32[..., d] for a continuous one (SAC, TD3).
         reward: float32[...] reward received.
         next_obs: [..., *obs_shape] observation the step produced, before
             any auto-reset (``info["final_observation"]``).
@@ -106,11 +107,11 @@ class ReplayBuffer:
 
     @property
     def rows(self) -> int:
-        return self.data.action.shape[-2]
+        return self.data.reward.shape[-2]  # the reward is one scalar per transition
 
     @property
     def num_envs(self) -> int:
-        return self.data.action.shape[-1]
+        return self.data.reward.shape[-1]
 
     @property
     def num_transitions(self) -> Array:
@@ -155,7 +156,7 @@ class NStepBatch:
 
     Attributes:
         obs: [batch, *obs_shape] first observation of each window.
-        action: int32[batch] first action.
+        action: [batch, *action_shape] first action.
         reward: float32[batch] discounted reward sum of the window.
         discount: float32[batch] discount of the bootstrap value (0 if terminated).
         next_obs: [batch, *obs_shape] bootstrap observation.
@@ -312,7 +313,7 @@ def add(buffer: ReplayBuffer, batch: Transition) -> ReplayBuffer:
 
     New transitions get ``buffer.max_priority`` (1 until a priority is updated).
     """
-    chex.assert_shape(batch.action, (buffer.num_envs,))
+    chex.assert_shape(batch.reward, (buffer.num_envs,))
     row = buffer.insert
     data = jax.tree.map(
         lambda store, x: store.at[row].set(x.astype(store.dtype)), buffer.data, batch

@@ -51,6 +51,34 @@ def q_learning_target(r_t: Array, discount_t: Array, q_t: Array) -> Array:
     return jax.lax.stop_gradient(target)
 
 
+def clipped_double_q_target(
+    r_t: Array, discount_t: Array, q_t: Array, log_prob_t: Array | float = 0.0,
+    alpha: Array | float = 0.0,
+) -> Array:
+    """The continuous-action critics' target: the smallest of several critics' values of
+    the next action, less the entropy term.
+
+    ``y = r_t + discount_t * (min_i q_t[i] - alpha * log_prob_t)``: TD3's clipped double-Q
+    (Fujimoto, van Hoof and Meger, 2018; ``q_t`` are the target critics' values of the
+    smoothed target action) and, with ``alpha > 0`` and ``log_prob_t`` the log-density of
+    the sampled next action, SAC's soft target (Haarnoja et al., 2018). One critic is
+    DDPG's plain target.
+
+    Args:
+        r_t: float32[] reward.
+        discount_t: float32[] ``gamma^n * (1 - terminated)``.
+        q_t: float32[num_critics] each critic's value of the next action.
+        log_prob_t: float32[] ``log pi(a_t | s_t)`` of the next action (SAC; 0 for TD3).
+        alpha: float32[] entropy temperature (SAC; 0 for TD3).
+
+    Returns:
+        float32[] target (no gradient flows through it).
+    """
+    chex.assert_rank([r_t, discount_t, q_t], [0, 0, 1])
+    soft = jnp.min(q_t) - alpha * log_prob_t
+    return jax.lax.stop_gradient(r_t + discount_t * soft)
+
+
 def greedy_action(q_t: Array) -> Array:
     """``argmax_a q_t[a]`` (lowest index on ties), int32[]."""
     chex.assert_rank(q_t, 1)
