@@ -35,19 +35,9 @@ PEERS = {
     "gymnax/MountainCarContinuous-v0": "94.57 +- 0.45 (SB3 RL Zoo PPO + gSDE)",
 }
 
-# Settings found with jaxrl.runs.sweep (lr x gamma on Pendulum, exploration on Mountain Car).
-CONFIGS = {
-    "gymnax/Pendulum-v1": ppo.Config(
-        num_envs=8, num_steps=128, epochs=10, minibatches=8, total_timesteps=300_000,
-        normalize_obs=True, clip_value=False, reward_scale=0.1,
-        lr=1e-3, gamma=0.95, gae_lambda=0.95, ent_coef=0.0,
-    ),
-    "gymnax/MountainCarContinuous-v0": ppo.Config(
-        num_envs=16, num_steps=128, epochs=10, minibatches=8, total_timesteps=300_000,
-        normalize_obs=True, clip_value=False, reward_scale=0.1,
-        lr=1e-3, gamma=0.99, gae_lambda=0.95, ent_coef=0.0, init_log_std=0.5,
-    ),
-}
+# The presets (found with jaxrl.runs.sweep: lr x gamma on Pendulum, exploration on Mountain Car).
+CONFIGS = {ppo.PRESETS[p].env: ppo.PRESETS[p].config
+           for p in ("pendulum", "mountaincar_continuous")}
 NAMES = {"pendulum": "gymnax/Pendulum-v1", "mcc": "gymnax/MountainCarContinuous-v0"}
 
 

@@ -90,6 +90,24 @@ THRESHOLD = 475.0  # a seed is solved at this mean greedy return
 EVAL_EPISODES = 10  # greedy episodes per seed per evaluation point
 EPISODE_CAP = 500  # steps per evaluation episode
 EVAL_SEED = 12345  # the evaluation keys: the same for every contestant at the same point
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """What solved means: a seed is solved when the mean return of ``episodes`` greedy
+    episodes on ``env``, each capped at ``cap`` steps, is at least ``threshold``."""
+
+    env: str
+    threshold: float
+    episodes: int
+    cap: int
+
+
+def cartpole() -> Task:
+    """This script's task (read at call time, so tests may lower the module's constants)."""
+    return Task(ENV, THRESHOLD, EVAL_EPISODES, EPISODE_CAP)
+
+
 CONTESTANTS = ("jaxrl-ppo", "jaxrl-dqn", "jaxrl-pqn", "purejaxrl-ppo", "purejaxrl-dqn",
                "purejaxql-pqn", "rejax-ppo", "rejax-dqn", "rejax-pqn")
 
@@ -172,28 +190,30 @@ class Contestant:
         return self.library != "jaxrl"
 
 
-def jaxrl_contestant(algo: str, config: Any = None) -> Contestant:
-    """jaxrl's ``algo`` at its ``cartpole`` preset (or ``config``)."""
+def jaxrl_contestant(algo: str, config: Any = None, preset_name: str = "cartpole",
+                     label: str = "") -> Contestant:
+    """jaxrl's ``algo`` at its preset ``preset_name`` (or ``config`` on that preset's
+    environment); ``label`` is appended to the name (``jaxrl-sac@rejax``)."""
     from jaxrl import algos, envs
 
     record = algos.get(algo)
-    preset = record.presets["cartpole"]
+    preset = record.presets[preset_name]
     config = preset.config if config is None else config
-    env, params = envs.make(preset.env or ENV)
+    env, params = envs.make(preset.env or ENV, **preset.env_options)
     agent = record.make(config, env, params)
-    per_update = {"ppo": lambda c: c.batch_size, "dqn": lambda c: c.num_envs,
-                  "pqn": lambda c: c.batch_size}[algo](config)
+    # One update steps every copy num_steps times (PPO, PQN) or once (DQN, SAC, TD3).
+    per_update = config.num_envs * getattr(config, "num_steps", 1)
 
     def update(state: Any) -> tuple[Any, Any]:
         state, metrics = agent.update(state)
         return state, jnp.asarray(metrics["env_steps"], jnp.int32)
 
     return Contestant(
-        name=f"jaxrl-{algo}", init=agent.init, update=update,
+        name=f"jaxrl-{algo}{label}", init=agent.init, update=update,
         act=lambda s, o: agent.act(s, o, jax.random.key(0), True),
         steps_per_update=per_update, budget_updates=agent.num_updates,
         keys=lambda n: jax.random.split(jax.random.key(0), n),
-        settings=f"jaxrl preset cartpole ({algo})",
+        settings=f"jaxrl preset {preset_name} ({algo})",
     )
 
 
@@ -374,7 +394,8 @@ def strong(tree: Any, like: Any = None) -> Any:
     return jax.tree.map(lambda x, y: one(x, y.dtype), tree, like)
 
 
-def programs(c: Contestant, devices: Sequence[Any]) -> tuple[Any, Any, Any]:
+def programs(c: Contestant, devices: Sequence[Any],
+             task: Task | None = None) -> tuple[Any, Any, Any]:
     """The contestant's three programs over seeds on ``devices``: init, K updates (K a
     runtime argument; the state is donated) and the greedy evaluation (mean return per seed)."""
     from jaxrl import envs
@@ -382,7 +403,8 @@ def programs(c: Contestant, devices: Sequence[Any]) -> tuple[Any, Any, Any]:
     from jaxrl.core.episodes import evaluate
     from jaxrl.parallel.devices import over_seeds
 
-    env, params = envs.make(ENV)
+    task = task or cartpole()
+    env, params = envs.make(task.env)
     def act(state: Any, obs: Any, key: Any, greedy: bool = True) -> Any:
         return c.act(state, obs)  # always greedy: argmax
 
@@ -395,8 +417,8 @@ def programs(c: Contestant, devices: Sequence[Any]) -> tuple[Any, Any, Any]:
         return strong(state), counted
 
     def score(state: Any, key: Any) -> Any:
-        return evaluate(greedy, state, env, params, key, EVAL_EPISODES,
-                        max_steps=EPISODE_CAP).mean_return
+        return evaluate(greedy, state, env, params, key, task.episodes,
+                        max_steps=task.cap).mean_return
 
     def init(key: Any) -> Any:
         state = c.init(key)
@@ -408,8 +430,11 @@ def programs(c: Contestant, devices: Sequence[Any]) -> tuple[Any, Any, Any]:
 
 
 def race(c: Contestant, seeds: int, eval_every: int, devices: Sequence[Any],
-         budget_cap: int | None = None) -> dict[str, Any]:
-    """Run ``c`` on ``seeds`` seeds until all are solved or its budget ends; the row."""
+         budget_cap: int | None = None, task: Task | None = None,
+         stop_when_solved: bool = True) -> dict[str, Any]:
+    """Run ``c`` on ``seeds`` seeds until all are solved (``stop_when_solved``) or its
+    budget ends; the row."""
+    task = task or cartpole()
     budget = c.budget_updates
     if budget_cap is not None:
         budget = max(1, min(budget, budget_cap // c.steps_per_update))
@@ -417,7 +442,7 @@ def race(c: Contestant, seeds: int, eval_every: int, devices: Sequence[Any],
     base = jax.random.key(EVAL_SEED)
     eval_keys = [jax.random.split(jax.random.fold_in(base, i), seeds) for i in range(len(points))]
     keys = c.keys(seeds)
-    init_p, chunk_p, eval_p = programs(c, devices)
+    init_p, chunk_p, eval_p = programs(c, devices, task)
 
     t = time.perf_counter()
     init_c = init_p.compile(keys)
@@ -446,12 +471,13 @@ def race(c: Contestant, seeds: int, eval_every: int, devices: Sequence[Any],
         if (counted >= 0).any() and not (counted == steps).all():
             raise RuntimeError(f"{c.name}: the schedule says {steps} env steps per seed, "
                                f"the contestant counted {sorted(set(counted.tolist()))}")
-        solved = int((returns >= THRESHOLD).sum())
+        solved = int((returns >= task.threshold).sum())
         history.append({"env_steps": steps, "run_s": round(run_s, 3), "solved": solved,
                         "returns": [round(float(r), 1) for r in returns]})
-        if solved == seeds:
+        if solved == seeds and solved_at is None:
             solved_at = history[-1]
-            break
+            if stop_when_solved:
+                break
     final = history[-1]
     return {
         "contestant": c.name, "peer": c.peer, "settings": c.settings,

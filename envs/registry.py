@@ -370,7 +370,14 @@ class GymnaxEnv(Environment):
 
     def step_env(self, key, state, action, params):
         obs, state, reward, terminated, info = self._env.step_env(key, state, action, params)
-        truncated = self._env.is_truncated(state, params)
+        if hasattr(self._env, "is_truncated"):  # gymnax >= 1: step_env's flag is the natural end
+            truncated = self._env.is_truncated(state, params)
+        else:
+            # gymnax 0.0.x (the version older peers pin; benchmarks run them beside jaxrl):
+            # its flag includes the time limit. A step that reaches the limit counts as
+            # truncated, so a natural end on that very step is read as a truncation.
+            truncated = jnp.asarray(state.time >= params.max_steps_in_episode)
+            terminated = jnp.logical_and(terminated, jnp.logical_not(truncated))
         reward = jnp.asarray(reward)
         if not jnp.issubdtype(reward.dtype, jnp.floating):  # bsuite's chains pay int32
             reward = reward.astype(jnp.float32)

@@ -51,3 +51,36 @@ def test_every_own_env_has_a_documented_module():
         text = (module.__doc__ or "").lower()
         for word in ("observation", "action", "reward", "params"):
             assert word in text, f"{name}: module docstring does not describe {word}"
+
+
+def test_the_bridge_reads_gymnax_0_0_x_flags_whose_done_includes_the_time_limit():
+    """Older gymnax (0.0.x, which some peers pin) has no ``is_truncated`` and folds the time
+    limit into ``step_env``'s flag: the bridge splits it again, on MountainCarContinuous
+    both at its time limit and at a natural end."""
+    import jax
+    import jax.numpy as jnp
+
+    env, params = envs.make("gymnax/MountainCarContinuous-v0")
+    new = env._env
+
+    class Old:  # gymnax 0.0.x's contract, made from the new one
+        def step_env(self, key, state, action, params):
+            obs, s, r, term, info = new.step_env(key, state, action, params)
+            return obs, s, r, jnp.logical_or(term, s.time >= params.max_steps_in_episode), info
+
+    old = Old()
+    state = new.reset_env(jax.random.key(0), params)[1]
+    for where, expect in (({"time": params.max_steps_in_episode - 1}, (False, True)),
+                          ({"position": jnp.float32(0.46), "velocity": jnp.float32(0.05)},
+                           (True, False)),
+                          ({}, (False, False))):
+        s = state.replace(**where)
+        got = []
+        for inner in (new, old):
+            env._env = inner
+            try:
+                _, _, _, term, trunc, _ = env.step_env(jax.random.key(1), s, jnp.ones(1), params)
+            finally:
+                env._env = new
+            got.append((bool(term), bool(trunc)))
+        assert got == [expect, expect], where

@@ -146,3 +146,16 @@ if __name__ == "__main__":  # python tests/jaxrl/probe.py train _probe ...: the 
     from jaxrl.cli import main
 
     sys.exit(main())
+
+
+def state_bits(tree) -> list[bytes]:
+    """Every leaf of a training state as bytes (PRNG keys as their key data): two states
+    are bit-identical when their lists are equal (the resume tests)."""
+    import numpy as np
+
+    out = []
+    for x in jax.tree.leaves(tree):
+        if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+            x = jax.random.key_data(x)
+        out.append(np.asarray(x).tobytes())
+    return out

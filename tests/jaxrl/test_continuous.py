@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from probe import state_bits
 
 from jaxrl import algos, envs
 from jaxrl.algos import continuous
@@ -261,10 +262,6 @@ TINY = ["--set", "hidden=[16]", "--set", "batch_size=16", "--set", "learning_sta
         "--set", "buffer_size=200", "--total-steps", "120"]
 
 
-def _bits(tree):
-    return [np.asarray(x).tobytes() for x in jax.tree.leaves(jax.tree.map(
-        lambda v: jax.random.key_data(v) if jax.dtypes.issubdtype(v.dtype, jax.dtypes.prng_key)
-        else v, tree))]
 
 
 def test_stop_resume_eval_play_export_through_the_cli(tmp_path, capsys):
@@ -279,7 +276,7 @@ def test_stop_resume_eval_play_export_through_the_cli(tmp_path, capsys):
     assert (full / "metrics.csv").read_bytes() == (part / "metrics.csv").read_bytes()
     a, b = run.load(full), run.load(part)
     assert a.updates_done == b.updates_done == 120
-    assert _bits(a.state) == _bits(b.state)
+    assert state_bits(a.state) == state_bits(b.state)
     capsys.readouterr()
     assert cli(["eval", str(full), "--episodes", "2"]) == 0
     assert "return" in capsys.readouterr().out

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from probe import state_bits
 
 from jaxrl import algos, envs
 from jaxrl.algos import pqn
@@ -154,10 +155,6 @@ TINY = ["--set", "num_envs=4", "--set", "num_steps=8", "--set", "epochs=1",
         "--set", "minibatches=2", "--set", "hidden=[16]", "--total-steps", "320"]
 
 
-def _bits(tree):
-    return [np.asarray(x).tobytes() for x in jax.tree.leaves(jax.tree.map(
-        lambda v: jax.random.key_data(v) if jax.dtypes.issubdtype(v.dtype, jax.dtypes.prng_key)
-        else v, tree))]
 
 
 def test_stop_resume_eval_export_through_the_cli(tmp_path, capsys):
@@ -170,7 +167,7 @@ def test_stop_resume_eval_export_through_the_cli(tmp_path, capsys):
     assert (full / "metrics.csv").read_bytes() == (part / "metrics.csv").read_bytes()
     a, b = run.load(full), run.load(part)
     assert a.updates_done == b.updates_done == 10
-    assert _bits(a.state) == _bits(b.state)
+    assert state_bits(a.state) == state_bits(b.state)
     capsys.readouterr()
     assert cli(["eval", str(full), "--episodes", "3"]) == 0
     assert "return" in capsys.readouterr().out

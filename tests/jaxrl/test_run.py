@@ -12,10 +12,12 @@ import math
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
-from probe import probe  # noqa: F401 - the fixture registering the test-only algorithm
+from probe import (
+    probe,  # noqa: F401 - the fixture registering the test-only algorithm
+    state_bits,
+)
 
 import jaxrl
 from jaxrl.core import metrics as M
@@ -23,15 +25,6 @@ from jaxrl.runs import checkpoint as ckpt
 from jaxrl.runs import overrides as O
 from jaxrl.runs import run
 from jaxrl.runs.rundir import MetricsWriter, RunDir, read_metrics
-
-
-def _bits(tree):
-    out = []
-    for x in jax.tree.leaves(tree):
-        if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
-            x = jax.random.key_data(x)
-        out.append(np.asarray(x).tobytes())
-    return out
 
 
 # ------------------------------------------------------------------ driver
@@ -60,7 +53,7 @@ def test_resume_is_bit_identical(probe, tmp_path):
     assert mid.updates_done == 7
     end = run.resume(tmp_path / "part")
     assert end.updates_done == 13
-    assert _bits(end.state) == _bits(full.state)
+    assert state_bits(end.state) == state_bits(full.state)
     for name in full.metrics:
         assert full.metrics[name].astype(np.float64).tobytes() == \
             end.metrics[name].astype(np.float64).tobytes(), name
@@ -89,7 +82,7 @@ def test_resume_cuts_rows_written_after_the_checkpoint(probe, tmp_path):
         f.write("5,0,10,nan,0,0.5\n5,1,10,nan,0,0.5\n")
     end = run.resume(d)
     assert (tmp_path / "a" / "metrics.csv").read_bytes() == (d / "metrics.csv").read_bytes()
-    assert _bits(end.state) == _bits(full.state)
+    assert state_bits(end.state) == state_bits(full.state)
 
 
 def test_resume_refuses_changed_config(probe, tmp_path):
@@ -319,7 +312,7 @@ def test_python_api_with_ppo(tmp_path):
     assert ev.returns.shape == (2, 3) and np.all(ev.returns == ev.lengths)  # +1 per step
     saved = result.save(tmp_path / "run")
     loaded = run.load(saved)
-    assert _bits(loaded.state) == _bits(result.state)
+    assert state_bits(loaded.state) == state_bits(result.state)
     np.testing.assert_array_equal(loaded.metrics["episode_return"].astype(np.float32),
                                   result.metrics["episode_return"])
 

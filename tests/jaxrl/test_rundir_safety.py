@@ -34,13 +34,13 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import serialization
 from probe import (
     PROBE,
     no_plot,  # noqa: F401 - a fixture, requested by name
+    state_bits,
 )
 from probe import cached as probe_cached
 
@@ -88,7 +88,7 @@ class Ref:
         self.ckpt = (self.full_dir / R.CHECKPOINT_FILE).read_bytes()
         self.summary = _summary(self.full_dir)
         self.part_csv = (self.part_dir / R.METRICS_FILE).read_bytes()
-        self.part_bits = _bits(part.state)
+        self.part_bits = state_bits(part.state)
         self.part_metrics = part.metrics
 
     def copy(self, dest: Path) -> Path:
@@ -105,13 +105,6 @@ def ref(tmp_path_factory) -> Ref:
 
 
 # ------------------------------------------------------------------------------ helpers
-def _bits(tree: Any) -> list[bytes]:
-    out = []
-    for x in jax.tree.leaves(tree):
-        if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
-            x = jax.random.key_data(x)
-        out.append(np.asarray(x).tobytes())
-    return out
 
 
 def _summary(d: Path) -> dict:
@@ -171,7 +164,7 @@ def same_as_full(ref: Ref) -> Callable[[Path, Any], None]:
 
 def same_as_part(ref: Ref) -> Callable[[Path, Any], None]:
     def check(d: Path, result: Any) -> None:
-        assert result.updates_done == STOP and _bits(result.state) == ref.part_bits
+        assert result.updates_done == STOP and state_bits(result.state) == ref.part_bits
         for k, v in ref.part_metrics.items():
             np.testing.assert_array_equal(result.metrics[k], v)
 
@@ -659,7 +652,7 @@ def _stop_everywhere(root: Path, chunk: int, every: int, stops: list[int]) -> No
         assert ckpt.read_header(d / R.CHECKPOINT_FILE)["updates_done"] == k
         assert csv.startswith((d / R.METRICS_FILE).read_bytes())
         end = run.resume(d)
-        assert end.complete and _bits(end.state) == _bits(full.state), k
+        assert end.complete and state_bits(end.state) == state_bits(full.state), k
         assert (d / R.METRICS_FILE).read_bytes() == csv, k
         assert (d / R.CHECKPOINT_FILE).read_bytes() == blob, k
         assert _summary(d) == summary, k

@@ -38,7 +38,7 @@ class OffPolicyConfig:
     learning_starts: int = _static(1_000)  # env steps of uniformly random actions before learning
     train_every: int = _static(1)  # updates (env steps of all copies) between learning phases
     gradient_steps: int = _static(1)  # gradient steps per learning phase (the UTD ratio's numerator)
-    hidden: tuple[int, ...] = _static((128, 128))  # actor and critic hidden widths
+    hidden: tuple[int, ...] = _static((64, 64))  # actor and critic hidden widths
     activation: str = _static("relu")  # hidden activation (jaxrl.core.networks.ACTIVATIONS)
     critics: int = _static(2)  # critics whose minimum is the target (2: clipped double-Q)
     # --- pytree leaves (sweepable) -------------------------------------------------
@@ -112,8 +112,8 @@ class SACConfig(OffPolicyConfig):
     alpha_lr: float = 1e-3  # the temperature's Adam learning rate (autotune)
     init_alpha: float = 1.0  # the temperature at step 0 (the fixed one without autotune)
     target_entropy_scale: float = 1.0  # target entropy = -scale * action dimensions
-    log_std_min: float = -5.0  # the policy's log standard deviation is squashed into
-    log_std_max: float = 2.0  # [log_std_min, log_std_max] (tanh, smooth)
+    log_std_min: float = -5.0  # lowest log std of the policy (its log std is tanh-squashed into [min, max])
+    log_std_max: float = 2.0  # highest log std of the policy
 
     def validate(self) -> SACConfig:
         """Raise ``ValueError`` on a bad setting; returns ``self``."""

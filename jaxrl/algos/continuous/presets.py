@@ -45,7 +45,16 @@ REJAX_TD3_PENDULUM = TD3Config(
 SAC_PRESETS: dict[str, Preset] = {
     "pendulum": Preset(
         SACConfig(), env=DEFAULT_ENV,
-        description="jaxrl tuned (the defaults): 20k steps, two 128-unit layers, Adam 1e-3",
+        description="jaxrl tuned (the defaults): 20k steps, two 64-unit layers, Adam 1e-3",
+        claim=PENDULUM_SOLVED.measured("16/16"),
+    ),
+    "mountaincar_continuous": Preset(
+        SACConfig(num_envs=32, total_timesteps=50_000, buffer_size=10_000, batch_size=256,
+                  learning_starts=256, gradient_steps=32, activation="swish", actor_lr=5e-3,
+                  critic_lr=5e-3, alpha_lr=5e-3, gamma=0.99, tau=0.01),
+        env="gymnax/MountainCarContinuous-v0",
+        description="rejax's MountainCarContinuous-v0 settings: 32 copies, 32 gradient "
+                    "steps per update (UTD 1), Adam 5e-3, 50k steps",
     ),
     "rejax": Preset(REJAX_SAC_PENDULUM, env=DEFAULT_ENV,
                     description="rejax's Pendulum-v1 settings (without its observation "
@@ -55,12 +64,21 @@ SAC_PRESETS: dict[str, Preset] = {
 TD3_PRESETS: dict[str, Preset] = {
     "pendulum": Preset(
         TD3Config(), env=DEFAULT_ENV,
-        description="jaxrl tuned (the defaults): 30k steps, two 128-unit layers, Adam 1e-3",
+        description="jaxrl tuned (the defaults): 30k steps, two 64-unit layers, Adam 1e-3",
+        claim=PENDULUM_SOLVED.measured("16/16"),
     ),
     "ddpg": Preset(
         TD3Config(critics=1, policy_delay=1, target_noise=0.0), env=DEFAULT_ENV,
         description="DDPG (Lillicrap et al., 2016) as TD3 without its three changes: one "
                     "critic, no delay, no target smoothing",
+    ),
+    "mountaincar_continuous": Preset(
+        TD3Config(total_timesteps=10_000, buffer_size=10_000, batch_size=100,
+                  learning_starts=1_000, actor_lr=2e-3, critic_lr=2e-3, gamma=0.98, tau=0.005,
+                  max_grad_norm=10.0, exploration_noise=0.2),
+        env="gymnax/MountainCarContinuous-v0",
+        description="rejax's MountainCarContinuous-v0 settings: Adam 2e-3, exploration "
+                    "noise 0.2, gamma 0.98, 10k steps",
     ),
     "rejax": Preset(REJAX_TD3_PENDULUM, env=DEFAULT_ENV,
                     description="rejax's Pendulum-v1 settings (without its observation "

@@ -34,6 +34,24 @@ PRESETS: dict[str, Preset] = {
         description="jaxrl tuned for CartPole-v1 throughput: 32-unit networks, Adam 1e-3",
         claim=CARTPOLE_SOLVED.measured("16/16"),
     ),
+    # Gaussian actions on gymnax's classic control (benchmarks/ppo_continuous.py): found
+    # with jaxrl.runs.sweep (lr x gamma on Pendulum, the initial spread on Mountain Car).
+    "pendulum": Preset(
+        Config(num_envs=8, num_steps=128, epochs=10, minibatches=8, total_timesteps=300_000,
+               normalize_obs=True, clip_value=False, reward_scale=0.1, lr=1e-3, gamma=0.95,
+               gae_lambda=0.95, ent_coef=0.0),
+        env="gymnax/Pendulum-v1",
+        description="jaxrl tuned for Pendulum-v1: 8 x 128 steps, 10 epochs, observations "
+                    "normalised, rewards x 0.1, gamma 0.95",
+    ),
+    "mountaincar_continuous": Preset(
+        Config(num_envs=16, num_steps=128, epochs=10, minibatches=8, total_timesteps=300_000,
+               normalize_obs=True, clip_value=False, reward_scale=0.1, lr=1e-3, gamma=0.99,
+               gae_lambda=0.95, ent_coef=0.0, init_log_std=0.5),
+        env="gymnax/MountainCarContinuous-v0",
+        description="jaxrl tuned for MountainCarContinuous-v0: 16 x 128 steps, a wide "
+                    "initial spread (log std 0.5), observations normalised",
+    ),
     # Curiosity (chapter 8). The book's beta 0.2 and lambda 0.1; with the sparse reward
     # on, a small eta and the goal weighted up, so the bonus steers the search and the
     # goal outweighs it once found. --set curiosity.extrinsic_coef=0 --set
