@@ -250,6 +250,10 @@ class Battle(MultiAgentEnvironment):
                          jnp.where(count[1] > count[0], 1, by_health)).astype(jnp.int32)
 
     # --- observation ------------------------------------------------------------------
+    def get_obs(self, state: BattleState, params: BattleParams | None = None) -> jax.Array:
+        """Every agent's observation of ``state`` (what ``reset`` and ``step`` return)."""
+        return self.observe(state, self.default_params if params is None else params)
+
     def observe(self, state: BattleState, params: BattleParams) -> jax.Array:
         """``float32[num_agents, obs_size]`` (see the module docstring for the layout)."""
         n, s, r = self.num_agents, self.size, self.view_radius

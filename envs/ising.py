@@ -52,6 +52,8 @@ down dark); ``jaxrl.output.plotting.spin_grids`` draws configurations side by si
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -98,6 +100,10 @@ class _Ising(MultiAgentEnvironment):
     evaluate_on_training_state = False
     action_names = ACTION_NAMES
     shape: tuple[int, ...]
+
+    def get_obs(self, state: IsingState, params: Any = None) -> jax.Array:
+        """Every agent's observation of ``state`` (what ``reset`` and ``step`` return)."""
+        return self.observe(state.spins)
 
     def reset_env(self, key, params):
         spins = jax.random.bernoulli(key, 0.5, (self.num_agents,)).astype(jnp.int32)

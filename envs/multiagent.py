@@ -12,7 +12,10 @@ axis, the agent axis, in front of what each agent sees, does and earns::
   the agent (``num_agents`` of them, a static constructor setting), so a network shared
   by hundreds of agents is one batched call, and ``jax.vmap`` adds environment copies
   and seeds in front of the agent axis at no cost. ``to_jaxmarl(env)`` gives the
-  dict-keyed view JaxMARL users write their loops against.
+  dict-keyed view JaxMARL users write their loops against; with jaxmarl installed it is
+  a JaxMARL ``MultiAgentEnv`` (its spaces, ``name``, ``step(..., reset_state=None)``,
+  ``get_obs``, ``get_avail_actions``), so JaxMARL's own wrappers and rollout managers
+  (``LogWrapper``, ``CTRolloutManager``) run it.
 * **Shared flags.** ``terminated`` and ``truncated`` are scalars: the episode ends for
   every agent at once. An agent that drops out early (a dead soldier) stays in the
   arrays; the env says so in ``info["alive"]`` (``bool[num_agents]``, after the step)
@@ -39,6 +42,7 @@ axis, the agent axis, in front of what each agent sees, does and earns::
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -108,6 +112,11 @@ class MultiAgentEnvironment(Environment):
             raise NotImplementedError(f"{self.name} has no fixed neighbour table")
         return values[jnp.asarray(self.neighbours)]
 
+    def get_obs(self, state: Any, params: Any = None) -> jax.Array:
+        """Every agent's observation of ``state``, ``[num_agents, *obs_shape]`` (what
+        ``reset`` and ``step`` return for it); JaxMARL's ``reset_state`` needs it."""
+        raise NotImplementedError(f"{self.name} does not say how it observes a state")
+
 
 def is_multiagent(env: Any) -> bool:
     """Is ``env`` (or what it wraps) a ``MultiAgentEnvironment``?"""
@@ -146,18 +155,23 @@ class JaxMARLView:
         obs, state = self.env.reset(key, self.params)
         return self._split(obs), state
 
-    def step(self, key: jax.Array, state: Any, actions: dict[str, jax.Array]):
+    def _stack(self, actions: dict[str, jax.Array]) -> jax.Array:
         missing = [a for a in self.agents if a not in actions]
         if missing:
             raise KeyError(f"no action for {', '.join(missing[:3])}")
-        action = jnp.stack([jnp.asarray(actions[a]) for a in self.agents])
-        obs, state, reward, terminated, truncated, info = self.env.step(
-            key, state, action, self.params)
-        done = jnp.logical_or(terminated, truncated)
+        return jnp.stack([jnp.asarray(actions[a]) for a in self.agents])
+
+    def _dones(self, done: jax.Array, info: dict[str, Any]) -> dict[str, jax.Array]:
         alive = info.get("alive", jnp.ones((self.num_agents,), bool))
         dones = self._split(done | ~alive)
         dones["__all__"] = done
-        return self._split(obs), state, self._split(reward), dones, info
+        return dones
+
+    def step(self, key: jax.Array, state: Any, actions: dict[str, jax.Array]):
+        obs, state, reward, terminated, truncated, info = self.env.step(
+            key, state, self._stack(actions), self.params)
+        done = jnp.logical_or(terminated, truncated)
+        return self._split(obs), state, self._split(reward), self._dones(done, info), info
 
     def observation_space(self, agent: str) -> spaces.Space:
         self._check(agent)
@@ -173,5 +187,91 @@ class JaxMARLView:
 
 
 def to_jaxmarl(env: MultiAgentEnvironment, params: Any = None) -> JaxMARLView:
-    """``JaxMARLView(env, params)``: JaxMARL's dict-keyed call shape over our arrays."""
-    return JaxMARLView(env, params)
+    """JaxMARL's dict-keyed call shape over our arrays: with jaxmarl installed, an
+    instance of a subclass of both ``JaxMARLView`` and JaxMARL's ``MultiAgentEnv``
+    (``jaxmarl_class``); without it, a plain ``JaxMARLView``."""
+    try:
+        from jaxmarl.environments.multi_agent_env import MultiAgentEnv
+    except ImportError:
+        return JaxMARLView(env, params)
+    return jaxmarl_class(MultiAgentEnv)(env, params)
+
+
+def _jaxmarl_space(space: spaces.Space) -> Any:
+    """One of our spaces as JaxMARL's (``jaxmarl.environments.spaces``)."""
+    from jaxmarl.environments import spaces as jm
+
+    if isinstance(space, spaces.Discrete) and not space.shape:
+        return jm.Discrete(int(space.n), dtype=space.dtype)
+    if isinstance(space, spaces.Box):
+        return jm.Box(space.low, space.high, tuple(space.shape), space.dtype)
+    raise TypeError(f"no JaxMARL space for {space!r}")
+
+
+@functools.cache
+def jaxmarl_class(base: type) -> type:
+    """The class ``to_jaxmarl`` instantiates with jaxmarl installed: ``JaxMARLView`` and
+    JaxMARL's ``MultiAgentEnv`` (``base``) in one, named ``JaxMARLEnv``.
+
+    What JaxMARL's code reads: ``agents``, ``num_agents``, ``observation_spaces`` and
+    ``action_spaces`` (dicts of JaxMARL spaces, one per agent), ``name``
+    (``"jaxrl/<env name>"``), ``reset(key)``, ``step(key, state, actions,
+    reset_state=None)`` (auto-reset to ``reset_state`` when given, else to a fresh
+    episode, our env's own auto-reset), ``step_env`` (no reset), ``get_obs(state)`` and
+    ``get_avail_actions(state)`` (every action, always).
+    """
+
+    class JaxMARLEnv(JaxMARLView, base):  # type: ignore[misc, valid-type]
+        def __init__(self, env: MultiAgentEnvironment, params: Any = None):
+            JaxMARLView.__init__(self, env, params)  # refuses a single-agent env
+            base.__init__(self, num_agents=self.num_agents)
+            self.agents = list(env.unwrapped.agent_names)  # ours over base's agent_i
+            obs = _jaxmarl_space(env.observation_space(self.params))
+            act = _jaxmarl_space(env.action_space(self.params))
+            self.observation_spaces = {a: obs for a in self.agents}
+            self.action_spaces = {a: act for a in self.agents}
+
+        @property
+        def name(self) -> str:
+            return f"jaxrl/{self.env.name}"
+
+        def step(self, key: jax.Array, state: Any, actions: dict[str, jax.Array],
+                 reset_state: Any = None):
+            obs, new, reward, dones, info = JaxMARLView.step(self, key, state, actions)
+            if reset_state is None:
+                return obs, new, reward, dones, info
+            done = dones["__all__"]
+            again = self.get_obs(reset_state)
+            new = jax.tree.map(lambda r, s: jnp.where(done, r, s), reset_state, new)
+            obs = {a: jnp.where(done, again[a], obs[a]) for a in self.agents}
+            return obs, new, reward, dones, info
+
+        def step_env(self, key: jax.Array, state: Any, actions: dict[str, jax.Array]):
+            action = self._stack(actions)
+            n = self.env.action_space(self.params).n
+            obs, new, reward, terminated, truncated, info = self.env.unwrapped.step_env(
+                key, state, jnp.clip(action, 0, n - 1), self.params)
+            return (self._split(obs), new, self._split(reward),
+                    self._dones(terminated | truncated, info), info)
+
+        def get_obs(self, state: Any) -> dict[str, jax.Array]:
+            return self._split(self.env.unwrapped.get_obs(state, self.params))
+
+        def get_avail_actions(self, state: Any) -> dict[str, jax.Array]:
+            n = self.env.action_space(self.params).n
+            return {a: jnp.ones((n,), bool) for a in self.agents}
+
+        def observation_space(self, agent: str) -> Any:
+            self._check(agent)
+            return self.observation_spaces[agent]
+
+        def action_space(self, agent: str) -> Any:
+            self._check(agent)
+            return self.action_spaces[agent]
+
+        @property
+        def agent_classes(self) -> dict[str, list[str]]:
+            return {"agents": list(self.agents)}
+
+    JaxMARLEnv.__qualname__ = "jaxmarl_class.<locals>.JaxMARLEnv"
+    return JaxMARLEnv

@@ -313,3 +313,64 @@ def test_jaxmarl_view_refuses_a_single_agent_env():
     env, params = envs.make("CartPole-v1")
     with pytest.raises(TypeError):
         to_jaxmarl(env, params)
+
+
+@pytest.mark.parametrize("name", ["Battle-v0", "Ising1D-v0"])
+def test_jaxmarls_own_wrappers_and_rollout_manager_run_our_worlds(name):
+    """With jaxmarl installed the view is a JaxMARL ``MultiAgentEnv``: JaxMARL's
+    ``LogWrapper`` counts our episodes' returns and its ``CTRolloutManager`` (the
+    Q-learning baselines' batcher) steps a batch of our worlds."""
+    pytest.importorskip("jaxmarl")
+    from jaxmarl.environments.multi_agent_env import MultiAgentEnv
+    from jaxmarl.wrappers.baselines import CTRolloutManager, LogWrapper
+
+    env_, params = envs.make(name, max_steps_in_episode=5, **SMALL[name])
+    env = to_jaxmarl(env_, params)
+    assert isinstance(env, MultiAgentEnv) and env.name == f"jaxrl/{name}"
+    assert list(env.observation_spaces) == env.agents == list(env_.unwrapped.agent_names)
+    n = env.num_agents
+
+    log = LogWrapper(env)
+    key = jax.random.key(3)
+    obs, state = log.reset(key)
+    total = np.zeros(n)
+    for _ in range(5):
+        key, k_act, k_step = jax.random.split(key, 3)
+        ks = jax.random.split(k_act, n)
+        actions = {a: env.action_space(a).sample(ks[i]) for i, a in enumerate(env.agents)}
+        obs, state, reward, dones, info = log.step(k_step, state, actions)
+        total += np.asarray([reward[a] for a in env.agents])
+    assert bool(dones["__all__"]) and np.asarray(info["returned_episode"]).all()
+    np.testing.assert_allclose(info["returned_episode_returns"], total, rtol=1e-5)
+    np.testing.assert_array_equal(info["returned_episode_lengths"], 5)
+
+    manager = CTRolloutManager(env, batch_size=3)
+    obs, states = manager.batch_reset(jax.random.key(4))
+    dim = int(np.prod(env_.observation_space(params).shape))
+    assert obs["__all__"].shape == (3, n * dim)  # the default global state: every obs
+    assert obs[env.agents[0]].shape == (3, dim + n)  # flattened, plus the agent's one-hot
+    keys = jax.random.split(jax.random.key(5), n)
+    acts = {a: manager.batch_sample(keys[i], a) for i, a in enumerate(env.agents)}
+    obs, states, reward, dones, _ = manager.batch_step(jax.random.key(6), states, acts)
+    np.testing.assert_allclose(reward["__all__"],
+                               np.sum([reward[a] for a in env.agents], axis=0), rtol=1e-5)
+    assert dones["__all__"].shape == (3,)
+
+
+def test_jaxmarl_reset_state_and_step_env():
+    pytest.importorskip("jaxmarl")
+    env_, params = envs.make("Ising1D-v0", max_steps_in_episode=2, **SMALL["Ising1D-v0"])
+    env = to_jaxmarl(env_, params)
+    obs0, s0 = env.reset(jax.random.key(0))
+    _, s1 = env.reset(jax.random.key(1))
+    ones = {a: jnp.int32(1) for a in env.agents}
+    _, mid, *_ = env.step(jax.random.key(2), s1, ones, reset_state=s0)
+    obs, end, _, dones, _ = env.step(jax.random.key(3), mid, ones, reset_state=s0)
+    assert bool(dones["__all__"])  # the 2-step limit: the episode restarts at s0
+    np.testing.assert_array_equal(end.spins, s0.spins)
+    for a in env.agents:
+        np.testing.assert_array_equal(obs[a], obs0[a])
+    # step_env never resets: the transition's own last state
+    obs_raw, raw, *_ = env.step_env(jax.random.key(3), mid, ones)
+    np.testing.assert_array_equal(raw.spins, np.ones_like(s0.spins))
+    assert env.get_avail_actions(raw)[env.agents[0]].tolist() == [True, True]
