@@ -8,7 +8,9 @@ structure); a keyword naming a field of its params (``max_steps_in_episode``,
 the closest valid names, before anything is compiled.
 
 Gymnax's environments are reachable under a ``gymnax/`` prefix
-(``make("gymnax/Acrobot-v1")``), adapted to this contract by ``GymnaxEnv``.
+(``make("gymnax/Acrobot-v1")``), adapted to this contract by ``GymnaxEnv``; Craftax's under
+``craftax/`` (``make("craftax/Craftax-Classic-Symbolic-v1")``, ``envs.craftax.CraftaxEnv``,
+listed by ``registered()`` when the craftax package is installed).
 
 A user's own environment needs no registration: ``make("mypkg.envs:Corridor",
 length=8)`` imports ``mypkg.envs`` and builds ``Corridor`` (an ``Environment``
@@ -35,6 +37,11 @@ from .core import Environment
 from .validation import finite
 
 GYMNAX_PREFIX = "gymnax/"
+CRAFTAX_PREFIX = "craftax/"  # envs.craftax.CRAFTAX_PREFIX (not imported: craftax.py is lazy)
+
+
+def _no_options() -> None:
+    """The constructor options a prefixed name takes from ``make``: none (all params)."""
 
 # name -> ("module:factory", fixed keyword arguments)
 _REGISTRY: dict[str, tuple[str, dict[str, Any]]] = {}
@@ -70,11 +77,22 @@ def _gymnax_names() -> list[str]:
     return [GYMNAX_PREFIX + n for n in gymnax.registered_envs]
 
 
+def _craftax_names() -> list[str]:
+    import importlib.util
+
+    from .craftax import CRAFTAX_NAMES, CRAFTAX_PREFIX
+
+    if importlib.util.find_spec("craftax") is None:
+        return []
+    return [CRAFTAX_PREFIX + n for n in CRAFTAX_NAMES]
+
+
 def registered(include_gymnax: bool = True) -> list[str]:
-    """Every name ``make`` accepts: jaxrl's own first, then gymnax's (prefixed)."""
+    """Every name ``make`` accepts: jaxrl's own first, then gymnax's and (installed)
+    Craftax's, prefixed; ``include_gymnax=False``: jaxrl's own only."""
     names = list(_REGISTRY)
     if include_gymnax:
-        names += _gymnax_names()
+        names += _gymnax_names() + _craftax_names()
     return names
 
 
@@ -86,7 +104,7 @@ def is_builtin(name: Any) -> bool:
     class, ``package.module:ClassName``, nor a name a user registered for their code)?"""
     if not isinstance(name, str):
         return False
-    if name.startswith(GYMNAX_PREFIX):
+    if name.startswith((GYMNAX_PREFIX, CRAFTAX_PREFIX)):
         return True
     entry = _REGISTRY.get(name)
     return entry is not None and entry[0].startswith(BUILTIN_PREFIX)
@@ -154,6 +172,15 @@ def make(name: str, checked: bool = False, **options: Any) -> tuple[Environment,
         fixed: dict[str, Any] = {}
         # The gymnax class's own constructor options (DeepSea's size), the rest params.
         signature_of = type(gymnax.make(inner)[0])
+    elif name.startswith(CRAFTAX_PREFIX):
+        from .craftax import CRAFTAX_NAMES, CraftaxEnv
+
+        inner = name[len(CRAFTAX_PREFIX):]
+        if inner not in CRAFTAX_NAMES:
+            raise ValueError(f"unknown Craftax environment {inner!r}." + _closest(
+                name, [CRAFTAX_PREFIX + n for n in CRAFTAX_NAMES]))
+        factory, fixed = CraftaxEnv, {"craftax_name": inner}
+        signature_of = _no_options
     elif name not in _REGISTRY and ":" in name:  # a user's own "package.module:ClassName"
         factory, fixed = _load(name), {}
         # Only a class is taken from a name (it may come from a config file): calling any

@@ -813,6 +813,9 @@ def _list_envs(gymnax: bool) -> list[str]:
         lines.append("gymnax environments (adapted): " + ", ".join(extra))
     else:
         lines.append(f"(+ {len(extra)} gymnax environments as gymnax/NAME: 'jaxrl list envs --gymnax')")
+    craftax = [n for n in envs.registered(include_gymnax=True) if n.startswith("craftax/")]
+    lines.append("craftax: " + (", ".join(craftax) if craftax else
+                                "not installed (pip install 'jaxrl[craftax]' adds craftax/NAME)"))
     return lines
 
 
