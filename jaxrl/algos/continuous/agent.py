@@ -188,6 +188,31 @@ def _loop(
     return Agent(init=init, update=update, num_updates=c.num_updates, act=act, config=c)
 
 
+def _networks(config: Any, env: Environment, env_params: Any, algorithm: str,
+              actor_class: type) -> tuple[Any, Spec, Any, Critic]:
+    """The validated config, the env's ``Spec`` and the actor and critic for it."""
+    c = config.validate()
+    s = spec(env, env_params, algorithm)
+    net = dict(hidden=tuple(c.hidden), act=c.activation, obs_ndim=len(s.obs_shape),
+               obs_categories=s.obs_categories)
+    return c, s, actor_class(action_dim=s.action_dim, **net), Critic(**net)
+
+
+def _regress_critics(critic: Critic, optimizer: optax.GradientTransformation,
+                     max_norm: Array | float, state: TrainState, batch: replay.NStepBatch,
+                     target: Array) -> tuple[TrainState, Array, Array]:
+    """One gradient step of every critic towards ``target``: the new state, the loss and
+    the critics' values of the batch's actions (before the step)."""
+
+    def q_loss(params: Any) -> tuple[Array, Array]:
+        q = apply_critics(critic, params, batch.obs, batch.action)
+        return losses.critic_loss(q, target), q
+
+    (loss, q), grads = jax.value_and_grad(q_loss, has_aux=True)(state.critic)
+    params, opt_state = _descend(optimizer, state.critic, state.critic_opt, grads, max_norm)
+    return state.replace(critic=params, critic_opt=opt_state), loss, q
+
+
 def _nothing_else(**fields: Any) -> dict[str, Any]:
     """A learner's ``TrainState`` fields with the ones it does not use set empty."""
     return {"actor_target": None, "log_alpha": jnp.zeros((), jnp.float32),
@@ -212,12 +237,8 @@ def make_sac(config: SACConfig, env: Environment, env_params: Any = None) -> Age
     Raises:
         ValueError: a bad config, or actions that are not a bounded 1-D ``Box``.
     """
-    c = config.validate()
     env_params = env.default_params if env_params is None else env_params
-    s = spec(env, env_params, "sac")
-    net = dict(hidden=tuple(c.hidden), act=c.activation, obs_ndim=len(s.obs_shape),
-               obs_categories=s.obs_categories)
-    actor, critic = GaussianActor(action_dim=s.action_dim, **net), Critic(**net)
+    c, s, actor, critic = _networks(config, env, env_params, "sac", GaussianActor)
     actor_opt, critic_opt = optax.adam(c.actor_lr), optax.adam(c.critic_lr)
     alpha_opt = optax.adam(c.alpha_lr)
     target_entropy = -c.target_entropy_scale * s.action_dim
@@ -251,17 +272,12 @@ def make_sac(config: SACConfig, env: Environment, env_params: Any = None) -> Age
         target = jax.vmap(clipped_double_q_target, in_axes=(0, 0, 1, 0, None))(
             batch.reward, batch.discount, next_q, next_log_prob, alpha)
 
-        def q_loss(params: Any) -> tuple[Array, Array]:
-            q = apply_critics(critic, params, batch.obs, batch.action)
-            return losses.critic_loss(q, target), q
-
-        (loss_q, q), grads = jax.value_and_grad(q_loss, has_aux=True)(state.critic)
-        critic_params, critic_state = _descend(critic_opt, state.critic, state.critic_opt,
-                                               grads, c.max_grad_norm)
+        state, loss_q, q = _regress_critics(critic, critic_opt, c.max_grad_norm, state,
+                                            batch, target)
 
         def pi_loss(params: Any) -> tuple[Array, Array]:
             action, log_prob = draw(params, batch.obs, k_now)
-            q_pi = apply_critics(critic, critic_params, batch.obs, action)
+            q_pi = apply_critics(critic, state.critic, batch.obs, action)
             return losses.soft_actor_loss(q_pi, log_prob, alpha), log_prob
 
         (loss_pi, log_prob), grads = jax.value_and_grad(pi_loss, has_aux=True)(state.actor)
@@ -273,9 +289,9 @@ def make_sac(config: SACConfig, env: Environment, env_params: Any = None) -> Age
             step, alpha_state = alpha_opt.update(grad, alpha_state, log_alpha)
             log_alpha = optax.apply_updates(log_alpha, step)
         state = state.replace(
-            actor=actor_params, critic=critic_params, actor_opt=actor_state,
-            critic_opt=critic_state, log_alpha=log_alpha, alpha_opt=alpha_state,
-            critic_target=optax.incremental_update(critic_params, state.critic_target, c.tau),
+            actor=actor_params, actor_opt=actor_state, log_alpha=log_alpha,
+            alpha_opt=alpha_state,
+            critic_target=optax.incremental_update(state.critic, state.critic_target, c.tau),
         )
         return state, {"critic_loss": loss_q, "actor_loss": loss_pi, "q_mean": jnp.mean(q),
                        "alpha": alpha, "entropy": -jnp.mean(log_prob)}
@@ -292,12 +308,8 @@ def make_td3(config: TD3Config, env: Environment, env_params: Any = None) -> Age
     deterministic action (greedy) or it plus the exploration noise, clipped to the
     bounds.
     """
-    c = config.validate()
     env_params = env.default_params if env_params is None else env_params
-    s = spec(env, env_params, "td3")
-    net = dict(hidden=tuple(c.hidden), act=c.activation, obs_ndim=len(s.obs_shape),
-               obs_categories=s.obs_categories)
-    actor, critic = DeterministicActor(action_dim=s.action_dim, **net), Critic(**net)
+    c, s, actor, critic = _networks(config, env, env_params, "td3", DeterministicActor)
     actor_opt, critic_opt = optax.adam(c.actor_lr), optax.adam(c.critic_lr)
 
     def init_learner(key: Array) -> dict[str, Any]:
@@ -326,14 +338,8 @@ def make_td3(config: TD3Config, env: Environment, env_params: Any = None) -> Age
         target = jax.vmap(clipped_double_q_target, in_axes=(0, 0, 1))(
             batch.reward, batch.discount, next_q)
 
-        def q_loss(params: Any) -> tuple[Array, Array]:
-            q = apply_critics(critic, params, batch.obs, batch.action)
-            return losses.critic_loss(q, target), q
-
-        (loss_q, q), grads = jax.value_and_grad(q_loss, has_aux=True)(state.critic)
-        critic_params, critic_state = _descend(critic_opt, state.critic, state.critic_opt,
-                                               grads, c.max_grad_norm)
-        state = state.replace(critic=critic_params, critic_opt=critic_state)
+        state, loss_q, q = _regress_critics(critic, critic_opt, c.max_grad_norm, state,
+                                            batch, target)
 
         def actor_step(state: TrainState) -> tuple[TrainState, Array]:
             def pi_loss(params: Any) -> Array:

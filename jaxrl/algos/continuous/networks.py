@@ -58,38 +58,37 @@ class Critic(nn.Module):
         return _mlp(x, self.hidden, self.act, 1)[..., 0]
 
 
-class GaussianActor(nn.Module):
-    """``obs [..., *obs_shape] -> (mean, log_std)``, each ``float32[..., d]``."""
+class _Actor(nn.Module):
+    """What both actors share: an MLP over the encoded observation."""
 
     hidden: tuple[int, ...]
     action_dim: int
     act: str = "relu"
     obs_ndim: int = 1
     obs_categories: int = 0
+
+    def features(self, obs: Array, out: int) -> Array:
+        x = encode_observation(obs, self.obs_ndim, self.obs_categories)
+        return _mlp(x, self.hidden, self.act, out)
+
+
+class GaussianActor(_Actor):
+    """``obs [..., *obs_shape] -> (mean, log_std)``, each ``float32[..., d]``."""
 
     @nn.compact
     def __call__(self, obs: Array, log_std_min: Array | float = -5.0,
                  log_std_max: Array | float = 2.0) -> tuple[Array, Array]:
-        x = encode_observation(obs, self.obs_ndim, self.obs_categories)
-        out = _mlp(x, self.hidden, self.act, 2 * self.action_dim)
-        mean, raw = jnp.split(out, 2, axis=-1)
+        mean, raw = jnp.split(self.features(obs, 2 * self.action_dim), 2, axis=-1)
         log_std = log_std_min + 0.5 * (log_std_max - log_std_min) * (jnp.tanh(raw) + 1.0)
         return mean, log_std
 
 
-class DeterministicActor(nn.Module):
+class DeterministicActor(_Actor):
     """``obs [..., *obs_shape] -> float32[..., d]`` in ``[-1, 1]``."""
-
-    hidden: tuple[int, ...]
-    action_dim: int
-    act: str = "relu"
-    obs_ndim: int = 1
-    obs_categories: int = 0
 
     @nn.compact
     def __call__(self, obs: Array) -> Array:
-        x = encode_observation(obs, self.obs_ndim, self.obs_categories)
-        return jnp.tanh(_mlp(x, self.hidden, self.act, self.action_dim))
+        return jnp.tanh(self.features(obs, self.action_dim))
 
 
 @dataclasses.dataclass(frozen=True)
