@@ -76,7 +76,7 @@ def test_registry_finds_a2c():
         (dict(num_envs=0), "num_envs"),
         (dict(num_steps=-1), "num_steps"),
         (dict(trunk=(25, -50)), "trunk"),
-        (dict(activation="swish"), "activation"),
+        (dict(activation="sigmoidal"), "activation"),
         (dict(critic_output="sigmoid"), "critic_output"),
         (dict(obs_normalization="z"), "obs_normalization"),
         (dict(return_normalization="max"), "return_normalization"),

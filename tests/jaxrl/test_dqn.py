@@ -284,7 +284,7 @@ def test_epsilon_greedy_rates():
         (dict(hidden=(32, -1)), "hidden"),
         (dict(total_timesteps=4, num_envs=8), "less than one step"),
         (dict(priority_beta_start=2.0), "priority_beta_start"),
-        (dict(activation="swish"), "activation"),
+        (dict(activation="sigmoidal"), "activation"),
         (dict(dueling=True, hidden=()), "dueling"),
     ],
 )

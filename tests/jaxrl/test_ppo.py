@@ -114,7 +114,7 @@ def test_registered_and_validation():
     with pytest.raises(ValueError, match="less than one batch"):
         ppo.Config(total_timesteps=100).validate()
     with pytest.raises(ValueError, match="activation"):
-        ppo.Config(activation="swish").validate()
+        ppo.Config(activation="sigmoidal").validate()
     with pytest.raises(ValueError, match="actor_hidden"):
         ppo.Config(actor_hidden=[64]).validate()
     env, params = envs.make("CartPole-v1")

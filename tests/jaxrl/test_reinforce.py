@@ -64,7 +64,7 @@ def test_registry_finds_reinforce():
         (dict(num_envs=3), "divide"),
         (dict(max_episode_steps=0), "max_episode_steps"),
         (dict(hidden=(150, 0)), "hidden"),
-        (dict(activation="swish"), "activation"),
+        (dict(activation="sigmoidal"), "activation"),
         (dict(standardize="yes"), "standardize"),
         (dict(loss_reduction="max"), "loss_reduction"),
         (dict(lr=-1e-3), "lr"),
