@@ -1,4 +1,4 @@
-"""The learning-rate schedule every gradient-based algorithm shares.
+"""The learning-rate schedule and the gradient clip every gradient-based algorithm shares.
 
 A run either keeps its learning rate constant or decays it linearly to zero over the
 run (``anneal_lr``). ``learning_rate`` returns what ``optax`` takes: the rate itself, or
@@ -14,7 +14,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-__all__ = ["learning_rate"]
+__all__ = ["clip_by_global_norm", "learning_rate"]
 
 Schedule = Callable[[jax.Array], jax.Array]
 
@@ -73,3 +73,14 @@ def learning_rate(
         return lr * jnp.maximum(1.0 - done / total, 0.0)
 
     return annealed
+
+
+def clip_by_global_norm(grads: Any, max_norm: Any) -> Any:
+    """``grads`` scaled so their global norm is at most ``max_norm``; ``max_norm <= 0``
+    leaves them unchanged. ``max_norm`` may be a traced config leaf (a sweep vmaps over
+    it), so "no clipping" is a value, not a branch."""
+    import optax
+
+    norm = optax.tree.norm(grads)
+    scale = jnp.where(max_norm > 0, jnp.minimum(1.0, max_norm / jnp.maximum(norm, 1e-12)), 1.0)
+    return jax.tree.map(lambda g: g * scale, grads)

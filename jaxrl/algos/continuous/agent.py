@@ -52,6 +52,7 @@ from jaxrl.core import replay
 from jaxrl.core.agent import Agent, Metrics, episode_metrics
 from jaxrl.core.distributions import tanh_gaussian_sample
 from jaxrl.core.networks import concrete_spaces
+from jaxrl.core.schedules import clip_by_global_norm
 from jaxrl.core.value_targets import clipped_double_q_target
 from jaxrl.envs.core import Environment
 from jaxrl.envs.wrappers import EpisodeStatistics, VecEnv
@@ -99,16 +100,9 @@ class TrainState:
     updates: Array
 
 
-def _clip(grads: Any, max_norm: Array | float) -> Any:
-    """``grads`` scaled to a global norm of at most ``max_norm`` (0: unchanged)."""
-    norm = optax.tree.norm(grads)
-    scale = jnp.where(max_norm > 0, jnp.minimum(1.0, max_norm / jnp.maximum(norm, 1e-12)), 1.0)
-    return jax.tree.map(lambda g: g * scale, grads)
-
-
 def _descend(optimizer: optax.GradientTransformation, params: Any, opt_state: Any,
              grads: Any, max_norm: Array | float) -> tuple[Any, Any]:
-    updates, opt_state = optimizer.update(_clip(grads, max_norm), opt_state, params)
+    updates, opt_state = optimizer.update(clip_by_global_norm(grads, max_norm), opt_state, params)
     return optax.apply_updates(params, updates), opt_state
 
 

@@ -35,7 +35,7 @@ from jaxrl.algos.dqn.networks import init_params, q_network
 from jaxrl.core import replay
 from jaxrl.core.agent import Agent, Metrics, episode_metrics
 from jaxrl.core.exploration import epsilon_by_step, epsilon_greedy
-from jaxrl.core.schedules import learning_rate
+from jaxrl.core.schedules import clip_by_global_norm, learning_rate
 from jaxrl.envs.core import Environment
 from jaxrl.envs.wrappers import EpisodeStatistics, VecEnv
 
@@ -159,15 +159,6 @@ def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
     )
     optimizer = optax.adam(lr_schedule, eps=c.adam_eps)
 
-    def clip_grads(grads: Any) -> Any:
-        norm = optax.tree.norm(grads)
-        scale = jnp.where(
-            c.max_grad_norm > 0,
-            jnp.minimum(1.0, c.max_grad_norm / jnp.maximum(norm, 1e-12)),
-            1.0,
-        )
-        return jax.tree.map(lambda g: g * scale, grads)
-
     def epsilon(env_steps: Array) -> Array:
         return epsilon_by_step(
             c.epsilon_schedule, env_steps, c.epsilon_start, c.epsilon_end, c.epsilon_decay_steps
@@ -278,7 +269,8 @@ def make(config: Config, env: Environment, env_params: Any = None) -> Agent:
         index, batch = sample(state, key)
         (loss, (td, q_taken, priority)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             state.params, state.target_params, batch, index.weight)
-        updates, opt_state = optimizer.update(clip_grads(grads), state.opt_state, state.params)
+        grads = clip_by_global_norm(grads, c.max_grad_norm)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         grad_steps = state.grad_steps + 1
         if c.target == "hard":
