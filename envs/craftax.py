@@ -55,6 +55,11 @@ class CraftaxEnv(Environment):
         self._name = craftax_name
         self._classic = "Classic" in craftax_name
 
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The games this adapter runs (``envs.make("craftax/" + name)``)."""
+        return CRAFTAX_NAMES
+
     @property
     def name(self) -> str:
         return CRAFTAX_PREFIX + self._name

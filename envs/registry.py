@@ -8,9 +8,9 @@ structure); a keyword naming a field of its params (``max_steps_in_episode``,
 the closest valid names, before anything is compiled.
 
 Gymnax's environments are reachable under a ``gymnax/`` prefix
-(``make("gymnax/Acrobot-v1")``), adapted to this contract by ``GymnaxEnv``; Craftax's under
-``craftax/`` (``make("craftax/Craftax-Classic-Symbolic-v1")``, ``envs.craftax.CraftaxEnv``,
-listed by ``registered()`` when the craftax package is installed).
+(``make("gymnax/Acrobot-v1")``), adapted to this contract by ``GymnaxEnv``; other JAX
+environment libraries under theirs (``ADAPTERS``: ``make("craftax/Craftax-Classic-Symbolic-v1")``
+builds ``envs.craftax.CraftaxEnv``), listed by ``registered()`` when the library is installed.
 
 A user's own environment needs no registration: ``make("mypkg.envs:Corridor",
 length=8)`` imports ``mypkg.envs`` and builds ``Corridor`` (an ``Environment``
@@ -37,11 +37,16 @@ from .core import Environment
 from .validation import finite
 
 GYMNAX_PREFIX = "gymnax/"
-CRAFTAX_PREFIX = "craftax/"  # envs.craftax.CRAFTAX_PREFIX (not imported: craftax.py is lazy)
 
-
-def _no_options() -> None:
-    """The constructor options a prefixed name takes from ``make``: none (all params)."""
+#: JAX environment libraries adapted under a name prefix: prefix -> (the adapter class
+#: "module:Class", the package it needs, the jaxrl extra that installs it). The class takes
+#: the library's name of an environment as its first argument (its other arguments are
+#: ``make``'s static options, the rest of an environment's options its params' fields) and
+#: lists the names it adapts in a ``names()`` classmethod. Its module is imported only when
+#: such a name is made or listed.
+ADAPTERS: dict[str, tuple[str, str, str]] = {
+    "craftax/": ("jaxrl.envs.craftax:CraftaxEnv", "craftax", "craftax"),
+}
 
 # name -> ("module:factory", fixed keyword arguments)
 _REGISTRY: dict[str, tuple[str, dict[str, Any]]] = {}
@@ -77,22 +82,29 @@ def _gymnax_names() -> list[str]:
     return [GYMNAX_PREFIX + n for n in gymnax.registered_envs]
 
 
-def _craftax_names() -> list[str]:
+def _installed(package: str) -> bool:
     import importlib.util
 
-    from .craftax import CRAFTAX_NAMES, CRAFTAX_PREFIX
+    return importlib.util.find_spec(package) is not None
 
-    if importlib.util.find_spec("craftax") is None:
+
+def _adapter_names(prefix: str) -> list[str]:
+    """The names under an adapter's prefix (none when its library is not installed)."""
+    entry, package, _ = ADAPTERS[prefix]
+    if not _installed(package):
         return []
-    return [CRAFTAX_PREFIX + n for n in CRAFTAX_NAMES]
+    return [prefix + n for n in _load(entry).names()]
 
 
 def registered(include_gymnax: bool = True) -> list[str]:
-    """Every name ``make`` accepts: jaxrl's own first, then gymnax's and (installed)
-    Craftax's, prefixed; ``include_gymnax=False``: jaxrl's own only."""
+    """Every name ``make`` accepts: jaxrl's own first, then gymnax's and those of the other
+    libraries in ``ADAPTERS`` that are installed, prefixed; ``include_gymnax=False``:
+    jaxrl's own only."""
     names = list(_REGISTRY)
     if include_gymnax:
-        names += _gymnax_names() + _craftax_names()
+        names += _gymnax_names()
+        for prefix in ADAPTERS:
+            names += _adapter_names(prefix)
     return names
 
 
@@ -104,7 +116,7 @@ def is_builtin(name: Any) -> bool:
     class, ``package.module:ClassName``, nor a name a user registered for their code)?"""
     if not isinstance(name, str):
         return False
-    if name.startswith((GYMNAX_PREFIX, CRAFTAX_PREFIX)):
+    if name.startswith((GYMNAX_PREFIX, *ADAPTERS)):
         return True
     entry = _REGISTRY.get(name)
     return entry is not None and entry[0].startswith(BUILTIN_PREFIX)
@@ -172,15 +184,19 @@ def make(name: str, checked: bool = False, **options: Any) -> tuple[Environment,
         fixed: dict[str, Any] = {}
         # The gymnax class's own constructor options (DeepSea's size), the rest params.
         signature_of = type(gymnax.make(inner)[0])
-    elif name.startswith(CRAFTAX_PREFIX):
-        from .craftax import CRAFTAX_NAMES, CraftaxEnv
-
-        inner = name[len(CRAFTAX_PREFIX):]
-        if inner not in CRAFTAX_NAMES:
-            raise ValueError(f"unknown Craftax environment {inner!r}." + _closest(
-                name, [CRAFTAX_PREFIX + n for n in CRAFTAX_NAMES]))
-        factory, fixed = CraftaxEnv, {"craftax_name": inner}
-        signature_of = _no_options
+    elif name.startswith(tuple(ADAPTERS)):
+        prefix = next(p for p in ADAPTERS if name.startswith(p))
+        entry, package, extra = ADAPTERS[prefix]
+        if not _installed(package):
+            raise ValueError(f"{name} needs the {package} package: pip install 'jaxrl[{extra}]'")
+        known = _adapter_names(prefix)
+        if name not in known:
+            raise ValueError(f"unknown {prefix[:-1]} environment {name[len(prefix):]!r}."
+                             + _closest(name, known))
+        factory = _load(entry)
+        name_arg, *static = _constructor_options(factory, ordered=True)
+        fixed = {name_arg: name[len(prefix):]}
+        signature_of = _only(static)
     elif name not in _REGISTRY and ":" in name:  # a user's own "package.module:ClassName"
         factory, fixed = _load(name), {}
         # Only a class is taken from a name (it may come from a config file): calling any
@@ -214,13 +230,27 @@ def make(name: str, checked: bool = False, **options: Any) -> tuple[Environment,
     return env, params
 
 
-def _constructor_options(factory: Callable[..., Any]) -> set[str]:
+def _constructor_options(factory: Callable[..., Any], ordered: bool = False) -> Any:
+    """The keyword arguments a class or factory takes (a set; a list in order)."""
     target = factory.__init__ if inspect.isclass(factory) else factory
     sig = inspect.signature(target)
-    return {
+    names = [
         p.name for p in sig.parameters.values()
         if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    }
+    ]
+    return names if ordered else set(names)
+
+
+def _only(names: Collection[str]) -> Callable[..., None]:
+    """A stand-in signature taking exactly ``names`` (an adapter's options without the
+    library's name, which ``make`` fixes)."""
+    params = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY) for n in names]
+
+    def options(**_: Any) -> None:
+        """The static options of a prefixed name."""
+
+    options.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    return options
 
 
 def replace_params(params: Any, env_name: str, ctor_names: Collection[str] = frozenset(), **values: Any) -> Any:

@@ -158,6 +158,7 @@ def test_orthogonal_initializer_under_vmap_is_flax_per_seed(typed_key):
 AGENTS = [("ppo", "cartpole"), ("a2c", "tuned")]  # the agents with orthogonal init
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name, preset", AGENTS)
 def test_agents_start_where_they_did_before(name, preset, monkeypatch):
     """Each agent's whole vmapped initial state, built on jaxrl's initialiser, equals

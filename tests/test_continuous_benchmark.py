@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.heavy  # a benchmark script end to end
+
 PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "continuous.py"
 
 

@@ -123,6 +123,7 @@ def example_results(tmp_path_factory):
     return results, proc
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("page", sorted(EXAMPLE_PAGES))
 def test_page_examples_run(page, example_results):
     results, proc = example_results

@@ -57,6 +57,7 @@ def test_version_is_the_distributions():
     assert proc.stdout.strip() == f"jaxrl {jaxrl.__version__}" == f"jaxrl {metadata.version('jaxrl')}"
 
 
+@pytest.mark.heavy
 def test_a_users_own_envs_package_does_not_shadow_jaxrl(tmp_path):
     """A working directory with its own ``envs/`` package (common in RL code): training,
     listing and the README's PYTHONPATH=. pattern all use jaxrl's environments."""
@@ -88,6 +89,7 @@ def test_the_checkout_folder_is_not_importable_as_plain_envs():
     assert "import the environments as jaxrl.envs" in proc.stderr
 
 
+@pytest.mark.heavy
 def test_the_suite_runs_from_outside_the_repository(tmp_path):
     """Collect every test and run a few, with the working directory elsewhere (one pytest:
     collecting imports every test module; ``-k`` picks what runs)."""

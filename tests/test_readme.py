@@ -113,6 +113,7 @@ def test_readme_opens_with_install_and_test_commands_that_ci_runs():
     assert tests in ci, f"CI does not run the README's test command {tests!r}"
 
 
+@pytest.mark.heavy
 def test_readme_custom_environment_walkthrough(tmp_path):
     """The README's corridor: saved as corridor.py, trained, exported and run as written."""
     import os
@@ -152,6 +153,7 @@ def test_readme_custom_environment_walkthrough(tmp_path):
             (where, said.group(0), nice_bytes(policy_size))
 
 
+@pytest.mark.heavy
 def test_readme_user_algorithm_walkthrough(tmp_path):
     """The README's linear Q-learner, saved as my_algos.py in a directory outside the
     repository, trained, resumed, evaluated, exported, swept and listed by reference."""

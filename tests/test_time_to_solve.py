@@ -12,6 +12,8 @@ from pathlib import Path
 import jax
 import pytest
 
+pytestmark = pytest.mark.heavy  # a benchmark script end to end
+
 PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "time_to_solve.py"
 
 

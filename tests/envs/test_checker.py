@@ -26,8 +26,16 @@ BATCH = 1024  # the smoke test of every environment (tests/envs/test_smoke.py): 
 SMALLER_BATCH = {"Battle-v0": 64}  # 40 agents on a 20x20 board per copy: a smaller batch runs it
 
 
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in OWN + GYMNAX])
+# The default run checks a few; CI's heavy stage (-m heavy) checks every one.
+QUICK = {"CartPole-v1", "Gridworld-v0", "Maze-v0"}
+
+
+def _tiered(names, quick):
+    return [n if n in quick else pytest.param(
+        n, marks=pytest.mark.slow if n in SLOW else pytest.mark.heavy) for n in names]
+
+
+@pytest.mark.parametrize("name", _tiered(OWN + GYMNAX, QUICK))
 def test_every_built_in_environment_passes(name):
     env, params = envs.make(name)
     batch = SMALLER_BATCH.get(name, BATCH)
@@ -79,7 +87,7 @@ PROBES = {
 }
 
 
-@pytest.mark.parametrize("name", list(PROBES))
+@pytest.mark.parametrize("name", _tiered(list(PROBES), {"probe/constant"}))
 def test_every_probe_passes(name):
     env, params = PROBES[name]
     report = envs.check_env(env, params, num_steps=8, batch=4)
@@ -90,6 +98,7 @@ def test_every_probe_passes(name):
         assert report.terminated_seen and not report.truncated_seen
 
 
+@pytest.mark.heavy
 def test_wrapped_environments_pass():
     env, params = envs.make("CartPole-v1")
     wrapped = envs.wrappers.TimeLimit(envs.wrappers.EpisodeStatistics(

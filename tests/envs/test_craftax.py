@@ -17,6 +17,7 @@ from jaxrl.envs.core import split_step_key  # noqa: E402
 NAME = "craftax/Craftax-Classic-Symbolic-v1"
 
 
+@pytest.mark.heavy
 def test_transitions_match_the_library_and_the_flags_split_its_done():
     env, params = envs.make(NAME, max_timesteps=60)  # 60 steps: truncations in the run
     lib = env._env

@@ -277,6 +277,7 @@ def test_battle_render():
 
 
 # ------------------------------------------------------------------------------ JaxMARL
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", ["Battle-v0", "Ising1D-v0"])
 def test_a_jaxmarl_style_loop_steps_our_worlds(name):
     env_, params = envs.make(name, max_steps_in_episode=5, **SMALL[name])
@@ -315,6 +316,7 @@ def test_jaxmarl_view_refuses_a_single_agent_env():
         to_jaxmarl(env, params)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", ["Battle-v0", "Ising1D-v0"])
 def test_jaxmarls_own_wrappers_and_rollout_manager_run_our_worlds(name):
     """With jaxmarl installed the view is a JaxMARL ``MultiAgentEnv``: JaxMARL's

@@ -36,6 +36,7 @@ def _check(name):
 # tests/envs/test_checker.py::test_every_built_in_environment_passes.
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", [
     n if n in GYMNAX_FAST else pytest.param(n, marks=pytest.mark.slow)
     for n in GYMNAX if n not in GYMNAX_BROKEN])

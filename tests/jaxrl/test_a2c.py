@@ -179,6 +179,7 @@ def test_windowed_mean():
     np.testing.assert_allclose(got, [1.0, 1.0, 5 / 3, 10 / 4])
 
 
+@pytest.mark.heavy
 def test_learn_gae_branch_matches_n_step_branch_at_lambda_one():
     """``gae_lambda=1`` takes the plain N-step path; lambda just below 1 takes the GAE
     path. One learning step on the same rollout must see the same losses and gradient
@@ -232,6 +233,7 @@ def test_probe_truncation_is_bootstrapped(probes):
     np.testing.assert_allclose(values[TRUNCATE, 0], 1 / (1 - PROBE.gamma), atol=0.1)
 
 
+@pytest.mark.heavy
 def test_probe_monte_carlo_mode():
     cfg = PROBE.replace(mode="monte_carlo", total_timesteps=8 * 2 * 400)
     values, _, metrics = train_probes(cfg, jnp.array([TWO_STEP, TRUNCATE]))
@@ -260,6 +262,7 @@ def cartpole_v1():
     return envs.make("CartPole-v1")
 
 
+@pytest.mark.heavy
 def test_book_preset_runs_and_counts_steps(cartpole_v1):
     env, params = cartpole_v1
     cfg = a2c.PRESETS["book"].config.replace(total_timesteps=7 * 10 * 5)

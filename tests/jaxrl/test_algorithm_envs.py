@@ -59,6 +59,7 @@ def test_encode_observation_one_hot_by_hand():
     assert y.dtype == jnp.float32 and y.shape == (5, 6) and float(y.sum()) == 30.0
 
 
+@pytest.mark.heavy
 def test_dqn_trains_on_taxi_one_hot():
     """Taxi's observation is one integer; the Q-network reads it one-hot (500 inputs)."""
     from jaxrl.algos import dqn

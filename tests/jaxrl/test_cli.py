@@ -134,6 +134,7 @@ def test_resume_is_bit_identical(runs):
         assert np.asarray(a[k]).tobytes() == np.asarray(b[k]).tobytes(), k
 
 
+@pytest.mark.heavy
 def test_checkpoint_of_another_shape_or_algorithm_is_refused(runs, tmp_path):
     root, cache = runs["root"], runs["cache"]
     d = tmp_path / "wider"
@@ -282,6 +283,7 @@ def test_python_dash_m_and_help():
         assert word in proc.stdout
 
 
+@pytest.mark.heavy
 def test_sweep_grid_as_one_program(runs, tmp_path):
     proc = jaxrl("sweep", "q_learning", "--env", "Gridworld-v0", "--grid", "lr=0.1,0.5",
                  "--seeds", "2", "--total-steps", "2048", "--out", "sw", cwd=tmp_path,

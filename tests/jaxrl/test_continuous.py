@@ -215,7 +215,7 @@ PROBE_CONFIGS = {
 }
 
 
-@pytest.mark.parametrize("name", ["sac", "td3"])
+@pytest.mark.parametrize("name", ["sac", pytest.param("td3", marks=pytest.mark.heavy)])
 def test_probes_learn_the_best_action_and_bootstrap_through_a_time_limit(name):
     record, config = algos.get(name), PROBE_CONFIGS[name]
     gain_env = probes.ContinuousProbe()
@@ -238,6 +238,7 @@ def test_probes_learn_the_best_action_and_bootstrap_through_a_time_limit(name):
         assert np.all(np.isnan(loss[:99])) and np.all(np.isfinite(loss[99:]))
 
 
+@pytest.mark.heavy
 def test_warm_up_is_uniform_then_the_policy_explores():
     """Before learning_starts every action is uniform on the bounds; seeds differ."""
     env, params = envs.make("gymnax/Pendulum-v1")
@@ -264,6 +265,7 @@ TINY = ["--set", "hidden=[16]", "--set", "batch_size=16", "--set", "learning_sta
 
 
 
+@pytest.mark.heavy
 def test_stop_resume_eval_play_export_through_the_cli(tmp_path, capsys):
     """SAC through every command (TD3 shares the loop, the run code and the checkpoint)."""
     name = "sac"
@@ -294,6 +296,7 @@ def test_stop_resume_eval_play_export_through_the_cli(tmp_path, capsys):
     assert config["algorithm"] == name and config["config"]["batch_size"] == 16
 
 
+@pytest.mark.heavy
 def test_a_sweep_vmaps_over_the_learning_rates_and_the_temperature():
     from jaxrl.runs.sweep import sweep
 

@@ -331,6 +331,7 @@ def rnd_run():  # RND, the bonus added to the reward, whitened input (slow tests
     return _ppo("rnd", normalize_obs=True)
 
 
+@pytest.mark.heavy
 def test_ppo_intrinsic_gae_runs_through_episode_ends(icm_run):
     """Inside PPO's update: the extrinsic GAE stops at the rollout's episode ends, the
     intrinsic one (``intrinsic_gamma`` 0.9) runs on through them; both checked against
@@ -426,6 +427,7 @@ def test_rnd_finds_the_far_goal_of_the_tree_maze():
 
 
 # ------------------------------------------------------------------ DQN wrapped (the book's)
+@pytest.mark.heavy
 def test_dqn_with_icm():
     """``dqn.Config(curiosity="icm")``: every stored reward is ``extrinsic_coef * r + r_int``
     (here the maze pays nothing and extrinsic_coef is 0: the stored rewards are the bonus),

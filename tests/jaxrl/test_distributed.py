@@ -25,6 +25,8 @@ from jaxrl.cli import main as cli_main
 from jaxrl.parallel import launch
 from jaxrl.parallel import processes as distributed
 
+pytestmark = pytest.mark.heavy  # forced devices and several processes
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -117,7 +117,9 @@ def trained(name, watch=None) -> Run:
 
 # --------------------------------------------------------------------------------- probes
 @pytest.mark.parametrize("variant", [  # C51's probe is slow (the coin probe covers C51 fast)
-    pytest.param(v, marks=pytest.mark.slow) if v == "c51_per_dueling" else v for v in VARIANTS])
+    pytest.param(v, marks=pytest.mark.slow) if v == "c51_per_dueling"
+    else v if v == "default" else pytest.param(v, marks=pytest.mark.heavy)  # CI: every one
+    for v in VARIANTS])
 def test_probes_are_solved_exactly(variant):
     run = trained(variant)
     tol = 0.1

@@ -173,6 +173,7 @@ def test_selection_statistics():
     np.testing.assert_allclose(np.bincount(picks) / picks.size, 0.25, atol=0.01)
 
 
+@pytest.mark.heavy
 def test_elitism_never_loses_the_best():
     cfg = ga.Config(population_size=16, elites=2, mutation_rate=1.0, mutation_scale=1.0)
     layers = np.zeros(5, np.int32)
@@ -196,6 +197,7 @@ def test_elitism_never_loses_the_best():
     assert not np.any(np.all(new[:, 2:] == best[:, None], axis=-1))
 
 
+@pytest.mark.heavy
 def test_hello_world_string_ga_converges():
     """The chapter's warm-up: evolve "Hello World!" from random characters with the same
     operators (one gene per character, read as its rounded character code; each gene is

@@ -174,6 +174,7 @@ def _fixture_policies(env):
     return attacker, marcher
 
 
+@pytest.mark.heavy
 def test_head_to_head_counts_both_colours_from_the_first_side():
     """A hand-set attacker against a hand-set marcher that walks into it and never
     hits back: the attacker loses nobody and wins nearly every battle whether it plays

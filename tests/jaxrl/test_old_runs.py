@@ -299,7 +299,9 @@ def test_export_acts_as_the_old_export(name, loaded, tmp_path):
         np.asarray(jaxrl.load_policy(old_file, seed=other.seed)(obs)), other_greedy)
 
 
-@pytest.mark.parametrize("name", sorted(RESUMABLE))
+@pytest.mark.parametrize("name", [  # one in the default run, every one in CI's heavy stage
+    n if n == "dqn_cartpole_stopped" else pytest.param(n, marks=pytest.mark.heavy)
+    for n in sorted(RESUMABLE)])
 def test_resume_ends_as_the_old_code_without_a_stop(name, loaded, tmp_path):
     """A stopped old run resumed by today's code ends bit-identical to the old code's
     uninterrupted run: metrics in memory and in metrics.csv, summary, whole state."""
@@ -363,6 +365,7 @@ def test_resume_ends_as_the_old_code_without_a_stop(name, loaded, tmp_path):
                       f"{name} resumed, loaded back, vs {RESUMABLE[name]}")
 
 
+@pytest.mark.heavy
 def test_commands_eval_play_export(commands, loaded):
     """``jaxrl eval``, ``play`` and ``export`` on an old run, as a user types them."""
     out = commands.results()

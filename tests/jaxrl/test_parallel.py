@@ -13,6 +13,8 @@ import pytest
 
 from jaxrl.parallel import devices as par
 
+pytestmark = pytest.mark.heavy  # several CPU devices in child processes
+
 CHILD = textwrap.dedent(
     """
     import os, tempfile

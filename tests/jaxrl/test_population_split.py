@@ -21,6 +21,8 @@ from test_distributed import _env  # child processes' environment (this folder i
 
 from jaxrl.cli import main as cli_main
 
+pytestmark = pytest.mark.heavy  # several CPU devices in child processes
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

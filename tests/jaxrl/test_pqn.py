@@ -157,6 +157,7 @@ TINY = ["--set", "num_envs=4", "--set", "num_steps=8", "--set", "epochs=1",
 
 
 
+@pytest.mark.heavy
 def test_stop_resume_eval_export_through_the_cli(tmp_path, capsys):
     full, part = tmp_path / "full", tmp_path / "part"
     base = ["train", "pqn", "--seeds", "2", "--chunk", "2", "--quiet", *TINY]

@@ -200,6 +200,7 @@ def test_old_names_are_aliases_of_the_new(tmp_path):
     assert old_spec.differences(changed) == ["config.lr: 0.001 vs 0.5"]
 
 
+@pytest.mark.heavy
 def test_a_run_directory_in_the_old_names_resumes_twice(tmp_path):
     """config.json in the old names (``total_steps``, ``learning_rate``) beside a checkpoint
     in the new: the two specs are the same run; it resumes, stops, resumes again to the
@@ -327,6 +328,7 @@ def test_default_environment_is_the_algorithms_own():
         run.make_spec("contextual_bandit", "CartPole-v1")
 
 
+@pytest.mark.heavy
 def test_sweep_and_train_give_seed_i_the_same_run():
     from jaxrl.runs.sweep import sweep
 

@@ -659,6 +659,7 @@ def _stop_everywhere(root: Path, chunk: int, every: int, stops: list[int]) -> No
         shutil.rmtree(d)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("setting", list(SETTINGS))
 def test_resume_from_every_stopping_point_is_bit_identical(setting, tmp_path, no_plot):
     chunk, every = SETTINGS[setting]
@@ -1182,6 +1183,7 @@ PROBE_LONG = ["train", PROBE, "--env", ENV, "--seeds", "2", "--total-steps", "32
               "--checkpoint-every", "6", "-q"]
 
 
+@pytest.mark.heavy
 def test_kill_9_then_resume_is_bit_identical(tmp_path):
     """SIGKILL of the CLI at a random point, then ``--resume``: the uninterrupted run's bytes.
 

@@ -139,6 +139,7 @@ def test_sweep_shapes_and_order(tiny_sweep):
     assert result.compile_seconds > 0 and result.run_seconds > 0
 
 
+@pytest.mark.heavy
 def test_sweep_matches_a_standalone_run(tiny_sweep):
     """Setting 3, seed 1 of the batched program = the same config trained alone."""
     result, (env, params) = tiny_sweep

@@ -75,6 +75,7 @@ def swept(tmp_path_factory):
     return d, caught[0], out
 
 
+@pytest.mark.heavy
 def test_every_setting_is_a_run(swept):
     d, result, out = swept
     assert result.kept == (0, 1, 2, 3)

@@ -220,6 +220,7 @@ def gridworld_player():
     return env, params, out
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("algorithm", tabular.ALGORITHMS)
 def test_gridworld_player_mode_wins_optimally_from_every_free_cell(gridworld_player, algorithm):
     env, params, out = gridworld_player
