@@ -93,7 +93,7 @@ def _adapter_names(prefix: str) -> list[str]:
     entry, package, _ = ADAPTERS[prefix]
     if not _installed(package):
         return []
-    return [prefix + n for n in _load(entry).names()]
+    return [prefix + n for n in cast(Any, _load(entry)).names()]
 
 
 def registered(include_gymnax: bool = True) -> list[str]:
