@@ -46,6 +46,7 @@ GYMNAX_PREFIX = "gymnax/"
 #: such a name is made or listed.
 ADAPTERS: dict[str, tuple[str, str, str]] = {
     "craftax/": ("jaxrl.envs.craftax:CraftaxEnv", "craftax", "craftax"),
+    "xminigrid/": ("jaxrl.envs.xminigrid_env:XMiniGridEnv", "xminigrid", "xminigrid"),
 }
 
 # name -> ("module:factory", fixed keyword arguments)
