@@ -813,9 +813,13 @@ def _list_envs(gymnax: bool) -> list[str]:
         lines.append("gymnax environments (adapted): " + ", ".join(extra))
     else:
         lines.append(f"(+ {len(extra)} gymnax environments as gymnax/NAME: 'jaxrl list envs --gymnax')")
-    craftax = [n for n in envs.registered(include_gymnax=True) if n.startswith("craftax/")]
-    lines.append("craftax: " + (", ".join(craftax) if craftax else
-                                "not installed (pip install 'jaxrl[craftax]' adds craftax/NAME)"))
+    from jaxrl.envs.registry import ADAPTERS
+
+    every = envs.registered(include_gymnax=True)
+    for prefix, (_, _, extra_name) in ADAPTERS.items():
+        names = [n for n in every if n.startswith(prefix)]
+        lines.append(f"{prefix[:-1]}: " + (", ".join(names) if names else
+                     f"not installed (pip install 'jaxrl[{extra_name}]' adds {prefix}NAME)"))
     return lines
 
 

@@ -10,6 +10,14 @@ boundaries, and a run stopped and resumed at any update ends bit-identical to an
 uninterrupted one. Between chunks the host writes metrics, draws progress and saves
 checkpoints while the next chunk already runs (JAX dispatch is asynchronous).
 
+A checkpoint is written off the training path: the logs are flushed and described on the
+main thread, then a thread of its own copies a device snapshot of the state to the host,
+serialises, hashes and writes it (atomically, as ever: the old file or the new one,
+whole) while the main thread goes on with the next chunks. One write is in flight at a
+time; the run's first checkpoint (it may commit an overwrite), its last one and those of
+several processes are written in line; a write's error is raised on the main thread, and
+the run does not return (nor stop on Ctrl-C) before the write in flight is on disk.
+
 Interrupts: the first Ctrl-C stops after the running chunk, with a checkpoint (during
 compilation: before the first chunk); a second one aborts at once (exit 130), keeping
 the last checkpoint. Non-finite losses or parameters stop the run (``TrainingError``)
@@ -388,6 +396,7 @@ def drive(
         in_step = distributed.any_process(any(
             type(c).__module__ != "jaxrl.output.tracking" for c in callbacks if c is not None))
         callbacks = CallbackList(callbacks)
+        writer = _CheckpointWriter(callbacks)
         callbacks.on_start(RunInfo.from_spec(spec, getattr(run_dir, "path", None),
                                              updates_done=done, env_steps=steps if done else None))
         # The table's compile column and the progress note are the same number.
@@ -458,8 +467,10 @@ def drive(
                 stopping = asked or new_done >= target
                 # The next chunk takes over new_state's buffers (donated): a checkpoint due
                 # now is taken from a device copy made first (asynchronous, like the chunk).
-                snapshot = _device_copy(new_state) if checkpointing and not stopping \
-                    and every and new_done % every == 0 else None
+                snapshot = None
+                if checkpointing and not stopping and every and new_done % every == 0:
+                    writer.wait()  # one write in flight, one snapshot held at most
+                    snapshot = _device_copy(new_state)
                 # Launch the next chunk before the (rest of the) host work: it overlaps.
                 pending = None if stopping else compiled(new_state, np.int32(next_n(new_done)))
                 if not in_step:
@@ -482,20 +493,30 @@ def drive(
                 bar.update(done, float(np.sum(steps)), cur_ret, cur_spread, final=stopping)
                 if on_chunk is not None:
                     on_chunk(done, metrics)
+                writer.poll()
                 if checkpointing and (stopping or (every and done % every == 0)):
                     saved = state if snapshot is None else snapshot
                     host_state = to_host(saved) if distributed.is_multiprocess() else saved
                     if run_dir is not None:
-                        run_dir.save_checkpoint(spec, host_state, done, steps,
-                                                processes=distributed.process_count())
-                        callbacks.on_checkpoint(done)
+                        extra = run_dir.checkpoint_extra(spec, steps,
+                                                         processes=distributed.process_count())
+                        write = (lambda rd=run_dir, s=host_state, d=done, e=extra:
+                                 rd.write_checkpoint(spec, s, d, e))
+                        # In line: the last one, one that commits an overwrite, and one
+                        # of several processes (process 0 alone writes, the rest wait).
+                        in_line = (snapshot is None or run_dir.staging
+                                   or distributed.is_multiprocess())
+                        writer.submit(write, done, wait=in_line)
                 if stopping:
                     pending = None
                     if stopped_by is not None and done < spec.num_updates:
                         bar.note(f"stopped at update {done}/{spec.num_updates}: "
                                     f"{stopped_by}")
         finally:
-            bar.close()
+            try:
+                writer.wait()  # the write in flight is on disk (or its error raised)
+            finally:
+                bar.close()
         run_seconds = time.perf_counter() - t_run
         jax.block_until_ready(state)
         if distributed.is_multiprocess():
@@ -535,6 +556,51 @@ def _chunk_callbacks(callbacks: CallbackList, first_update: int,
 
 _TOO_BIG = ("use fewer seeds, fewer environment copies (num_envs), smaller batches or "
             "buffers, or a smaller environment")
+
+
+class _CheckpointWriter:
+    """Writes checkpoints on a thread of its own, one at a time. ``submit(write, done)``
+    starts ``write()`` once the previous write has finished; ``poll()`` (between chunks)
+    and ``wait()`` report finished writes to the callbacks (``on_checkpoint``) on the
+    calling thread and raise a write's error there."""
+
+    def __init__(self, callbacks: CallbackList) -> None:
+        self._callbacks = callbacks
+        self._thread: threading.Thread | None = None
+        self._done = 0
+        self._error: BaseException | None = None
+
+    def _run(self, write: Callable[[], None]) -> None:
+        try:
+            write()
+        except BaseException as e:  # raised again on the main thread
+            self._error = e
+
+    def submit(self, write: Callable[[], None], done: int, wait: bool = False) -> None:
+        """Start ``write()`` on the writer's thread, or (``wait``) run it here."""
+        self.wait()
+        if wait:
+            write()
+            self._callbacks.on_checkpoint(done)
+            return
+        self._done = done
+        self._thread = threading.Thread(target=self._run, args=(write,), daemon=True,
+                                        name="jaxrl-checkpoint")
+        self._thread.start()
+
+    def poll(self) -> None:
+        if self._thread is not None and not self._thread.is_alive():
+            self.wait()
+
+    def wait(self) -> None:
+        if self._thread is None:
+            return
+        self._thread.join()
+        self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        self._callbacks.on_checkpoint(self._done)
 
 
 def _device_copy(state: Any) -> Any:

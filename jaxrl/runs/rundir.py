@@ -690,16 +690,30 @@ class RunDir:
 
         ``processes``: how many processes trained the run (kept when more than one, so a
         resume with another count is refused)."""
+        self.write_checkpoint(spec, state, updates_done,
+                              self.checkpoint_extra(spec, env_steps, processes))
+
+    def checkpoint_extra(self, spec: RunSpec, env_steps: Sequence[int],
+                         processes: int = 1) -> dict[str, Any]:
+        """The first half of ``save_checkpoint``, on the thread that writes the logs:
+        flush them and describe them as they stand (the checkpoint records how much of
+        ``metrics.csv`` belongs to it)."""
         csv_bytes, csv_sha = self.csv.flush() if self.csv is not None else (0, "")
         if self.events is not None:
             self.events.flush()
+        return {"spec": spec.to_json(), "csv_bytes": csv_bytes, "csv_sha256": csv_sha,
+                "env_steps": [int(x) for x in env_steps],
+                **({"processes": int(processes)} if processes != 1 else {})}
+
+    def write_checkpoint(self, spec: RunSpec, state: Any, updates_done: int,
+                         extra: dict[str, Any]) -> None:
+        """The second half: the checkpoint file (atomic: the old one or the new one,
+        whole); an overwrite's first one also commits the staged run. It touches no log,
+        so it may run on another thread once the run is committed (``staging`` False)."""
         files.refuse_odd(self.write_path / CHECKPOINT_FILE)
         ckpt.save(
             self.write_path / CHECKPOINT_FILE, state, algorithm=spec.algorithm, env=spec.env,
-            config=spec.config, updates_done=updates_done,
-            extra={"spec": spec.to_json(), "csv_bytes": csv_bytes, "csv_sha256": csv_sha,
-                   "env_steps": [int(x) for x in env_steps],
-                   **({"processes": int(processes)} if processes != 1 else {})},
+            config=spec.config, updates_done=updates_done, extra=extra,
         )
         if self.staging:
             self._commit()
