@@ -19,12 +19,14 @@ import itertools
 import math
 import os
 import re
+import socket
+import struct
 import sys
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import numpy as np
 
@@ -136,17 +138,14 @@ class TensorBoardLogger:
     def __init__(self, logdir: str | os.PathLike, seeds: int = 1, *, per_seed: bool | None = None,
                  purge_step: int | Sequence[int] | np.ndarray | None = None,
                  flush_secs: int = 30):
-        from tensorboardX import SummaryWriter
-
         self.logdir = Path(logdir)
         self.seeds = int(seeds)
         self.per_seed = (1 < self.seeds <= MAX_SEED_RUNS) if per_seed is None else bool(per_seed)
         mean_purge, seed_purge = _purge_steps(purge_step, self.seeds)
 
-        def writer(path: Path, purge: int | None) -> Any:
+        def writer(path: Path, purge: int | None) -> _EventFile:
             suffix = f".{time.time_ns():020d}.{os.getpid()}.{next(_file_ids)}{EVENT_FILE_SUFFIX}"
-            return SummaryWriter(str(path), purge_step=purge, flush_secs=flush_secs,
-                                 filename_suffix=suffix)
+            return _EventFile(path, suffix, purge, flush_secs)
 
         self.logdir.mkdir(parents=True, exist_ok=True)
         # Event files are written only into real folders, never through a link elsewhere.
@@ -170,13 +169,10 @@ class TensorBoardLogger:
 
     def log(self, metrics: Mapping[str, np.ndarray]) -> None:
         """Write ``metrics[name]: [seeds, n]`` (``env_steps`` included) for ``n`` updates."""
-        from tensorboardX.proto.summary_pb2 import Summary
-
         steps, means = seed_means(metrics)
         tags = list(means)
         columns = np.stack([means[t] for t in tags], axis=1) if tags else np.zeros((len(steps), 0))
-        for u, step in enumerate(steps):
-            self._write(self._mean, Summary, int(step), tags, columns[u])
+        self._mean.scalar_rows(steps, tags, columns)
         if len(steps):
             self.last_step = int(steps[-1])
         if not self._seeds:
@@ -187,19 +183,7 @@ class TensorBoardLogger:
         stacked = (np.stack([np.asarray(metrics[k], np.float64) for k in names], axis=2)
                    if names else np.zeros(env_steps.shape + (0,)))
         for s, w in enumerate(self._seeds):
-            for u in range(env_steps.shape[1]):
-                self._write(w, Summary, int(env_steps[s, u]), seed_tags, stacked[s, u])
-
-    @staticmethod
-    def _write(writer: Any, summary_cls: Any, step: int, tags: Sequence[str],
-               values: np.ndarray) -> None:
-        # One event per step holding every tag: add_scalar would make one event per value,
-        # about 20x slower for a run with many seeds and metrics.
-        ok = np.isfinite(values)
-        if ok.any():
-            summary = summary_cls(value=[summary_cls.Value(tag=t, simple_value=float(v))
-                                         for t, v, good in zip(tags, values, ok) if good])
-            writer.file_writer.add_summary(summary, step)
+            w.scalar_rows(env_steps[s], seed_tags, stacked[s])
 
     def hparams(self, params: Mapping[str, Any]) -> None:
         """Record the run's hyperparameters for TensorBoard's HParams tab.
@@ -213,7 +197,7 @@ class TensorBoardLogger:
 
         clean = {str(k): _hparam_value(v) for k, v in params.items()}
         _, session_start, _ = hparams({k: v for k, v in clean.items() if v is not None}, {})
-        self._mean.file_writer.add_summary(session_start)
+        self._mean.add_summary(session_start)
 
     def end(self, final: Mapping[str, float] | None = None, *, step: int | None = None,
             status: str = "success") -> None:
@@ -231,14 +215,14 @@ class TensorBoardLogger:
             step = self.last_step if self.last_step is not None else max(self._resume_step - 1, 0)
         if final:
             tags = list(final)
-            self._write(self._mean, Summary, int(step), tags,
-                        np.array([_to_float(final[t]) for t in tags], np.float64))
+            self._mean.scalar_rows([step], tags,
+                                   np.array([[_to_float(final[t]) for t in tags]], np.float64))
         if status is not None:
             info = SessionEndInfo(status=Status.Value(f"STATUS_{status.upper()}"))
             content = HParamsPluginData(session_end_info=info, version=0)
             metadata = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(
                 plugin_name="hparams", content=content.SerializeToString()))
-            self._mean.file_writer.add_summary(Summary(value=[
+            self._mean.add_summary(Summary(value=[
                 Summary.Value(tag="_hparams_/session_end_info", metadata=metadata)]))
 
     def flush(self) -> None:
@@ -255,6 +239,132 @@ class TensorBoardLogger:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+class _EventFile:
+    """One TensorBoard event file, written in line by jaxrl itself: each event is encoded
+    here (the few protocol-buffer fields a scalar event has, by hand; other summaries by
+    their protobuf classes) and framed as a TFRecord (length, data, masked CRC-32C from
+    the ``crc32c`` package, tensorboardX's pure-Python one without it), straight into the
+    file's buffer, with no queue or thread in between. (tensorboardX's ``SummaryWriter``
+    builds a protobuf object per value and hands every event through a multiprocessing
+    queue and a thread: seconds per run at one event per update and seed.) ``flush``
+    puts everything written so far on disk (done at least every ``flush_secs`` while
+    events come in, and by every checkpoint). ``purge_step``: the first events say that a
+    resumed run goes on from that step (TensorBoard then hides the events at or after it
+    that earlier files hold), as ``SummaryWriter(purge_step=...)`` does. The file is named
+    as tensorboardX names its files."""
+
+    def __init__(self, logdir: Path, suffix: str, purge_step: int | None = None,
+                 flush_secs: float = 30.0):
+        logdir.mkdir(parents=True, exist_ok=True)
+        now = time.time()
+        self.path = logdir / f"events.out.tfevents.{str(now)[:10]}.{socket.gethostname()}{suffix}"
+        self._file = open(self.path, "wb")  # noqa: SIM115 - closed by close()
+        self._flush_secs = float(flush_secs)
+        self._flushed = time.monotonic()
+        self._prefixes: dict[str, bytes] = {}
+        self._event(_pb_bytes(3, b"brain.Event:2"), wall_time=now)  # file_version
+        if purge_step is not None:
+            self._event(_pb_bytes(3, b"brain.Event:2"), step=purge_step)
+            # session_log (field 7) {status (field 1) = START (1)}
+            self._event(_pb_bytes(7, b"\x08\x01"), step=purge_step)
+
+    def add_summary(self, summary: Any, step: int | None = None) -> None:
+        """A protobuf ``Summary`` (hparams, session end) as an event."""
+        self._event(_pb_bytes(5, summary.SerializeToString()), step=step)
+
+    def scalar_rows(self, steps: Sequence[int] | np.ndarray, tags: Sequence[str],
+                    rows: np.ndarray) -> None:
+        """One event per row ``u``: ``tags[i]: rows[u, i]`` (float32, as TensorBoard keeps
+        them) at step ``steps[u]``; non-finite values are left out, and a row with none
+        finite makes no event. (One event per step holding every tag: one event per value
+        would be about 20x slower for a run with many seeds and metrics.)"""
+        rows = np.asarray(rows, np.float64).reshape(len(steps), len(tags))
+        ok = np.isfinite(rows)
+        every = ok.all(axis=1)
+        raw = np.ascontiguousarray(rows, "<f4").tobytes()
+        prefixes = [self._prefix(t) for t in tags]
+        width = 4 * len(tags)
+        for u, step in enumerate(steps):
+            at = u * width
+            if every[u]:
+                body = b"".join([p + raw[at + 4 * i:at + 4 * i + 4]
+                                 for i, p in enumerate(prefixes)])
+            elif ok[u].any():
+                body = b"".join([p + raw[at + 4 * i:at + 4 * i + 4]
+                                 for i, p in enumerate(prefixes) if ok[u, i]])
+            else:
+                continue
+            self._event(_pb_bytes(5, body), step=int(step))
+
+    def _prefix(self, tag: str) -> bytes:
+        """A ``Summary.value`` entry up to its float: field 1 {tag (field 1), simple_value
+        (field 2, fixed32)}, whose 4 bytes follow."""
+        prefix = self._prefixes.get(tag)
+        if prefix is None:
+            inner_head = _pb_bytes(1, tag.encode()) + b"\x15"
+            prefix = self._prefixes[tag] = b"\x0a" + _varint(len(inner_head) + 4) + inner_head
+        return prefix
+
+    def _event(self, payload: bytes, step: int | None = None,
+               wall_time: float | None = None) -> None:
+        # Event: wall_time (field 1, double), step (field 2, varint), then the payload field
+        head = b"\x09" + struct.pack("<d", time.time() if wall_time is None else wall_time)
+        if step is not None:
+            head += b"\x10" + _varint(int(step))
+        data = head + payload
+        length = struct.pack("<Q", len(data))
+        self._file.write(length + struct.pack("<I", _masked_crc(length)) + data
+                         + struct.pack("<I", _masked_crc(data)))
+        if time.monotonic() - self._flushed >= self._flush_secs:
+            self.flush()
+
+    def flush(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._flushed = time.monotonic()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self.flush()
+            self._file.close()
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _pb_bytes(field: int, data: bytes) -> bytes:
+    """A length-delimited protobuf field."""
+    return _varint(field << 3 | 2) + _varint(len(data)) + data
+
+
+def _crc32c_function() -> Callable[[bytes], int]:
+    try:
+        from crc32c import crc32c  # the C implementation
+
+        return cast(Callable[[bytes], int], crc32c)
+    except ImportError:  # pragma: no cover - crc32c is a dependency
+        from tensorboardX.crc32c import crc32c as slow
+
+        return cast(Callable[[bytes], int], slow)
+
+
+_CRC32C = _crc32c_function()
+
+
+def _masked_crc(data: bytes) -> int:
+    crc = _CRC32C(data) & 0xFFFFFFFF
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
 def _to_float(value: Any) -> float:

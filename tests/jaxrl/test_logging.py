@@ -254,3 +254,42 @@ def test_progress_compile_timer_ticks_while_blocked():
     p.update(10, 10.0, 1.0, final=True)
     shown = re.findall(r"compiling\.\.\. (\d+\.\d) s", ANSI.sub("", out.getvalue()))
     assert len(set(shown)) >= 2, shown
+
+
+def test_event_records_are_tensorboardx_protobufs_with_valid_checksums(tmp_path, monkeypatch):
+    """jaxrl encodes scalar events itself: each record must be the bytes the protobuf
+    classes give for the same event, framed with tensorboardX's masked CRC-32C."""
+    import struct
+
+    from tensorboardX.proto.event_pb2 import Event, SessionLog
+    from tensorboardX.proto.summary_pb2 import Summary
+    from tensorboardX.record_writer import masked_crc32c
+
+    from jaxrl.output import logging as L
+
+    monkeypatch.setattr(L.time, "time", lambda: 1234.5)
+    f = L._EventFile(tmp_path, ".x", purge_step=300)
+    values = np.array([1.5, -2.25, 1e-8], np.float64)
+    f.scalar_rows([301, 302], ["train/a", "loss/b" * 30, "c"],  # a tag over 127 bytes
+                  np.stack([values, [np.nan, np.nan, np.inf]]))  # no finite value: no event
+    f.add_summary(Summary(value=[Summary.Value(tag="t", simple_value=3.0)]), step=7)
+    f.close()
+    raw, records = f.path.read_bytes(), []
+    while raw:
+        (n,) = struct.unpack("<Q", raw[:8])
+        assert struct.unpack("<I", raw[8:12])[0] == masked_crc32c(raw[:8])
+        data = raw[12:12 + n]
+        assert struct.unpack("<I", raw[12 + n:16 + n])[0] == masked_crc32c(data)
+        records.append(data)
+        raw = raw[16 + n:]
+    want = [
+        Event(wall_time=1234.5, file_version="brain.Event:2"),
+        Event(wall_time=1234.5, step=300, file_version="brain.Event:2"),
+        Event(wall_time=1234.5, step=300, session_log=SessionLog(status=SessionLog.START)),
+        Event(wall_time=1234.5, step=301, summary=Summary(value=[
+            Summary.Value(tag=t, simple_value=float(v))
+            for t, v in zip(["train/a", "loss/b" * 30, "c"], values)])),
+        Event(wall_time=1234.5, step=7, summary=Summary(value=[
+            Summary.Value(tag="t", simple_value=3.0)])),
+    ]
+    assert records == [e.SerializeToString() for e in want]
