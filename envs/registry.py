@@ -47,6 +47,7 @@ GYMNAX_PREFIX = "gymnax/"
 ADAPTERS: dict[str, tuple[str, str, str]] = {
     "craftax/": ("jaxrl.envs.craftax:CraftaxEnv", "craftax", "craftax"),
     "xminigrid/": ("jaxrl.envs.xminigrid_env:XMiniGridEnv", "xminigrid", "xminigrid"),
+    "brax/": ("jaxrl.envs.brax_env:BraxEnv", "brax", "brax"),
 }
 
 # name -> ("module:factory", fixed keyword arguments)
