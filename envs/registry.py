@@ -90,12 +90,21 @@ def _installed(package: str) -> bool:
     return importlib.util.find_spec(package) is not None
 
 
-def _adapter_names(prefix: str) -> list[str]:
-    """The names under an adapter's prefix (none when its library is not installed)."""
-    entry, package, _ = ADAPTERS[prefix]
+def _adapter_names(prefix: str, strict: bool = False) -> list[str]:
+    """The names under an adapter's prefix: none when its library is not installed, or
+    does not load (a version that does not fit this JAX: ``strict`` says so instead)."""
+    entry, package, extra = ADAPTERS[prefix]
     if not _installed(package):
         return []
-    return [prefix + n for n in cast(Any, _load(entry)).names()]
+    try:
+        names = cast(Any, _load(entry)).names()
+    except Exception as e:  # noqa: BLE001 - listing never fails for one broken library
+        if strict:
+            raise ValueError(f"the {package} package is installed but does not load "
+                             f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                             f"reinstall it with pip install 'jaxrl[{extra}]'") from None
+        return []
+    return [prefix + n for n in names]
 
 
 def registered(include_gymnax: bool = True) -> list[str]:
@@ -191,7 +200,7 @@ def make(name: str, checked: bool = False, **options: Any) -> tuple[Environment,
         entry, package, extra = ADAPTERS[prefix]
         if not _installed(package):
             raise ValueError(f"{name} needs the {package} package: pip install 'jaxrl[{extra}]'")
-        known = _adapter_names(prefix)
+        known = _adapter_names(prefix, strict=True)
         if name not in known:
             raise ValueError(f"unknown {prefix[:-1]} environment {name[len(prefix):]!r}."
                              + _closest(name, known))

@@ -294,3 +294,21 @@ def test_auto_reset_selects_per_copy_and_keeps_the_final_observation():
     np.testing.assert_array_equal(info["final_observation"], obs)
     assert info["x"] == 1 and te is term and tr is trunc
     np.testing.assert_array_equal(reward, [0.0, 1.0, 2.0])
+
+
+def test_an_adapter_whose_library_does_not_load_is_left_out_and_named_by_make(monkeypatch):
+    """A library that is installed but fails to import (a version for another JAX) never
+    breaks ``registered()``; making one of its names says what is wrong in one line."""
+    from jaxrl.envs import registry
+
+    monkeypatch.setitem(registry.ADAPTERS, "broken/",
+                        ("jaxrl.envs.no_such_module:Env", "json", "broken"))
+    assert not [n for n in envs.registered() if n.startswith("broken/")]
+    with pytest.raises(ValueError, match=r"json package is installed but does not load.*"
+                                         r"pip install 'jaxrl\[broken\]'"):
+        envs.make("broken/Thing-v0")
+    monkeypatch.setitem(registry.ADAPTERS, "missing/",
+                        ("jaxrl.envs.no_such_module:Env", "no_such_package_xyz", "missing"))
+    with pytest.raises(ValueError, match=r"needs the no_such_package_xyz package: "
+                                         r"pip install 'jaxrl\[missing\]'"):
+        envs.make("missing/Thing-v0")
