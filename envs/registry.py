@@ -48,6 +48,7 @@ ADAPTERS: dict[str, tuple[str, str, str]] = {
     "craftax/": ("jaxrl.envs.craftax:CraftaxEnv", "craftax", "craftax"),
     "xminigrid/": ("jaxrl.envs.xminigrid_env:XMiniGridEnv", "xminigrid", "xminigrid"),
     "brax/": ("jaxrl.envs.brax_env:BraxEnv", "brax", "brax"),
+    "jumanji/": ("jaxrl.envs.jumanji_env:JumanjiEnv", "jumanji", "jumanji"),
 }
 
 # name -> ("module:factory", fixed keyword arguments)
