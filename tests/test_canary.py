@@ -130,6 +130,7 @@ def test_orthogonal_initializer_is_flax_bit_for_bit(typed_key):
                             nn.initializers.orthogonal(2.0, column_axis=0)(key, (5, 3)))
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("typed_key", [True, False])
 def test_orthogonal_initializer_under_vmap_is_flax_per_seed(typed_key):
     root = jax.random.key(11) if typed_key else jax.random.PRNGKey(11)
@@ -220,6 +221,7 @@ def test_the_check_sees_flax_batched_qr():
     assert batched_linalg(jaxpr.jaxpr) == []
 
 
+@pytest.mark.heavy
 def test_no_algorithm_initialises_with_batched_lapack():
     keys = jax.random.split(jax.random.key(0), 2)
     envs_made: dict = {}

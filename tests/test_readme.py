@@ -85,6 +85,7 @@ def test_readme_python_names_only_what_it_defines():
         assert proc.returncode == 0, f"{proc.stdout}\nin the README block:\n{block}"
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("block", _snippets())
 def test_readme_python_snippet_runs(block, tmp_path):
     """Each runnable python block, as a user runs it: alone, in a fresh interpreter (in

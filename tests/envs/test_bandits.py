@@ -289,6 +289,7 @@ def test_make_options():
         envs.make("ContextualBandit-v0", num_arms=1)
 
 
+@pytest.mark.heavy
 def test_jit_vmap_batches_and_params():
     env = Bandit(num_arms=4, nonstationary=True)
     vec = envs.VecEnv(env, 8)

@@ -191,6 +191,7 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(runs, tmp_path):
     assert f"stopped at update {done + 2}/{total}" in more.stdout
 
 
+@pytest.mark.heavy
 def test_eval_and_play(runs):
     root, cache = runs["root"], runs["cache"]
     proc = jaxrl("eval", "full", "--episodes", "3", cwd=root, cache=cache)

@@ -174,6 +174,7 @@ def at(runs, monkeypatch):
         yield root
 
 
+@pytest.mark.heavy
 def test_runs_give_rliables_numbers_of_their_final_returns(runs, at):
     _, made = runs
     result = jaxrl.compare(["lo", "hi"], reps=REPS, seed=3)

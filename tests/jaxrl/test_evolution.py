@@ -261,6 +261,7 @@ def test_continuous_actions_and_step_overflow_are_refused(cartpole):
 
 
 # --------------------------------------------------------------------------------- agents
+@pytest.mark.heavy
 def test_short_runs_report_the_metrics_and_act(cartpole):
     """A short GA run (ES's metrics are checked against a hand computation above)."""
     env, params = cartpole

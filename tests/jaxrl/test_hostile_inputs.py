@@ -212,6 +212,7 @@ def test_ctrl_c_stops_a_running_sweep(tmp_path):
 
 
 # ------------------------------------------------------------------------------ item 13
+@pytest.mark.heavy
 def test_set_of_a_field_that_has_a_flag(tmp_path, capsys, no_plot):
     for setting, field, value in (("num_envs=4", "num_envs", 4),
                                   ("total_timesteps=52", "total_timesteps", 52),

@@ -138,6 +138,7 @@ def test_two_teams_learn_side_by_side_and_battles_are_counted():
     assert np.all(np.isfinite(m["loss"]))
 
 
+@pytest.mark.heavy
 def test_self_play_drives_both_colours_with_one_network():
     """``opponent="self"``: one parameter set (team 1's is empty), and blue's Q-values are
     that network applied to blue's own observations (the colour-relative view)."""

@@ -62,6 +62,7 @@ def _numpy_attention(p: dict, obs: np.ndarray, heads: int, width: int) -> np.nda
     return s / s.sum(-1, keepdims=True)
 
 
+@pytest.mark.heavy
 def test_attention_matches_numpy(doorkey):
     env, params, obs = doorkey
     config = dqn.Config(torso="relational", attention_heads=3, attention_width=8, hidden=(16,))

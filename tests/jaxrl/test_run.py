@@ -297,6 +297,7 @@ TINY_PPO = dict(num_envs=2, num_steps=16, epochs=1, minibatches=1, actor_hidden=
                 critic_hidden=(8,))
 
 
+@pytest.mark.heavy
 def test_python_api_with_ppo(tmp_path):
     result = jaxrl.train("ppo", env="CartPole-v1", seeds=2, total_steps=320, **TINY_PPO)
     assert result.spec.num_updates == 10 and result.complete

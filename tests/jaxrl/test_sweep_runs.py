@@ -101,6 +101,7 @@ def test_every_setting_is_a_run(swept):
     assert f"best run: {d / index['best_run']}" in out and "runs: every setting in" in out
 
 
+@pytest.mark.heavy
 def test_best_run_evaluates_and_exports(swept):
     d = swept[0]
     best = d / json.loads((d / "sweep.json").read_text())["best_run"]
