@@ -118,6 +118,7 @@ def _assert_trees_identical(a, b):
         assert np.array_equal(x, y), f"leaf {i} differs"
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("typed_key", [True, False])
 def test_orthogonal_initializer_is_flax_bit_for_bit(typed_key):
     key = jax.random.key(7) if typed_key else jax.random.PRNGKey(7)

@@ -123,7 +123,8 @@ SMALL = {"Ising1D-v0": {}, "Ising2D-v0": {"height": 4, "width": 3},
          "Battle-v0": {"size": 6, "agents_per_team": 2, "view_radius": 1}}
 
 
-@pytest.mark.parametrize("name", list(SMALL))
+@pytest.mark.parametrize("name", [  # Battle's (seconds of compiling) in CI's heavy stage
+    pytest.param(n, marks=pytest.mark.heavy) if n.startswith("Battle") else n for n in SMALL])
 def test_agent_axis_spaces_and_auto_reset(name):
     env, params = envs.make(name, max_steps_in_episode=2, **SMALL[name])
     assert is_multiagent(env)

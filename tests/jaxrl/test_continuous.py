@@ -215,7 +215,8 @@ PROBE_CONFIGS = {
 }
 
 
-@pytest.mark.parametrize("name", ["sac", pytest.param("td3", marks=pytest.mark.heavy)])
+@pytest.mark.heavy
+@pytest.mark.parametrize("name", ["sac", "td3"])
 def test_probes_learn_the_best_action_and_bootstrap_through_a_time_limit(name):
     record, config = algos.get(name), PROBE_CONFIGS[name]
     gain_env = probes.ContinuousProbe()

@@ -92,6 +92,7 @@ def test_es_gradient_estimate_equals_the_true_gradient_of_a_quadratic():
     assert float(jnp.linalg.norm(g - other) / jnp.linalg.norm(other)) > 0.2
 
 
+@pytest.mark.heavy
 def test_es_update_uses_the_noise_it_regenerates(cartpole):
     """One update, recomputed by hand with the population stored explicitly: the members
     evaluated and the noise in the gradient are the same (keys split as in es.update)."""
