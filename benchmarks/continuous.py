@@ -88,12 +88,80 @@ REJAX = {
 }
 
 
+#: Two Brax tasks (brax 0.14.2, its default ``generalized`` pipeline in both libraries)
+#: cheap enough for this CPU: ``(task, episode length, SAC/TD3 steps, PPO steps)``.
+#: InvertedPendulum: the pole held for the whole 1,000-step episode scores 1,000; 950 is
+#: Gymnasium's reward threshold for InvertedPendulum. Reacher: 50-step episodes (rejax's
+#: ``configs/brax/reacher.yaml`` and Gymnasium's limit); the reward is minus the distance
+#: to the target minus the control cost per step: a random policy scores about -43, one
+#: that reaches the target and stays about -4 (Gymnasium's threshold -3.75 is a
+#: multi-million-step result); -10 here: the arm goes to the target.
+BRAX_TASKS = {
+    "inverted_pendulum": (tts.Task("brax/inverted_pendulum", 950.0, EPISODES, 1000), 1000,
+                          20_000, 200_000),
+    "reacher": (tts.Task("brax/reacher", -10.0, EPISODES, 50), 50, 50_000, 500_000),
+}
+
+
+def brax_configs(task: str) -> dict[str, Any]:
+    """jaxrl's settings on a Brax task: SAC's and TD3's defaults (the ``pendulum`` presets:
+    two 64-unit relu layers, Adam 1e-3, batch 256, tau 0.005, 1,000 random steps, one
+    copy, one gradient step per env step) and PPO's ``pendulum`` preset, each with the
+    task's budget."""
+    from jaxrl.algos import continuous, ppo
+
+    _, _, off_policy, on_policy = BRAX_TASKS[task]
+    return {
+        "sac": continuous.SACConfig(total_timesteps=off_policy, buffer_size=off_policy),
+        "td3": continuous.TD3Config(total_timesteps=off_policy, buffer_size=off_policy),
+        "ppo": ppo.PRESETS["pendulum"].config.replace(total_timesteps=on_policy),
+    }
+
+
+def rejax_same(config: Any, algo: str, env: str, episode_length: int) -> dict[str, Any]:
+    """jaxrl's SAC or TD3 ``config`` restated in rejax's terms (one learning rate for
+    every learner, polyak = 1 - tau, ``fill_buffer`` = ``learning_starts``, ``num_epochs`` =
+    gradient steps per env step of every copy, the target entropy -action dims), without
+    observation normalisation, on ``env`` with Brax's episode wrapper at ``episode_length``."""
+    lrs = {config.actor_lr, config.critic_lr, getattr(config, "alpha_lr", config.actor_lr)}
+    if len(lrs) != 1 or config.train_every != 1 or config.max_grad_norm and algo == "sac":
+        raise ValueError("rejax has one learning rate, learns every step and does not clip "
+                         "SAC's gradients: this setting has no rejax twin")
+    if algo == "td3" and tuple(config.hidden) != (64, 64):  # rejax's TD3 fixes its widths
+        raise ValueError("rejax's TD3 networks are 64-64: this setting has no rejax twin")
+    net = {"activation": config.activation}
+    out: dict[str, Any] = {
+        "env": env, "env_params": {"episode_length": episode_length},
+        "num_envs": config.num_envs, "buffer_size": config.buffer_size,
+        "fill_buffer": config.learning_starts, "batch_size": config.batch_size,
+        "learning_rate": config.actor_lr, "num_epochs": config.gradient_steps,
+        "total_timesteps": config.total_timesteps, "eval_freq": config.total_timesteps,
+        "gamma": config.gamma, "polyak": 1.0 - config.tau, "normalize_observations": False,
+    }
+    if algo == "sac":
+        if config.target_entropy_scale != 1.0 or not config.autotune:
+            raise ValueError("rejax's SAC tunes alpha towards -action dims: no rejax twin")
+        out.update(agent_kwargs=net, hidden_layer_sizes=tuple(config.hidden),
+                   target_entropy_ratio=None)
+    else:
+        out.update(actor_kwargs=net, critic_kwargs=dict(net),
+                   max_grad_norm=config.max_grad_norm or 1e9,  # rejax clips each value
+                   exploration_noise=config.exploration_noise, target_noise=config.target_noise,
+                   target_noise_clip=config.target_noise_clip, policy_delay=config.policy_delay)
+    return out
+
+
 def rejax_contestant(task: str, algo: str, identical: bool = False) -> tts.Contestant:
-    """rejax's ``algo`` at its published settings for ``task``; ``identical``: with
-    observation normalisation off, as jaxrl's ``rejax`` preset runs."""
+    """rejax's ``algo`` at its published settings for ``task`` (on a Brax task: jaxrl's
+    settings restated, ``rejax_same``); ``identical``: with observation normalisation off,
+    as jaxrl's ``rejax`` preset runs."""
     import rejax
 
-    settings = json.loads(json.dumps(REJAX[(task, algo)]))  # a deep copy: create pops keys
+    if task in BRAX_TASKS:
+        t, length, _, _ = BRAX_TASKS[task]
+        settings = rejax_same(brax_configs(task)[algo], algo, t.env, length)
+    else:
+        settings = json.loads(json.dumps(REJAX[(task, algo)]))  # a deep copy: create pops
     if identical:
         settings["normalize_observations"] = False
     a = {"sac": rejax.SAC, "td3": rejax.TD3}[algo].create(**settings)
@@ -120,8 +188,12 @@ def rejax_contestant(task: str, algo: str, identical: bool = False) -> tts.Conte
         ts = a.train_iteration(ts)
         return ts, jnp.asarray(ts.global_step, jnp.int32)
 
-    where = "same settings as jaxrl's rejax preset (observations not normalised)" \
-        if identical else f"rejax configs/gymnax/{TASKS[task][2]} ({algo})"
+    if task in BRAX_TASKS:
+        where = f"jaxrl's settings restated ({algo}, observations not normalised)"
+    elif identical:
+        where = "same settings as jaxrl's rejax preset (observations not normalised)"
+    else:
+        where = f"rejax configs/gymnax/{TASKS[task][2]} ({algo})"
     return tts.Contestant(
         name=f"rejax-{algo}{'@same' if identical else ''}", init=a.init_state,
         update=update, act=act, steps_per_update=per_update, budget_updates=budget,
@@ -130,6 +202,15 @@ def rejax_contestant(task: str, algo: str, identical: bool = False) -> tts.Conte
 
 def contestants(task: str) -> list[tuple[str, Any]]:
     """``(name, builder)`` for every contestant of ``task``, in table order."""
+    if task in BRAX_TASKS:
+        t, length, _, _ = BRAX_TASKS[task]
+        configs = brax_configs(task)
+        where = {"sac": "SAC's defaults", "td3": "TD3's defaults", "ppo": "PPO's pendulum preset"}
+        out = [(f"jaxrl-{a}", lambda a=a: tts.jaxrl_contestant(
+            a, configs[a], preset_name="pendulum", env=(t.env, {"max_steps_in_episode": length}),
+            settings=f"jaxrl {where[a]}, {configs[a].total_timesteps:,} steps"))
+            for a in ("sac", "td3", "ppo")]
+        return out + [(f"rejax-{a}", lambda a=a: rejax_contestant(task, a)) for a in ("sac", "td3")]
     preset = TASKS[task][1]
     out: list[tuple[str, Any]] = [
         (f"jaxrl-{a}", lambda a=a: tts.jaxrl_contestant(a, preset_name=preset))
@@ -197,7 +278,8 @@ def table(task: tts.Task, rows: list[dict[str, Any]], seeds: int) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, list[dict[str, Any]]]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=["pendulum"])
+    ap.add_argument("--tasks", nargs="+", choices=sorted(TASKS) + sorted(BRAX_TASKS),
+                    default=["pendulum"])
     ap.add_argument("--only", nargs="+", default=None, metavar="NAME",
                     help="contestants (jaxrl-sac, rejax-td3@same, ...), libraries or algorithms")
     ap.add_argument("--seeds", type=int, default=8)
@@ -214,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list[dict[str, Any]]]:
           f"{args.seeds} seeds", flush=True)
     out: dict[str, list[dict[str, Any]]] = {}
     for name in args.tasks:
-        task = TASKS[name][0]
+        task = (TASKS if name in TASKS else BRAX_TASKS)[name][0]
         rows: list[dict[str, Any]] = []
         for label, build in contestants(name):
             if args.only and not any(t in (label, *label.replace("@", "-").split("-"))
@@ -240,7 +322,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list[dict[str, Any]]]:
 
         doc = {"seeds": args.seeds, "eval_every": args.eval_every,
                "budget_cap": args.budget_cap, "jax": jax.__version__,
-               "tasks": {n: dict(vars(TASKS[n][0]), rows=out[n]) for n in out}}
+               "tasks": {n: dict(vars((TASKS if n in TASKS else BRAX_TASKS)[n][0]),
+                                 rows=out[n]) for n in out}}
         write_bytes(args.json, json.dumps(doc, indent=1).encode())
     return out
 

@@ -191,16 +191,19 @@ class Contestant:
 
 
 def jaxrl_contestant(algo: str, config: Any = None, preset_name: str = "cartpole",
-                     label: str = "") -> Contestant:
+                     label: str = "", env: tuple[str, dict[str, Any]] | None = None,
+                     settings: str | None = None) -> Contestant:
     """jaxrl's ``algo`` at its preset ``preset_name`` (or ``config`` on that preset's
-    environment); ``label`` is appended to the name (``jaxrl-sac@rejax``)."""
+    environment, or on ``env``: ``(name, options)``); ``label`` is appended to the name
+    (``jaxrl-sac@rejax``); ``settings`` says where the settings come from."""
     from jaxrl import algos, envs
 
     record = algos.get(algo)
     preset = record.presets[preset_name]
     config = preset.config if config is None else config
-    env, params = envs.make(preset.env or ENV, **preset.env_options)
-    agent = record.make(config, env, params)
+    env_name, options = env if env is not None else (preset.env or ENV, preset.env_options)
+    environment, params = envs.make(env_name, **options)
+    agent = record.make(config, environment, params)
     # One update steps every copy num_steps times (PPO, PQN) or once (DQN, SAC, TD3).
     per_update = config.num_envs * getattr(config, "num_steps", 1)
 
@@ -213,7 +216,7 @@ def jaxrl_contestant(algo: str, config: Any = None, preset_name: str = "cartpole
         act=lambda s, o: agent.act(s, o, jax.random.key(0), True),
         steps_per_update=per_update, budget_updates=agent.num_updates,
         keys=lambda n: jax.random.split(jax.random.key(0), n),
-        settings=f"jaxrl preset {preset_name} ({algo})",
+        settings=settings or f"jaxrl preset {preset_name} ({algo})",
     )
 
 

@@ -29,9 +29,9 @@ import json
 import os
 import stat
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from jaxrl.errors import RunError
 
@@ -90,8 +90,10 @@ def refuse_odd(path: str | os.PathLike) -> None:
                        f"through links or into special files: remove it or choose another path")
 
 
-def write_bytes(path: str | os.PathLike, data: bytes, durable: bool = False) -> Path:
-    """Write ``data`` to ``path`` whole, so that a reader sees the old file or the new one:
+def write_bytes(path: str | os.PathLike, data: bytes | Sequence[Any],
+                durable: bool = False) -> Path:
+    """Write ``data`` (bytes, or a sequence of bytes-like pieces written one after
+    another) to ``path`` whole, so that a reader sees the old file or the new one:
     a temporary file beside it (``TEMP_PREFIX + name + random``, so a run directory can
     recognise and remove one a killed process left), the usual file mode (``0666 &
     ~umask``, not ``mkstemp``'s 0600), renamed over ``path``. ``durable``: the file and
@@ -105,7 +107,9 @@ def write_bytes(path: str | os.PathLike, data: bytes, durable: bool = False) -> 
     try:
         os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            for piece in ([data] if isinstance(data, (bytes, bytearray, memoryview))
+                          else data):
+                f.write(piece)
             if durable:
                 f.flush()
                 os.fsync(f.fileno())

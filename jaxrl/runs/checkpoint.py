@@ -26,7 +26,10 @@ not match the template's.
 Saving is atomic (``atomic_write``): the bytes go to a temporary file in the same
 directory, are flushed and ``fsync``-ed, and only then renamed over the old
 checkpoint (``os.replace``), so a save interrupted at any point leaves the
-previous checkpoint intact.
+previous checkpoint intact. The body is written from the arrays' own memory in pieces,
+hashed on the way, never joined into one copy (a replay buffer of a hundred megabytes
+costs one pass of SHA-256 and the write); the file's bytes are exactly flax's msgpack
+of the same leaves.
 """
 
 from __future__ import annotations
@@ -119,15 +122,93 @@ def save(
         "leaves": infos,
         "extra": extra or {},
     }
-    body = serialization.msgpack_serialize(arrays)
-    header["body_sha256"] = hashlib.sha256(body).hexdigest()
+    body = _body_pieces(arrays)
+    if body is None:  # an array too big for one msgpack value: flax chunks it
+        whole = serialization.msgpack_serialize(arrays)
+        body = [whole]
+    digest = hashlib.sha256()
+    for piece in body:
+        digest.update(piece)
+    header["body_sha256"] = digest.hexdigest()
     text = json.dumps(header)
-    payload = serialization.msgpack_serialize({
+    # The top-level map packed around the body's pieces: the same bytes as
+    # msgpack_serialize({... "body": b"".join(body)}) without joining (copying) them.
+    # flax packs a dict's keys sorted, "body" first: split the map after its empty body.
+    outer = serialization.msgpack_serialize({
         "format": FORMAT, "version": VERSION, "header": text,
-        "header_sha256": hashlib.sha256(text.encode()).hexdigest(), "body": body,
-    })
-    atomic_write(path, payload)
+        "header_sha256": hashlib.sha256(text.encode()).hexdigest(), "body": b""})
+    cut = outer.index(_EMPTY_BODY) + len(_EMPTY_BODY)
+    size = sum(len(piece) for piece in body)
+    files.write_bytes(path, [_with_bin_length(outer[:cut], size), *body, outer[cut:]],
+                      durable=True)
     return path
+
+
+#: ``"body": b""`` as msgpack packs it: the key (a 4-character str) and an empty bin.
+_EMPTY_BODY = b"\xa4body\xc4\x00"
+
+
+def _view(array: np.ndarray) -> memoryview:
+    """The bytes of ``array`` in C order as a flat memoryview, copied only if the array
+    is not C-contiguous (``tobytes("C")``'s bytes)."""
+    flat = np.ascontiguousarray(array).reshape(-1)
+    return memoryview(flat.view(np.uint8))
+
+
+def _uint(n: int) -> bytes:
+    """A non-negative int as msgpack packs it (the smallest encoding)."""
+    return bytes(serialization.msgpack.packb(n))
+
+
+def _body_pieces(arrays: dict[str, Any]) -> list[Any] | None:
+    """``flax.serialization.msgpack_serialize(arrays)`` as a list of byte pieces whose
+    concatenation is exactly its bytes: small headers packed here, the arrays' own memory
+    as views, so nothing large is copied (non-contiguous arrays excepted). ``None`` when an array is over flax's chunk
+    size (flax then splits it into a dict: the caller serialises as flax does)."""
+    msgpack = serialization.msgpack
+    pieces: list[Any] = [msgpack.Packer().pack_map_header(len(arrays))]
+    for key in sorted(arrays):  # flax packs a dict's keys sorted (jax's tree order)
+        array = arrays[key]
+        code = 3 if isinstance(array, np.generic) else 1  # flax's npscalar / ndarray ext
+        array = np.asarray(array)
+        if array.dtype.hasobject or array.dtype.isalignedstruct:
+            return None  # flax refuses these; let it say so
+        if array.size * array.dtype.itemsize > serialization.MAX_CHUNK_SIZE:
+            return None
+        data = _view(array)
+        # the ext's payload: packb((shape, dtype name, raw bytes)), the raw bytes last
+        inner = msgpack.packb((array.shape, array.dtype.name, b""), use_bin_type=True)
+        inner = _with_bin_length(inner, len(data))
+        pieces += [msgpack.packb(key), _ext_header(code, len(inner) + len(data)), inner,
+                   data]
+    return pieces
+
+
+def _ext_header(type_code: int, length: int) -> bytes:
+    """The header of a msgpack ext value of type ``type_code`` holding ``length`` bytes."""
+    code = bytes([type_code])
+    fixed = {1: 0xD4, 2: 0xD5, 4: 0xD6, 8: 0xD7, 16: 0xD8}
+    if length in fixed:
+        return bytes([fixed[length]]) + code
+    if length <= 0xFF:
+        return bytes([0xC7, length]) + code
+    if length <= 0xFFFF:
+        return bytes([0xC8]) + length.to_bytes(2, "big") + code
+    return bytes([0xC9]) + length.to_bytes(4, "big") + code
+
+
+def _with_bin_length(packed: bytes, length: int) -> bytes:
+    """``packed`` ends with an empty msgpack bin (``b"\\xc4\\x00"``): the same with that
+    bin's header saying ``length`` bytes follow (which the caller writes after it)."""
+    if not packed.endswith(b"\xc4\x00"):
+        raise AssertionError("expected an empty bin at the end")
+    if length <= 0xFF:
+        tail = bytes([0xC4, length])
+    elif length <= 0xFFFF:
+        tail = bytes([0xC5]) + length.to_bytes(2, "big")
+    else:
+        tail = bytes([0xC6]) + length.to_bytes(4, "big")
+    return packed[:-2] + tail
 
 
 def atomic_write(path: str | os.PathLike, payload: bytes) -> None:
