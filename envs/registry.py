@@ -49,6 +49,7 @@ ADAPTERS: dict[str, tuple[str, str, str]] = {
     "xminigrid/": ("jaxrl.envs.xminigrid_env:XMiniGridEnv", "xminigrid", "xminigrid"),
     "brax/": ("jaxrl.envs.brax_env:BraxEnv", "brax", "brax"),
     "jumanji/": ("jaxrl.envs.jumanji_env:JumanjiEnv", "jumanji", "jumanji"),
+    "playground/": ("jaxrl.envs.playground_env:PlaygroundEnv", "mujoco_playground", "playground"),
 }
 
 # name -> ("module:factory", fixed keyword arguments)
