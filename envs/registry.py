@@ -50,6 +50,7 @@ ADAPTERS: dict[str, tuple[str, str, str]] = {
     "brax/": ("jaxrl.envs.brax_env:BraxEnv", "brax", "brax"),
     "jumanji/": ("jaxrl.envs.jumanji_env:JumanjiEnv", "jumanji", "jumanji"),
     "jaxmarl/": ("jaxrl.envs.jaxmarl_env:JaxMARLEnv", "jaxmarl", "jaxmarl"),
+    "playground/": ("jaxrl.envs.playground_env:PlaygroundEnv", "mujoco_playground", "playground"),
 }
 
 # name -> ("module:factory", fixed keyword arguments)
