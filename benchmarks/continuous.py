@@ -1,6 +1,7 @@
 """Continuous control: jaxrl's SAC, TD3 and PPO beside rejax's SAC and TD3, from one run.
 
-For each task (Pendulum-v1; MountainCarContinuous-v0 with ``--tasks pendulum mcc``) every
+For each task (Pendulum-v1; MountainCarContinuous-v0 with ``--tasks pendulum mcc``; two
+Brax tasks with ``--tasks inverted_pendulum reacher``, see ``BRAX_TASKS``) every
 contestant trains ``--seeds`` (8) seeds in one program on one CPU device, evaluated
 greedily on a fixed schedule by ``benchmarks/time_to_solve.py``'s machinery (the same
 evaluation keys, episodes and step cap for everyone, jaxrl's evaluation loop on gymnax's
@@ -23,6 +24,15 @@ settings restated: networks, learning rates, batch, buffer, warm-up, tau, noises
 against rejax run with ``normalize_observations`` off (jaxrl does not normalise; the one
 setting that differs otherwise), so the steps/s ratio compares the same work.
 Ratios are over rejax's row of the same algorithm in the same run.
+
+On the Brax tasks (brax 0.14.2 in both environments, its ``generalized`` pipeline) rejax has
+no CPU-sized published setting (its ``configs/brax`` train 128 copies for 5M steps), so
+both libraries run jaxrl's settings (``brax_configs``: SAC's and TD3's defaults, PPO's
+``pendulum`` preset) and rejax gets them restated (``rejax_same``; observations not
+normalised): every rejax row there is an identical-settings row. rejax wraps Brax in its
+own episode and auto-reset wrappers (a time limit ends its episodes as a termination);
+jaxrl's adapter truncates at the same step. The greedy evaluation is the same for all:
+jaxrl's loop on jaxrl's Brax adapter.
 
 rejax runs from its own environment with this repository on ``sys.path`` (see
 ``benchmarks/time_to_solve.py``)::
@@ -98,8 +108,8 @@ REJAX = {
 #: multi-million-step result); -10 here: the arm goes to the target.
 BRAX_TASKS = {
     "inverted_pendulum": (tts.Task("brax/inverted_pendulum", 950.0, EPISODES, 1000), 1000,
-                          20_000, 200_000),
-    "reacher": (tts.Task("brax/reacher", -10.0, EPISODES, 50), 50, 50_000, 500_000),
+                          10_000, 100_000),
+    "reacher": (tts.Task("brax/reacher", -10.0, EPISODES, 50), 50, 20_000, 200_000),
 }
 
 

@@ -53,3 +53,30 @@ def test_rows_ratios_and_json(bench, monkeypatch, tmp_path, capsys):
             {"contestant": "jaxrl-td3", "steps_per_s": 50.0}]
     bench.add_ratios(rows)
     assert [r.get("speed_vs_rejax") for r in rows] == [2.0, 0.9, None, None, None]
+
+
+def test_brax_settings_restated_for_rejax(bench):
+    """On the Brax tasks rejax runs jaxrl's settings: every field that decides the work
+    restated in rejax's terms, and a setting rejax cannot express refused."""
+    from jaxrl.algos import continuous
+
+    configs = bench.brax_configs("reacher")
+    sac, td3 = configs["sac"], configs["td3"]
+    assert sac.total_timesteps == td3.total_timesteps == bench.BRAX_TASKS["reacher"][2]
+    same = bench.rejax_same(sac, "sac", "brax/reacher", 50)
+    assert same["env"] == "brax/reacher" and same["env_params"] == {"episode_length": 50}
+    assert same["hidden_layer_sizes"] == sac.hidden and same["agent_kwargs"] == {
+        "activation": sac.activation}
+    assert same["learning_rate"] == sac.actor_lr and same["polyak"] == 1.0 - sac.tau
+    assert same["fill_buffer"] == sac.learning_starts and same["num_epochs"] == 1
+    assert same["batch_size"] == sac.batch_size and same["buffer_size"] == sac.buffer_size
+    assert same["target_entropy_ratio"] is None and not same["normalize_observations"]
+    t = bench.rejax_same(td3, "td3", "brax/reacher", 50)
+    assert t["policy_delay"] == td3.policy_delay and t["target_noise"] == td3.target_noise
+    assert t["exploration_noise"] == td3.exploration_noise and t["max_grad_norm"] >= 1e9
+    with pytest.raises(ValueError, match="one learning rate"):
+        bench.rejax_same(sac.replace(critic_lr=3e-4), "sac", "brax/reacher", 50)
+    with pytest.raises(ValueError, match="64-64"):
+        bench.rejax_same(continuous.TD3Config(hidden=(256, 256)), "td3", "brax/reacher", 50)
+    names = [name for name, _ in bench.contestants("inverted_pendulum")]
+    assert names == ["jaxrl-sac", "jaxrl-td3", "jaxrl-ppo", "rejax-sac", "rejax-td3"]
