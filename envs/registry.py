@@ -51,6 +51,7 @@ ADAPTERS: dict[str, tuple[str, str, str]] = {
     "jumanji/": ("jaxrl.envs.jumanji_env:JumanjiEnv", "jumanji", "jumanji"),
     "jaxmarl/": ("jaxrl.envs.jaxmarl_env:JaxMARLEnv", "jaxmarl", "jaxmarl"),
     "playground/": ("jaxrl.envs.playground_env:PlaygroundEnv", "mujoco_playground", "playground"),
+    "navix/": ("jaxrl.envs.navix_env:NavixEnv", "navix", "navix"),
 }
 
 # name -> ("module:factory", fixed keyword arguments)
