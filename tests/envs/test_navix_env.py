@@ -185,7 +185,7 @@ def test_max_steps_is_a_vmappable_param_read_as_the_library_reads_it():
             assert bool(truncated[i, s]) == bool(timestep.is_truncation()) == (s + 1 >= limit)
 
 
-@pytest.mark.heavy  # about 15 s of compiling on 2 busy cores
+@pytest.mark.heavy  # about 25 s of compiling on 2 busy cores
 def test_it_keeps_the_contract():
     env, params = envs.make("navix/Navix-Dynamic-Obstacles-5x5-v0", max_steps=12)
     report = envs.check_env(env, params, num_steps=36, batch=3)
@@ -199,7 +199,7 @@ def test_every_name_keeps_the_contract(name):
     envs.check_env(env, params, num_steps=16, batch=2)
 
 
-@pytest.mark.heavy  # about 15 s: compiling the training program
+@pytest.mark.heavy  # 15 to 22 s: compiling the training program
 def test_ppo_trains_on_it_briefly():
     from jaxrl.algos import ppo
 
