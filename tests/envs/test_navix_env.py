@@ -19,7 +19,7 @@ from navix.environments.environment import StepType, Timestep  # noqa: E402
 
 from jaxrl import envs  # noqa: E402
 from jaxrl.envs.core import split_step_key, tree_where  # noqa: E402
-from jaxrl.envs.navix_env import NAVIX_NAMES, NavixEnv  # noqa: E402
+from jaxrl.envs.navix_env import LEFT_OUT, NAVIX_NAMES, NavixEnv  # noqa: E402
 
 SOUTH, FORWARD, DONE = 1, 2, 6  # the library's direction; MiniGrid's action numbers
 
@@ -46,7 +46,8 @@ def _above_the_goal(state, height, width):
 
 
 def test_names_spaces_and_options():
-    assert set(NAVIX_NAMES) == set(navix.registry()) and NavixEnv.names() == NAVIX_NAMES
+    assert set(NAVIX_NAMES) | set(LEFT_OUT) == set(navix.registry()) and len(NAVIX_NAMES) == 35
+    assert NavixEnv.names() == NAVIX_NAMES
     listed = [n for n in envs.registered() if n.startswith("navix/")]
     assert sorted(listed) == sorted("navix/" + n for n in NAVIX_NAMES)
 
@@ -84,6 +85,8 @@ def test_bad_names_and_options_say_what_is_wrong():
         (lambda: envs.make("navix/Navix-Empty-5x5-v0", observation="symbolc"),
          "unknown navix observation 'symbolc'. Did you mean: symbolic"),
         (lambda: envs.make("navix/Navix-Empty-5x5-v0", max_step=9), "Did you mean: max_steps"),
+        (lambda: envs.make("navix/Navix-KeyCorridorS3R1-v0"), "unknown navix environment"),
+        (lambda: NavixEnv("Navix-KeyCorridorS3R1-v0"), "left out: its locked door"),
     ]:
         with pytest.raises(ValueError, match=pattern) as error:
             call()
@@ -192,7 +195,7 @@ def test_it_keeps_the_contract():
     assert report.truncated_seen
 
 
-@pytest.mark.slow  # 41 names, 10 to 30 s of compiling each on 2 busy cores
+@pytest.mark.slow  # 35 names, 10 to 30 s of compiling each on 2 busy cores
 @pytest.mark.parametrize("name", NAVIX_NAMES)
 def test_every_name_keeps_the_contract(name):
     env, params = envs.make("navix/" + name, max_steps=12)
